@@ -1,0 +1,34 @@
+# botburrow-agents: `make test` is the one command CI and developers run.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint redis bench clean
+
+install: $(STAMP)
+
+# Re-install only when the dependency list changes; the package itself is editable.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# A redis-server >= 7.0 on PATH (installed with apt-get when root and missing).
+redis:
+	@bash scripts/ensure-redis
+
+test: install redis
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install redis
+	$(BIN)/python -m bench dispatch --json
+	$(BIN)/python -m bench recovery --json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

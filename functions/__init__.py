@@ -1,0 +1,1 @@
+"""The deployable functions: thin CloudEvent handlers over ``shared``."""

@@ -1,0 +1,125 @@
+"""The consumer side of a process: what a handler gets, and how a pump is served.
+
+A handler factory is ``module:attribute`` naming a callable that takes the
+``Runtime`` and returns an async context manager yielding the handler, so a handler
+can own clients (HTTP pools, sandboxes) for the life of the process::
+
+    @asynccontextmanager
+    async def handler(runtime: Runtime) -> AsyncIterator[Handler]:
+        async with httpx.AsyncClient() as http:
+            yield partial(handle, http=http)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import signal
+import socket
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
+
+import structlog
+from prometheus_client import CollectorRegistry, start_http_server
+
+from shared.errors import ConfigurationError
+from shared.settings import Settings
+from shared.streams import (
+    EffectLedger,
+    Handler,
+    Publisher,
+    Pump,
+    Redis,
+    StreamKeys,
+    StreamMetrics,
+    connect,
+    require_version,
+)
+
+log = structlog.get_logger("botburrow.runtime")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    """What a handler factory may use: settings and the process's shared clients."""
+
+    settings: Settings
+    redis: Redis
+    keys: StreamKeys
+    ledger: EffectLedger
+    publisher: Publisher
+    registry: CollectorRegistry
+
+
+HandlerFactory = Callable[[Runtime], AbstractAsyncContextManager[Handler]]
+
+
+def load_factory(path: str) -> HandlerFactory:
+    """Import the handler factory named ``module:attribute``.
+
+    Raises:
+        ConfigurationError: the module or attribute does not exist or is not callable.
+    """
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"RUNNER_HANDLER={path!r}: cannot import {module_name!r}: {exc}") from exc
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ConfigurationError(f"RUNNER_HANDLER={path!r}: {module_name} has no callable {attribute!r}")
+    return factory  # type: ignore[no-any-return]
+
+
+def default_consumer_name() -> str:
+    """``<host>-<pid>``: unique per process, readable in ``XINFO CONSUMERS``."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def serve_pump(settings: Settings, factory: HandlerFactory, *, registry: CollectorRegistry | None = None) -> None:
+    """Run one pump until SIGTERM or SIGINT, then drain and return.
+
+    Raises:
+        ConfigurationError: Redis is older than 7.0 or the handler cannot be built.
+    """
+    registry = registry or CollectorRegistry(auto_describe=True)
+    keys = StreamKeys(settings.streams.prefix)
+    async with AsyncExitStack() as stack:
+        redis = connect(settings.redis_url, block_ms=settings.streams.block_ms)
+        stack.push_async_callback(redis.aclose)
+        version = await require_version(redis)
+        if settings.metrics_port:
+            server, _thread = start_http_server(settings.metrics_port, registry=registry)
+            stack.callback(server.shutdown)
+        runtime = Runtime(
+            settings=settings,
+            redis=redis,
+            keys=keys,
+            ledger=EffectLedger(redis, keys),
+            publisher=Publisher(redis),
+            registry=registry,
+        )
+        handler = await stack.enter_async_context(factory(runtime))
+        pump = Pump(
+            redis=redis,
+            keys=keys,
+            settings=settings.streams,
+            handler=handler,
+            consumer=settings.runner.consumer or default_consumer_name(),
+            metrics=StreamMetrics(registry),
+            concurrency=settings.runner.concurrency,
+            grace_period_s=settings.runner.grace_period_s,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, pump.stop)
+        log.info(
+            "runner.serving",
+            consumer=pump.consumer,
+            redis_version=version,
+            handler=settings.runner.handler,
+            metrics_port=settings.metrics_port,
+        )
+        await pump.run()

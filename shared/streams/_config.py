@@ -1,0 +1,68 @@
+"""Tunables of the transport, as one frozen dataclass with units in the names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.events import Priority
+
+DEFAULT_WEIGHTS: dict[Priority, int] = {Priority.HIGH: 6, Priority.NORMAL: 3, Priority.LOW: 1}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSettings:
+    """How the streams are named and how consumers pace themselves.
+
+    Attributes:
+        prefix: first segment of every key (``botburrow:activations:high`` …).
+        group: consumer group of the runners on the activation streams.
+        results_group: consumer group created up front on the results stream, so its
+            history can be trimmed once consumed.
+        max_deliveries: deliveries after which an event is dead-lettered.
+        lease_ttl_ms: life of a per-agent lease without heartbeat; also how long an
+            entry must sit idle before another runner reclaims it.
+        heartbeat_every_s: how often leases and entry idle times are refreshed.
+        reclaim_every_s: how often idle entries of dead consumers are looked for.
+        promote_every_s: how often due delayed entries go back onto their stream.
+        trim_every_s: how often acknowledged history is trimmed.
+        block_ms: longest a claim waits on an empty stream before looping.
+        retry_base_s / retry_max_s: backoff after a handler failure, doubling per
+            delivery, with +/-20% jitter.
+        defer_base_s / defer_max_s: delay before an event whose agent is busy on
+            another runner is tried again, doubling per deferral.
+        weights: relative share of claim slots per priority when all have work.
+        prune_consumers_after_s: a consumer with no pending entries and idle this
+            long is removed from the group (dead pods leave their names behind).
+    """
+
+    prefix: str = "botburrow"
+    group: str = "runners"
+    results_group: str = "metrics"
+    max_deliveries: int = 5
+    lease_ttl_ms: int = 15_000
+    heartbeat_every_s: float = 3.0
+    reclaim_every_s: float = 2.0
+    promote_every_s: float = 0.25
+    trim_every_s: float = 10.0
+    block_ms: int = 2_000
+    retry_base_s: float = 4.0
+    retry_max_s: float = 300.0
+    defer_base_s: float = 1.0
+    defer_max_s: float = 30.0
+    weights: dict[Priority, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    prune_consumers_after_s: float = 3_600.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_deliveries < 1:
+            problems.append("max_deliveries must be at least 1")
+        if self.lease_ttl_ms < 100:
+            problems.append("lease_ttl_ms must be at least 100")
+        if not 0 < self.heartbeat_every_s * 1000 <= self.lease_ttl_ms / 2:
+            problems.append("heartbeat_every_s must be positive and at most half of lease_ttl_ms")
+        if any(w < 0 for w in self.weights.values()) or not any(self.weights.values()):
+            problems.append("weights must be non-negative and not all zero")
+        if set(self.weights) != set(Priority):
+            problems.append("weights must name high, normal and low")
+        if problems:
+            raise ValueError("; ".join(problems))

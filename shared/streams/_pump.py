@@ -1,0 +1,594 @@
+"""The pump: claims entries, serialises them per agent, runs the handler, settles.
+
+One pump is one consumer of the group. Its tasks:
+
+- claim: reads up to the free slots (weighted across priorities), admits entries;
+- settle: writes the fate of finished entries, one pipeline per batch;
+- heartbeat: extends leases and resets idle times of every entry held;
+- reclaim, promote, trim, status, prune: periodic housekeeping.
+
+Admission of a claimed entry:
+
+1. malformed, or past ``max_deliveries`` → dead letter;
+2. no subject → runs without a lease;
+3. this pump already holds the agent → waits behind it, in stream order;
+4. else the agent's lease is taken (one script per batch): acquired → runs;
+   held by another runner → back on the stream after a delay (``deferred``).
+
+On stop: claiming stops at once, entries that never started go back on their stream,
+running handlers get ``grace_period_s`` to finish, the rest are cancelled and handed
+back, and the last settlements are flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from shared.errors import PermanentError, StreamUnavailable, TransientError
+
+from . import _settle as settle
+from ._admin import ensure_groups, promote_due, prune_consumers, stream_status, transport_groups, trim_acknowledged
+from ._claim import Claimer
+from ._config import StreamSettings
+from ._delivery import Delivery, Handler, RetryLater, set_delivery
+from ._entries import AgentSlot, Entry
+from ._keys import StreamKeys
+from ._leases import Holding, Leases
+from ._metrics import StreamMetrics
+from ._redis import Redis, Scripts, translated
+
+log = structlog.get_logger("botburrow.pump")
+
+SETTLE_BATCH_MAX = 512
+FLUSH_TIMEOUT_S = 10.0
+
+
+class Pump:
+    """One consumer of the activation streams feeding one handler."""
+
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        keys: StreamKeys,
+        settings: StreamSettings,
+        handler: Handler,
+        consumer: str,
+        metrics: StreamMetrics,
+        concurrency: int = 16,
+        grace_period_s: float = 30.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._redis = redis
+        self._keys = keys
+        self._cfg = settings
+        self._handler = handler
+        self._consumer = consumer
+        self._metrics = metrics
+        self._concurrency = concurrency
+        self._grace_period_s = grace_period_s
+        self._scripts = Scripts(redis)
+        streams = keys.activation_streams
+        self._claimer = Claimer(
+            redis,
+            self._scripts,
+            streams=streams,
+            weights={keys.activations(p): w for p, w in settings.weights.items()},
+            group=settings.group,
+            consumer=consumer,
+            block_ms=settings.block_ms,
+        )
+        self._leases = Leases(
+            redis, self._scripts, keys, ttl_ms=settings.lease_ttl_ms, group=settings.group, consumer=consumer
+        )
+        self._held = 0
+        self._space = asyncio.Event()
+        self._space.set()
+        self._slots: dict[str, AgentSlot] = {}
+        self._releasing: dict[str, int] = {}
+        self._unleased: set[Entry] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: list[settle.Settlement] = []
+        self._queued = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._admit_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._closing = False
+        self._ready = asyncio.Event()
+
+    @property
+    def consumer(self) -> str:
+        """This pump's consumer name in the group."""
+        return self._consumer
+
+    @property
+    def held(self) -> int:
+        """Entries this pump holds now (running, waiting behind their agent, or settling)."""
+        return self._held
+
+    async def wait_ready(self) -> None:
+        """Return once the pump has set up its groups and scripts and is claiming."""
+        await self._ready.wait()
+
+    def stop(self) -> None:
+        """Stop claiming at once and drain (safe to call from a signal handler)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Run until ``stop()``; returns after the drain.
+
+        If one of the pump's own loops crashes (a bug), the pump drains as on SIGTERM
+        and then re-raises, so the process exits non-zero and is restarted.
+        """
+        await self._setup()
+        keep = [
+            asyncio.create_task(self._settle_loop(), name="settle"),
+            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
+        ]
+        claiming = [
+            asyncio.create_task(self._claim_loop(), name="claim"),
+            asyncio.create_task(self._every(self._cfg.reclaim_every_s, self._reclaim), name="reclaim"),
+            asyncio.create_task(self._every(self._cfg.promote_every_s, self._promote), name="promote"),
+            asyncio.create_task(self._every(self._cfg.trim_every_s, self._trim), name="trim"),
+            asyncio.create_task(self._every(5.0, self._sample), name="status"),
+            asyncio.create_task(self._every(60.0, self._prune), name="prune"),
+        ]
+        stop = asyncio.create_task(self._stopping.wait(), name="stop")
+        crashed: BaseException | None = None
+        try:
+            self._ready.set()
+            done, _ = await asyncio.wait([stop, *keep, *claiming], return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stop}:
+                crashed = task.exception() if not task.cancelled() else None
+                if crashed is not None:
+                    log.error("pump.loop_crashed", loop=task.get_name(), error=repr(crashed), exc_info=crashed)
+            self._stopping.set()
+            await cancel_and_wait([stop, *claiming])
+            await self._drain()
+        finally:
+            self._closing = True
+            self._queued.set()
+            await cancel_and_wait([stop, *claiming, *keep, *self._tasks])
+        log.info("pump.stopped", consumer=self._consumer)
+        if crashed is not None:
+            raise crashed
+
+    async def _setup(self) -> None:
+        groups = transport_groups(self._keys, group=self._cfg.group, results_group=self._cfg.results_group)
+        await ensure_groups(self._redis, groups)
+        await self._scripts.load()
+        log.info("pump.started", consumer=self._consumer, concurrency=self._concurrency)
+
+    # -- claiming ---------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            await self._space.wait()
+            try:
+                entries = await self._claimer.claim(self._concurrency - self._held)
+            except StreamUnavailable as exc:
+                failures += 1
+                log.warning("pump.claim_failed", error=str(exc), consecutive=failures)
+                if "NOGROUP" in str(exc):
+                    await self._setup()
+                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+                continue
+            failures = 0
+            for e in entries:
+                self._metrics.claimed.labels(e.stream, "new").inc()
+            await self._admit(entries)
+
+    async def _reclaim(self) -> None:
+        free = self._concurrency - self._held
+        if free <= 0:
+            return
+        entries, deleted = await self._claimer.reclaim(free, min_idle_ms=self._cfg.lease_ttl_ms)
+        if deleted:
+            log.warning("pump.reclaim_found_deleted", entries=deleted)
+        if entries:
+            for e in entries:
+                self._metrics.claimed.labels(e.stream, "reclaimed").inc()
+            log.info("pump.reclaimed", entries=len(entries), consumer=self._consumer)
+            await self._admit(entries)
+
+    async def _admit(self, entries: list[Entry]) -> None:
+        """Decide for each claimed entry: dead letter, run, wait behind its agent, or defer."""
+        if not entries:
+            return
+        async with self._admit_lock:
+            self._take(len(entries))
+            wanted: dict[str, list[Entry]] = {}
+            for e in entries:
+                agent = self._triage(e)
+                if agent is not None:
+                    wanted.setdefault(agent, []).append(e)
+            if wanted:
+                await self._lease_and_start(wanted)
+
+    def _triage(self, e: Entry) -> str | None:
+        """Settle or place ``e`` if that needs no lease; else return the agent to lease."""
+        if self._stopping.is_set():
+            # Claimed as the stop came (a cancel can be lost inside redis-py on
+            # Python 3.11): hand it straight back rather than start it.
+            self._submit(settle.requeue(e, counted=False))
+        elif e.invalid is not None:
+            self._submit(settle.dead(e, f"malformed entry: {e.invalid.field}: {e.invalid.problem}"))
+        elif e.deliveries > self._cfg.max_deliveries:
+            reason = f"gave up after {e.deliveries - 1} deliveries (max_deliveries={self._cfg.max_deliveries})"
+            last = e.last_error or "the runner handling the last delivery died or stalled"
+            self._submit(settle.dead(e, reason, last_error=last))
+        elif (agent := e.agent) is None:
+            self._unleased.add(e)
+            self._start(e)
+        elif agent in self._slots:
+            e.slot = self._slots[agent]
+            e.slot.waiting.append(e)
+        else:
+            return agent
+        return None
+
+    async def _lease_and_start(self, wanted: dict[str, list[Entry]]) -> None:
+        """Take the leases of ``wanted`` agents in one script; start or defer their entries."""
+        try:
+            tokens = await self._leases.acquire(list(wanted), self._releasing)
+        except StreamUnavailable as exc:
+            # The entries stay pending in Redis under this consumer; once idle past
+            # the lease ttl any runner reclaims them. Nothing is lost.
+            held = sum(map(len, wanted.values()))
+            log.warning("pump.lease_acquire_failed", error=str(exc), entries=held)
+            self._give_back(held)
+            return
+        for agent, batch in wanted.items():
+            token = tokens[agent]
+            if token:
+                self._metrics.leases.labels("acquired").inc()
+                slot = AgentSlot(agent=agent, lease_key=self._keys.lease(agent), token=token)
+                self._slots[agent] = slot
+                for e in batch:
+                    e.slot = slot
+                slot.waiting.extend(batch[1:])
+                self._start(batch[0])
+            else:
+                self._metrics.leases.labels("busy").inc()
+                for e in batch:
+                    self._submit(settle.requeue(e, delay_s=self._defer_delay(e), counted=False, deferred=True))
+
+    def _defer_delay(self, e: Entry) -> float:
+        delay = min(self._cfg.defer_max_s, self._cfg.defer_base_s * 2.0**e.deferrals)
+        return delay * random.uniform(0.8, 1.2)
+
+    def _retry_delay(self, e: Entry) -> float:
+        delay = min(self._cfg.retry_max_s, self._cfg.retry_base_s * 2.0 ** max(0, e.deliveries - 1))
+        return delay * random.uniform(0.8, 1.2)
+
+    # -- running ----------------------------------------------------------------
+
+    def _start(self, e: Entry) -> None:
+        if e.slot is not None:
+            e.slot.current = e
+        e.task = asyncio.create_task(self._execute(e), name=f"handle {e.stream} {e.entry_id}")
+        self._tasks.add(e.task)
+        e.task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, e: Entry) -> None:
+        assert e.event is not None
+        slot = e.slot
+        set_delivery(
+            Delivery(
+                stream=e.stream,
+                entry_id=e.entry_id,
+                deliveries=e.deliveries,
+                consumer=self._consumer,
+                lease_key=slot.lease_key if slot else None,
+                fencing_token=slot.token if slot else None,
+            )
+        )
+        started = time.time()
+        self._metrics.dispatch_latency.labels(e.stream).observe(max(0.0, started - _published_at(e)))
+        outcome: settle.Settlement
+        try:
+            result = await self._handler(e.event)
+            outcome = settle.ack(e, result)
+        except asyncio.CancelledError:
+            # Stopped past the grace period, or the lease was lost: hand the event back.
+            self._submit(settle.requeue(e, counted=True, last_error="handler cancelled before it finished"))
+            raise
+        except RetryLater as signal:
+            outcome = settle.requeue(e, delay_s=max(0.0, signal.delay_s), counted=False, last_error=signal.reason)
+        except PermanentError as exc:
+            self._metrics.handler_failures.labels(type(exc).__name__).inc()
+            log.warning("handler.rejected", event_id=e.event["id"], agent_id=e.agent, error=str(exc))
+            outcome = settle.dead(e, f"handler rejected the event: {exc}", last_error=repr(exc))
+        except Exception as exc:
+            outcome = self._failed(e, exc)
+        finally:
+            self._metrics.handler_duration.observe(time.time() - started)
+        self._submit(outcome)
+
+    def _failed(self, e: Entry, exc: Exception) -> settle.Settlement:
+        assert e.event is not None
+        self._metrics.handler_failures.labels(type(exc).__name__).inc()
+        error = f"{type(exc).__name__}: {exc}"
+        if e.deliveries >= self._cfg.max_deliveries:
+            log.error(
+                "handler.failed_final",
+                event_id=e.event["id"],
+                agent_id=e.agent,
+                deliveries=e.deliveries,
+                error=error,
+                exc_info=exc,
+            )
+            return settle.dead(
+                e, f"failed {e.deliveries} deliveries (max_deliveries={self._cfg.max_deliveries})", last_error=error
+            )
+        delay = self._retry_delay(e)
+        if isinstance(exc, TransientError) and exc.retry_after_s is not None:
+            delay = max(delay, exc.retry_after_s)
+        log.warning(
+            "handler.failed",
+            event_id=e.event["id"],
+            agent_id=e.agent,
+            deliveries=e.deliveries,
+            retry_in_s=round(delay, 3),
+            error=error,
+            exc_info=exc,
+        )
+        return settle.requeue(e, delay_s=delay, counted=True, last_error=error)
+
+    # -- settling ---------------------------------------------------------------
+
+    def _submit(self, s: settle.Settlement) -> None:
+        """Queue ``s``; move the entry's agent on to its next entry, or release the lease."""
+        e = s.entry
+        self._unleased.discard(e)
+        slot = e.slot
+        if slot is not None:
+            if slot.current is e:
+                slot.current = None
+            elif e in slot.waiting:
+                slot.waiting.remove(e)
+            if slot.current is None:
+                if slot.waiting and not slot.lost and not self._stopping.is_set():
+                    self._start(slot.waiting.popleft())
+                elif not slot.waiting and self._slots.get(slot.agent) is slot:
+                    del self._slots[slot.agent]
+                    self._releasing[slot.agent] = slot.token
+                    s.release_token = slot.token
+        self._queue.append(s)
+        self._queued.set()
+
+    async def _settle_loop(self) -> None:
+        while not self._closing:
+            await self._queued.wait()
+            self._queued.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:SETTLE_BATCH_MAX], self._queue[SETTLE_BATCH_MAX:]
+                await self._settle(batch)
+            self._settled.set()
+
+    async def _settle(self, batch: list[settle.Settlement]) -> None:
+        """Write ``batch``; retry until Redis takes it (settling twice changes nothing)."""
+        failures = 0
+        while True:
+            pipe = self._redis.pipeline(transaction=False)
+            for s in batch:
+                settle.queue_settlement(
+                    pipe, self._scripts, self._keys, s, group=self._cfg.group, consumer=self._consumer
+                )
+            try:
+                replies = await self._scripts.execute(pipe, "settle")
+                errors = [r for r in replies if isinstance(r, Exception)]
+                if errors:
+                    raise errors[0]
+                break
+            except StreamUnavailable as exc:
+                failures += 1
+                log.warning("pump.settle_failed", error=str(exc), entries=len(batch), consecutive=failures)
+                await asyncio.sleep(min(5.0, 0.05 * 2**failures))
+        for s, reply in zip(batch, replies, strict=True):
+            self._metrics.settled.labels(s.action.value).inc()
+            if not int(reply):
+                self._metrics.not_owned.inc()
+            elif s.action is settle.Action.DEAD:
+                self._metrics.deadlettered.labels(_reason_label(s.reason)).inc()
+                log.warning(
+                    "event.deadlettered",
+                    entry_id=s.entry.entry_id,
+                    stream=s.entry.stream,
+                    reason=s.reason,
+                    deliveries=s.entry.deliveries,
+                    last_error=s.last_error,
+                )
+            if s.release_token is not None and s.entry.slot is not None:
+                agent = s.entry.slot.agent
+                if self._releasing.get(agent) == s.release_token:  # not taken over meanwhile
+                    del self._releasing[agent]
+        self._give_back(len(batch))
+
+    def _take(self, n: int) -> None:
+        self._held += n
+        self._metrics.in_flight.set(self._held)
+        if self._held >= self._concurrency:
+            self._space.clear()
+
+    def _give_back(self, n: int) -> None:
+        self._held -= n
+        self._metrics.in_flight.set(self._held)
+        if self._held < self._concurrency:
+            self._space.set()
+
+    # -- keeping work alive ---------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self._cfg.heartbeat_every_s)
+            try:
+                await self._heartbeat()
+            except StreamUnavailable as exc:
+                log.warning("pump.heartbeat_failed", error=str(exc))
+
+    async def _heartbeat(self) -> None:
+        holdings: list[Holding] = []
+        owners: dict[int, AgentSlot] = {}
+        for slot in list(self._slots.values()):
+            for stream, ids in _by_stream(slot.entries()).items():
+                owners[len(holdings)] = slot
+                holdings.append(Holding(stream, ids, slot.lease_key, slot.token))
+        for stream, ids in _by_stream(list(self._unleased)).items():
+            holdings.append(Holding(stream, ids))
+        for i, result in enumerate(await self._leases.heartbeat(holdings)):
+            slot_or_none = owners.get(i)
+            if result.lease_lost and slot_or_none is not None and not slot_or_none.lost:
+                self._lose(slot_or_none)
+            for entry_id in result.lost_ids:
+                self._abandon(result.holding.stream, entry_id)
+
+    def _lose(self, slot: AgentSlot) -> None:
+        """The lease expired under us (a stall longer than its ttl): stop the agent's work."""
+        slot.lost = True
+        self._metrics.leases.labels("lost").inc()
+        log.error("pump.lease_lost", agent_id=slot.agent, token=slot.token)
+        for e in list(slot.waiting):
+            self._submit(settle.requeue(e, counted=False))
+        if slot.current is not None and slot.current.task is not None:
+            slot.current.task.cancel("agent lease lost")
+
+    def _abandon(self, stream: str, entry_id: str) -> None:
+        """Another consumer claimed one of our entries: stop working on it."""
+        for e in [*self._unleased, *(x for s in self._slots.values() for x in s.entries())]:
+            if e.stream == stream and e.entry_id == entry_id:
+                log.error("pump.entry_taken", stream=stream, entry_id=entry_id)
+                if e.task is not None and not e.task.done():
+                    e.task.cancel("entry claimed by another consumer")
+                else:
+                    self._submit(settle.requeue(e, counted=False))
+                return
+
+    # -- stopping ---------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        log.info("pump.draining", running=len(self._tasks), held=self._held, grace_period_s=self._grace_period_s)
+        for slot in list(self._slots.values()):
+            for e in list(slot.waiting):
+                self._submit(settle.requeue(e, counted=False))
+        running = set(self._tasks)
+        if running:
+            _, late = await asyncio.wait(running, timeout=self._grace_period_s)
+            if late:
+                log.warning("pump.cancelled_at_grace", handlers=len(late))
+                await cancel_and_wait(late, reason="grace period over")
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Wait until every submitted settlement is written (bounded if Redis is down)."""
+        deadline = time.monotonic() + FLUSH_TIMEOUT_S
+        while self._held > 0 and time.monotonic() < deadline:
+            self._settled.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await self._settled.wait()
+        if self._held > 0:
+            log.error("pump.flush_incomplete", held=self._held, note="left pending; reclaimed after the lease ttl")
+
+    # -- housekeeping -------------------------------------------------------------
+
+    async def _every(self, interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
+        while not self._stopping.is_set():
+            await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
+            try:
+                await job()
+            except TransientError as exc:
+                log.warning("pump.housekeeping_failed", job=job.__name__, error=str(exc))
+            except Exception as exc:  # a bug here must not take down live activations
+                log.error("pump.housekeeping_crashed", job=job.__name__, error=repr(exc), exc_info=exc)
+
+    async def _promote(self) -> None:
+        moved = await promote_due(self._redis, self._scripts, self._keys.activation_streams)
+        if moved:
+            self._metrics.promoted.inc(moved)
+
+    async def _trim(self) -> None:
+        for stream in (*self._keys.activation_streams, self._keys.results):
+            self._metrics.trimmed.inc(await trim_acknowledged(self._redis, stream))
+
+    async def _sample(self) -> None:
+        for stream in self._keys.activation_streams:
+            status = await stream_status(self._redis, stream, self._cfg.group)
+            self._metrics.lag.labels(stream).set(float("nan") if status.lag is None else status.lag)
+            self._metrics.pending.labels(stream).set(status.pending)
+            self._metrics.length.labels(stream).set(status.length)
+            self._metrics.delayed.labels(stream).set(status.delayed)
+        async with translated("XLEN dlq"):
+            self._metrics.dlq_size.set(await self._redis.xlen(self._keys.dlq))
+
+    async def _prune(self) -> None:
+        for stream in self._keys.activation_streams:
+            removed = await prune_consumers(
+                self._redis, stream, self._cfg.group, idle_s=self._cfg.prune_consumers_after_s, keep=self._consumer
+            )
+            if removed:
+                log.info("pump.pruned_consumers", stream=stream, consumers=removed)
+
+
+async def cancel_and_wait(
+    tasks: Iterable[asyncio.Task[Any]], *, reason: str = "pump stopping", timeout_s: float = FLUSH_TIMEOUT_S
+) -> None:
+    """Cancel ``tasks`` and wait for them, cancelling again until they end (up to ``timeout_s``).
+
+    One ``cancel()`` is not enough on Python 3.11: ``asyncio.wait_for``, which redis-py
+    uses for every send, swallows a cancellation that arrives in the same tick as the
+    send completes (CPython gh-86296, fixed in 3.12), and the task carries on.
+    """
+    pending = {t for t in tasks if not t.done()}
+    deadline = time.monotonic() + timeout_s
+    while pending and time.monotonic() < deadline:
+        for task in pending:
+            task.cancel(reason)
+        _, pending = await asyncio.wait(pending, timeout=0.05)
+    if pending:
+        log.error("pump.tasks_would_not_stop", tasks=sorted(t.get_name() for t in pending))
+
+
+def _by_stream(entries: Iterable[Entry]) -> dict[str, tuple[str, ...]]:
+    grouped: dict[str, list[str]] = {}
+    for e in entries:
+        grouped.setdefault(e.stream, []).append(e.entry_id)
+    return {s: tuple(ids) for s, ids in grouped.items()}
+
+
+def _published_at(e: Entry) -> float:
+    """Best estimate of when this entry was published.
+
+    The entry id carries the publish time in whole milliseconds (Redis's clock); the
+    event's ``time`` is set just before publishing, to the microsecond, but is older
+    than the entry when the event was re-queued. The later of the two is the closer.
+    """
+    published = int(e.entry_id.split("-")[0]) / 1000
+    stamp = e.event.get("time") if e.event is not None else None
+    if isinstance(stamp, str):
+        with contextlib.suppress(ValueError):
+            return max(published, datetime.fromisoformat(stamp).timestamp())
+    return published
+
+
+def _reason_label(reason: str) -> str:
+    """A low-cardinality label for a dead-letter reason."""
+    for prefix, label in (
+        ("malformed", "malformed"),
+        ("gave up", "abandoned"),
+        ("failed", "failed"),
+        ("handler rejected", "rejected"),
+    ):
+        if reason.startswith(prefix):
+            return label
+    return "other"

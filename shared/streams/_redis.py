@@ -1,0 +1,129 @@
+"""The redis-py boundary: connections, version check, Lua scripts, error translation.
+
+Nothing above this module sees a redis-py exception: they become ``StreamUnavailable``
+(transient) here, raised ``from`` the original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+
+from shared.errors import ConfigurationError, StreamUnavailable
+
+Redis = aioredis.Redis
+Pipeline = aioredis.client.Pipeline
+
+MIN_REDIS_VERSION = (7, 0)
+SCRIPT_NAMES = ("acquire", "heartbeat", "settle", "promote", "reclaim", "replay")
+
+
+def connect(url: str, *, block_ms: int = 2_000) -> Redis:
+    """A client for ``url``; the socket timeout outlasts the longest blocking read."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_connect_timeout=5,
+        socket_timeout=max(10.0, block_ms / 1000 + 5),
+        health_check_interval=30,
+    )
+
+
+@asynccontextmanager
+async def translated(what: str) -> AsyncIterator[None]:
+    """Turn redis-py failures inside the block into ``StreamUnavailable``."""
+    try:
+        yield
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+        raise StreamUnavailable(f"redis unavailable during {what}: {exc}") from exc
+    except redis_errors.RedisError as exc:
+        raise StreamUnavailable(f"redis refused {what}: {exc}") from exc
+
+
+async def server_version(redis: Redis) -> tuple[int, int, int]:
+    """The server's version, as a tuple."""
+    async with translated("INFO server"):
+        info = await redis.info("server")
+    parts = str(info.get("redis_version", "0.0.0")).split(".")
+    major, minor, patch = (int(p) if p.isdigit() else 0 for p in [*parts, "0", "0"][:3])
+    return (major, minor, patch)
+
+
+async def require_version(redis: Redis) -> str:
+    """Fail at start on a server older than 7.0 (XAUTOCLAIM and group lag need it)."""
+    version = await server_version(redis)
+    if version[:2] < MIN_REDIS_VERSION:
+        found = ".".join(map(str, version))
+        raise ConfigurationError(f"redis-server {found} is too old: botburrow needs 7.0 or later")
+    return ".".join(map(str, version))
+
+
+class Scripts:
+    """The transport's Lua scripts, called by SHA so the hot path never resends them.
+
+    redis-py's ``Script`` objects make every pipeline ``execute()`` ask ``SCRIPT
+    EXISTS`` first, an extra round trip per batch; this calls ``EVALSHA`` directly
+    and reloads once if the server answers NOSCRIPT (after a restart or flush).
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._source = {
+            name: resources.files("shared.streams").joinpath(f"lua/{name}.lua").read_text() for name in SCRIPT_NAMES
+        }
+        self.sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._source.items()}
+
+    async def load(self) -> None:
+        """Load every script into the server's cache."""
+        async with translated("SCRIPT LOAD"):
+            pipe = self._redis.pipeline(transaction=False)
+            for src in self._source.values():
+                pipe.script_load(src)
+            await pipe.execute()
+
+    async def call(self, name: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
+        """Run one script outside a pipeline."""
+        for attempt in (1, 2):
+            try:
+                async with translated(f"script {name}"):
+                    return await self._redis.evalsha(self.sha[name], len(keys), *keys, *args)
+            except StreamUnavailable as exc:
+                if attempt == 1 and isinstance(exc.__cause__, redis_errors.NoScriptError):
+                    await self.load()
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def queue(self, pipe: Pipeline, name: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> None:
+        """Queue one script call on ``pipe``; pair with ``execute``."""
+        pipe.evalsha(self.sha[name], len(keys), *keys, *args)
+
+    async def execute(self, pipe: Pipeline, what: str) -> list[Any]:
+        """Execute ``pipe``; re-run script calls that met NOSCRIPT after reloading.
+
+        Returns the replies in order; a command that failed has a ``StreamUnavailable``
+        in its place, for the caller to raise or count.
+        """
+        async with translated(what):
+            commands = list(pipe.command_stack)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, redis_errors.NoScriptError)]
+        if missing:
+            await self.load()
+            async with translated(what):
+                retry = self._redis.pipeline(transaction=False)
+                for i in missing:
+                    args, options = commands[i]
+                    retry.execute_command(*args, **options)
+                for i, reply in zip(missing, await retry.execute(raise_on_error=False), strict=True):
+                    replies[i] = reply
+        return [
+            StreamUnavailable(f"redis refused {what}: {r}") if isinstance(r, redis_errors.RedisError) else r
+            for r in replies
+        ]
