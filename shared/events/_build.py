@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from shared.errors import InvalidEvent
 
 from . import _ids
-from ._codec import JSON_CONTENT_TYPE
+from ._codec import JSON_CONTENT_TYPE, make_event
 from ._models import (
     ACTIVATION_COMPLETED,
     ACTIVATION_DEADLETTERED,
@@ -62,7 +62,7 @@ def _event(
         attrs["subject"] = subject
     if traceparent:
         attrs["traceparent"] = traceparent
-    return CloudEvent(attrs, data.model_dump(mode="json", exclude_none=True))
+    return make_event(attrs, data.model_dump(mode="json", exclude_none=True))
 
 
 def _rfc3339(at: datetime) -> str:

@@ -15,7 +15,7 @@ from cloudevents.http import from_http as sdk_from_http
 
 from shared.errors import InvalidEvent
 
-from ._codec import decode_structured, validate_attributes
+from ._codec import REQUIRED, decode_structured, validate_attributes
 
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
@@ -41,6 +41,9 @@ def from_http(headers: Mapping[str, str], body: bytes | str | None) -> CloudEven
         if not body:
             raise InvalidEvent("event", "structured mode needs a JSON body")
         return decode_structured(body)
+    for name in REQUIRED:
+        if not lowered.get(f"ce-{name}"):
+            raise InvalidEvent(name, f"required attribute is missing (binary mode: no ce-{name} header)")
     try:
         event = sdk_from_http(dict(headers), body)
     except ce_errors.GenericException as exc:

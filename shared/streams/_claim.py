@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -59,25 +60,35 @@ class Claimer:
         self._consumer = consumer
         self._block_ms = block_ms
         self._cursors = dict.fromkeys(self._streams, "0-0")
+        self._idle: set[str] = set()
 
     async def claim(self, slots: int) -> list[Entry]:
         """Up to ``slots`` new entries (a few more if a blocking read finds several streams).
 
-        Slots are shared by weight, so a flood on one priority cannot starve the
-        others; slots a stream leaves unused go to the streams that had more. When
-        every stream is empty the read blocks (up to ``block_ms``) on all of them.
+        Slots are shared by weight between the streams that had entries at the last
+        read, so a flood on one priority cannot starve the others; a stream found empty
+        is only probed for one entry (in the same round trip) until it has work again.
+        Slots a stream leaves unused go to the streams that filled theirs. When every
+        stream is empty the read blocks (up to ``block_ms``) on all of them.
         """
-        counts = self._turns.allot(slots)
+        active = [s for s in self._streams if s not in self._idle] or list(self._streams)
+        counts = self._turns.allot(slots, among=active)
+        for stream in self._streams:
+            if stream not in active:
+                counts[stream] = 1
         got = await self._read({s: n for s, n in counts.items() if n > 0})
+        returned = Counter(e.stream for e in got)
+        self._idle = {s for s in self._streams if s in counts and returned[s] == 0}
         short = slots - len(got)
         if short > 0 and got:
-            full = [s for s, n in counts.items() if n > 0 and sum(e.stream == s for e in got) == n]
+            full = [s for s, n in counts.items() if n > 0 and returned[s] == n]
             if full:
                 extra = self._turns.allot(short, among=full)
                 got += await self._read({s: n for s, n in extra.items() if n > 0})
         if not got:
             per_stream = max(1, -(-slots // len(self._streams)))
             got = await self._read(dict.fromkeys(self._streams, per_stream), block_ms=self._block_ms)
+            self._idle = set(self._streams) - {e.stream for e in got}
         return got
 
     async def _read(self, counts: Mapping[str, int], block_ms: int | None = None) -> list[Entry]:

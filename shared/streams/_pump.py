@@ -26,8 +26,8 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -47,7 +47,7 @@ from ._redis import Redis, Scripts, translated
 
 log = structlog.get_logger("botburrow.pump")
 
-SETTLE_BATCH_MAX = 512
+SETTLE_BATCH_MAX = 256
 FLUSH_TIMEOUT_S = 10.0
 
 
@@ -90,6 +90,9 @@ class Pump:
         self._leases = Leases(
             redis, self._scripts, keys, ttl_ms=settings.lease_ttl_ms, group=settings.group, consumer=consumer
         )
+        # Label children bound once: labels() costs more than the increment on this path.
+        self._settled_by = {a: metrics.settled.labels(a.value) for a in settle.Action}
+        self._latency_by = {s: metrics.dispatch_latency.labels(s) for s in streams}
         self._held = 0
         self._space = asyncio.Event()
         self._space.set()
@@ -184,8 +187,7 @@ class Pump:
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
             failures = 0
-            for e in entries:
-                self._metrics.claimed.labels(e.stream, "new").inc()
+            self._count_claims(entries, "new")
             await self._admit(entries)
 
     async def _reclaim(self) -> None:
@@ -196,10 +198,13 @@ class Pump:
         if deleted:
             log.warning("pump.reclaim_found_deleted", entries=deleted)
         if entries:
-            for e in entries:
-                self._metrics.claimed.labels(e.stream, "reclaimed").inc()
+            self._count_claims(entries, "reclaimed")
             log.info("pump.reclaimed", entries=len(entries), consumer=self._consumer)
             await self._admit(entries)
+
+    def _count_claims(self, entries: list[Entry], how: str) -> None:
+        for stream, n in Counter(e.stream for e in entries).items():
+            self._metrics.claimed.labels(stream, how).inc(n)
 
     async def _admit(self, entries: list[Entry]) -> None:
         """Decide for each claimed entry: dead letter, run, wait behind its agent, or defer."""
@@ -294,7 +299,7 @@ class Pump:
             )
         )
         started = time.time()
-        self._metrics.dispatch_latency.labels(e.stream).observe(max(0.0, started - _published_at(e)))
+        self._latency_by[e.stream].observe(max(0.0, started - _published_at(e)))
         outcome: settle.Settlement
         try:
             result = await self._handler(e.event)
@@ -377,27 +382,20 @@ class Pump:
             self._settled.set()
 
     async def _settle(self, batch: list[settle.Settlement]) -> None:
-        """Write ``batch``; retry until Redis takes it (settling twice changes nothing)."""
+        """Write ``batch`` in one script call; retry until Redis takes it (settling twice changes nothing)."""
+        script_keys, args = settle.settle_call(batch, self._keys, group=self._cfg.group, consumer=self._consumer)
         failures = 0
         while True:
-            pipe = self._redis.pipeline(transaction=False)
-            for s in batch:
-                settle.queue_settlement(
-                    pipe, self._scripts, self._keys, s, group=self._cfg.group, consumer=self._consumer
-                )
             try:
-                replies = await self._scripts.execute(pipe, "settle")
-                errors = [r for r in replies if isinstance(r, Exception)]
-                if errors:
-                    raise errors[0]
+                replies = await self._scripts.call("settle", script_keys, args)
                 break
             except StreamUnavailable as exc:
                 failures += 1
                 log.warning("pump.settle_failed", error=str(exc), entries=len(batch), consecutive=failures)
                 await asyncio.sleep(min(5.0, 0.05 * 2**failures))
         for s, reply in zip(batch, replies, strict=True):
-            self._metrics.settled.labels(s.action.value).inc()
-            if not int(reply):
+            self._settled_by[s.action].inc()
+            if not reply:
                 self._metrics.not_owned.inc()
             elif s.action is settle.Action.DEAD:
                 self._metrics.deadlettered.labels(_reason_label(s.reason)).inc()
@@ -567,18 +565,8 @@ def _by_stream(entries: Iterable[Entry]) -> dict[str, tuple[str, ...]]:
 
 
 def _published_at(e: Entry) -> float:
-    """Best estimate of when this entry was published.
-
-    The entry id carries the publish time in whole milliseconds (Redis's clock); the
-    event's ``time`` is set just before publishing, to the microsecond, but is older
-    than the entry when the event was re-queued. The later of the two is the closer.
-    """
-    published = int(e.entry_id.split("-")[0]) / 1000
-    stamp = e.event.get("time") if e.event is not None else None
-    if isinstance(stamp, str):
-        with contextlib.suppress(ValueError):
-            return max(published, datetime.fromisoformat(stamp).timestamp())
-    return published
+    """When this entry was published: its id carries Redis's clock in milliseconds."""
+    return int(e.entry_id.split("-", 1)[0]) / 1000
 
 
 def _reason_label(reason: str) -> str:

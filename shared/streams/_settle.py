@@ -25,7 +25,6 @@ from shared.events import activation_deadlettered, encode_structured, to_fields
 from ._admin import delayed_member
 from ._entries import Entry
 from ._keys import StreamKeys
-from ._redis import Pipeline, Scripts
 
 MAX_ERROR_CHARS = 2_000
 
@@ -121,32 +120,35 @@ def deadletter_fields(s: Settlement, *, at: datetime | None = None) -> dict[byte
     return fields
 
 
-def queue_settlement(
-    pipe: Pipeline, scripts: Scripts, keys: StreamKeys, s: Settlement, *, group: str, consumer: str
-) -> None:
-    """Queue the settle script for ``s`` on ``pipe``."""
-    e = s.entry
-    lease_key = e.slot.lease_key if e.slot is not None else e.stream
-    token = "" if s.release_token is None else str(s.release_token)
-    delay_ms = 0
-    payload: list[Any]
-    if s.action is Action.ACK:
-        target = keys.results
-        payload = []
-        for event in s.outcome:
-            fields = to_fields(event)
-            payload.append(len(fields))
-            for name, value in fields.items():
-                payload += [name, value]
-    elif s.action is Action.REQUEUE:
-        target = e.stream
-        payload = [x for pair in s.fields.items() for x in pair]
-    elif s.action is Action.DELAY:
-        target = keys.delayed(e.stream)
-        delay_ms = max(1, int(s.delay_s * 1000))
-        payload = [delayed_member(s.fields)]
-    else:
-        target = keys.dlq
-        payload = [x for pair in deadletter_fields(s).items() for x in pair]
-    args = [group, consumer, e.entry_id, token, s.action.value, delay_ms, *payload]
-    scripts.queue(pipe, "settle", [e.stream, lease_key, target], args)
+def settle_call(
+    batch: Sequence[Settlement], keys: StreamKeys, *, group: str, consumer: str
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of one ``settle.lua`` call for the whole ``batch``."""
+    script_keys: list[str] = []
+    args: list[Any] = [group, consumer]
+    for s in batch:
+        e = s.entry
+        delay_ms = 0
+        payload: list[Any]
+        if s.action is Action.ACK:
+            target = keys.results
+            payload = []
+            for event in s.outcome:
+                fields = to_fields(event)
+                payload.append(len(fields))
+                for pair in fields.items():
+                    payload += pair
+        elif s.action is Action.REQUEUE:
+            target = e.stream
+            payload = [x for pair in s.fields.items() for x in pair]
+        elif s.action is Action.DELAY:
+            target = keys.delayed(e.stream)
+            delay_ms = max(1, int(s.delay_s * 1000))
+            payload = [delayed_member(s.fields)]
+        else:
+            target = keys.dlq
+            payload = [x for pair in deadletter_fields(s).items() for x in pair]
+        script_keys += [e.stream, e.slot.lease_key if e.slot is not None else e.stream, target]
+        token = "" if s.release_token is None else str(s.release_token)
+        args += [e.entry_id, token, s.action.value, delay_ms, len(payload), *payload]
+    return script_keys, args
