@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from bench._harness import WARM_UP, Runner, fresh_prefix, percentile, redis_for_bench, warm_up
+from bench._harness import Runner, fresh_prefix, percentile, redis_for_bench, warm_up
 from shared import events as ev
 from shared.streams import Publisher, StreamKeys, connect, server_version
 

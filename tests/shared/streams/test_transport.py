@@ -165,7 +165,7 @@ async def test_redis_older_than_seven_is_refused(redis: Redis, monkeypatch: pyte
         return {"redis_version": "6.2.14"}
 
     monkeypatch.setattr(redis, "info", old_info)
-    with pytest.raises(ConfigurationError, match="6.2.14 is too old"):
+    with pytest.raises(ConfigurationError, match=r"6\.2\.14 is too old"):
         await require_version(redis)
 
 
