@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import secrets
 import signal
 import socket
 from collections.abc import Callable
@@ -74,8 +75,12 @@ def load_factory(path: str) -> HandlerFactory:
 
 
 def default_consumer_name() -> str:
-    """``<host>-<pid>``: unique per process, readable in ``XINFO CONSUMERS``."""
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """``<host>-<pid>-<random>``, readable in ``XINFO CONSUMERS``.
+
+    The random part keeps it unique when a restarted container comes back with the same
+    hostname and pid 1.
+    """
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 async def serve_pump(settings: Settings, factory: HandlerFactory, *, registry: CollectorRegistry | None = None) -> None:

@@ -59,7 +59,6 @@ class Claimer:
         self._group = group
         self._consumer = consumer
         self._block_ms = block_ms
-        self._cursors = dict.fromkeys(self._streams, "0-0")
         self._idle: set[str] = set()
 
     async def claim(self, slots: int) -> list[Entry]:
@@ -111,22 +110,19 @@ class Claimer:
                 entries.extend(parse_entry(stream, entry_id, fields, 1) for entry_id, fields in items)
         return entries
 
-    async def reclaim(self, slots: int, *, min_idle_ms: int) -> tuple[list[Entry], int]:
+    async def reclaim(self, slots: int, *, min_idle_ms: int) -> list[Entry]:
         """Take over up to ``slots`` entries idle for ``min_idle_ms`` or more.
 
-        Returns the entries (with their delivery counts) and how many pending entries
-        pointed at stream entries that no longer exist (deleted by hand; dropped).
+        Each entry comes with its delivery count and ``previous_owner``, the consumer
+        that went silent: its agent leases may be taken over with the entries.
         """
         entries: list[Entry] = []
-        deleted = 0
         for stream in self._streams:
             if len(entries) >= slots:
                 break
-            args = [self._group, self._consumer, min_idle_ms, self._cursors[stream], slots - len(entries)]
-            cursor, items, counts, gone = await self._scripts.call("reclaim", [stream], args)
-            self._cursors[stream] = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
-            deleted += len(gone)
-            for (entry_id, flat), count in zip(items, counts, strict=True):
+            args = [self._group, self._consumer, min_idle_ms, slots - len(entries)]
+            items, owners, counts = await self._scripts.call("reclaim", [stream], args)
+            for (entry_id, flat), owner, count in zip(items, owners, counts, strict=True):
                 fields = dict(zip(flat[::2], flat[1::2], strict=True))
-                entries.append(parse_entry(stream, entry_id, fields, int(count)))
-        return entries, deleted
+                entries.append(parse_entry(stream, entry_id, fields, int(count), owner.decode()))
+        return entries

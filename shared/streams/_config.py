@@ -19,8 +19,9 @@ class StreamSettings:
         results_group: consumer group created up front on the results stream, so its
             history can be trimmed once consumed.
         max_deliveries: deliveries after which an event is dead-lettered.
-        lease_ttl_ms: life of a per-agent lease without heartbeat; also how long an
-            entry must sit idle before another runner reclaims it.
+        lease_ttl_ms: how long a runner may go silent (no heartbeat) before its entries
+            and agent leases are taken over by another runner. Lease keys live a little
+            longer (``lease_key_ttl_ms``) so the takeover finds them still in place.
         heartbeat_every_s: how often leases and entry idle times are refreshed.
         reclaim_every_s: how often idle entries of dead consumers are looked for.
         promote_every_s: how often due delayed entries go back onto their stream.
@@ -29,7 +30,9 @@ class StreamSettings:
         retry_base_s / retry_max_s: backoff after a handler failure, doubling per
             delivery, with +/-20% jitter.
         defer_base_s / defer_max_s: delay before an event whose agent is busy on
-            another runner is tried again, doubling per deferral.
+            another runner is tried again, doubling per deferral up to the cap. The
+            cap stays small: the wait ends when another activation does, not when a
+            failing dependency recovers, and a bounce costs one round trip.
         weights: relative share of claim slots per priority when all have work.
         prune_consumers_after_s: a consumer with no pending entries and idle this
             long is removed from the group (dead pods leave their names behind).
@@ -39,18 +42,23 @@ class StreamSettings:
     group: str = "runners"
     results_group: str = "metrics"
     max_deliveries: int = 5
-    lease_ttl_ms: int = 15_000
-    heartbeat_every_s: float = 3.0
+    lease_ttl_ms: int = 10_000
+    heartbeat_every_s: float = 2.5
     reclaim_every_s: float = 2.0
     promote_every_s: float = 0.25
     trim_every_s: float = 10.0
     block_ms: int = 2_000
     retry_base_s: float = 4.0
     retry_max_s: float = 300.0
-    defer_base_s: float = 1.0
-    defer_max_s: float = 30.0
+    defer_base_s: float = 0.5
+    defer_max_s: float = 5.0
     weights: dict[Priority, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     prune_consumers_after_s: float = 3_600.0
+
+    @property
+    def lease_key_ttl_ms(self) -> int:
+        """Life of a lease key without heartbeat: the ttl plus two reclaim ticks and a second."""
+        return self.lease_ttl_ms + int(2_000 * self.reclaim_every_s) + 1_000
 
     def __post_init__(self) -> None:
         problems = []

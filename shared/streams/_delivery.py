@@ -38,6 +38,11 @@ class Delivery:
     lease_key: str | None = None
     fencing_token: int | None = None
 
+    @property
+    def lease_value(self) -> str | None:
+        """What the lease key holds while this delivery still owns it."""
+        return None if self.fencing_token is None else f"{self.fencing_token}:{self.consumer}"
+
 
 _current: ContextVar[Delivery | None] = ContextVar("botburrow_delivery", default=None)
 

@@ -34,6 +34,7 @@ class Entry:
     last_error: str | None = None
     event: CloudEvent | None = None
     invalid: InvalidEvent | None = None
+    previous_owner: str | None = None
     slot: AgentSlot | None = None
     task: asyncio.Task[None] | None = None
 
@@ -55,7 +56,8 @@ class Entry:
         assert self.event is not None, "only parsed entries are re-queued"
         fields = to_fields(self.event)
         fields[DELIVERIES] = str(self.deliveries if counted else self.deliveries - 1).encode()
-        fields[DEFERRALS] = str(self.deferrals + 1 if deferred else self.deferrals).encode()
+        # Deferrals count consecutive "agent busy" bounces; once the event has run, it starts over.
+        fields[DEFERRALS] = str(self.deferrals + 1 if deferred else 0).encode()
         error = last_error or self.last_error
         if error:
             fields[LAST_ERROR] = error.encode()
@@ -69,6 +71,7 @@ class AgentSlot:
     agent: str
     lease_key: str
     token: int
+    value: str
     current: Entry | None = None
     waiting: deque[Entry] = field(default_factory=deque)
     lost: bool = False
@@ -78,7 +81,13 @@ class AgentSlot:
         return ([self.current] if self.current else []) + list(self.waiting)
 
 
-def parse_entry(stream: str, entry_id: bytes | str, fields: Mapping[bytes, bytes], pel_count: int) -> Entry:
+def parse_entry(
+    stream: str,
+    entry_id: bytes | str,
+    fields: Mapping[bytes, bytes],
+    pel_count: int,
+    previous_owner: str | None = None,
+) -> Entry:
     """Build an ``Entry``; a malformed one carries its ``InvalidEvent`` instead of an event."""
     prior = _int_field(fields, DELIVERIES)
     entry = Entry(
@@ -88,6 +97,7 @@ def parse_entry(stream: str, entry_id: bytes | str, fields: Mapping[bytes, bytes
         deliveries=prior + max(pel_count, 1),
         deferrals=_int_field(fields, DEFERRALS),
         last_error=fields[LAST_ERROR].decode("utf-8", "replace") if LAST_ERROR in fields else None,
+        previous_owner=previous_owner,
     )
     try:
         entry.event = from_fields(fields)

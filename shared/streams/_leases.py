@@ -9,14 +9,19 @@ from ._keys import StreamKeys
 from ._redis import Redis, Scripts
 
 
+def lease_value(token: int, consumer: str) -> str:
+    """What a lease key holds: the fencing token and the consumer that holds it."""
+    return f"{token}:{consumer}"
+
+
 @dataclass(frozen=True, slots=True)
 class Holding:
-    """Entries of one stream held under one lease (or under none: ``token`` None)."""
+    """Entries of one stream held under one lease (or under none: ``value`` None)."""
 
     stream: str
     entry_ids: tuple[str, ...]
     lease_key: str | None = None
-    token: int | None = None
+    value: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +34,12 @@ class HeartbeatResult:
 
 
 class Leases:
-    """``SET NX PX`` leases on ``<prefix>:lease:agent:<id>`` holding a fencing token."""
+    """Leases on ``<prefix>:lease:agent:<id>`` holding ``<fencing token>:<consumer>``.
+
+    A lease key lives ``ttl_ms``: the reclaim threshold plus a margin, so that when a
+    dead runner's entries are reclaimed its leases are still in place and pass to the
+    reclaimer, rather than to whichever newer event of the agent asks first.
+    """
 
     def __init__(
         self, redis: Redis, scripts: Scripts, keys: StreamKeys, *, ttl_ms: int, group: str, consumer: str
@@ -41,16 +51,17 @@ class Leases:
         self._group = group
         self._consumer = consumer
 
-    async def acquire(self, agents: Sequence[str], takeover: Mapping[str, int]) -> dict[str, int]:
+    async def acquire(self, agents: Sequence[str], takeover: Mapping[str, str]) -> dict[str, int]:
         """Try to take each agent's lease in one round trip; 0 means another holder has it.
 
-        ``takeover`` maps agents to this runner's previous token whose release may not
-        have reached Redis yet; such a lease is taken over rather than reported busy.
+        ``takeover`` names, per agent, a consumer whose hold is taken over rather than
+        reported busy: this runner itself (a release it sent may not have landed yet),
+        or the dead runner whose entries are being reclaimed.
         """
         if not agents:
             return {}
         keys = [self._keys.fence, *(self._keys.lease(a) for a in agents)]
-        args = [self._ttl_ms, *(str(takeover[a]) if a in takeover else "" for a in agents)]
+        args = [self._ttl_ms, self._consumer, *(takeover.get(a, "") for a in agents)]
         tokens = await self._scripts.call("acquire", keys, args)
         return {agent: int(token) for agent, token in zip(agents, tokens, strict=True)}
 
@@ -61,7 +72,7 @@ class Leases:
         pipe = self._redis.pipeline(transaction=False)
         for h in holdings:
             keys = [h.lease_key or h.stream, h.stream]
-            args = [self._group, self._consumer, self._ttl_ms, "" if h.token is None else str(h.token), *h.entry_ids]
+            args = [self._group, self._consumer, self._ttl_ms, h.value or "", *h.entry_ids]
             self._scripts.queue(pipe, "heartbeat", keys, args)
         replies = await self._scripts.execute(pipe, "heartbeat")
         results = []

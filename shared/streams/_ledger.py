@@ -66,7 +66,7 @@ class EffectLedger:
                         return False
                     if fence is not None and delivery is not None:
                         holder = await pipe.get(fence)
-                        if holder is None or int(holder) != delivery.fencing_token:
+                        if holder is None or _text(holder) != delivery.lease_value:
                             raise LeaseLost(f"lease {fence} is no longer held with token {delivery.fencing_token}")
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(marker, "1", ex=self._ttl_s)
@@ -75,3 +75,7 @@ class EffectLedger:
                     return True
                 except redis_errors.WatchError:
                     continue
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -41,7 +41,7 @@ from ._config import StreamSettings
 from ._delivery import Delivery, Handler, RetryLater, set_delivery
 from ._entries import AgentSlot, Entry
 from ._keys import StreamKeys
-from ._leases import Holding, Leases
+from ._leases import Holding, Leases, lease_value
 from ._metrics import StreamMetrics
 from ._redis import Redis, Scripts, translated
 
@@ -88,7 +88,7 @@ class Pump:
             block_ms=settings.block_ms,
         )
         self._leases = Leases(
-            redis, self._scripts, keys, ttl_ms=settings.lease_ttl_ms, group=settings.group, consumer=consumer
+            redis, self._scripts, keys, ttl_ms=settings.lease_key_ttl_ms, group=settings.group, consumer=consumer
         )
         # Label children bound once: labels() costs more than the increment on this path.
         self._settled_by = {a: metrics.settled.labels(a.value) for a in settle.Action}
@@ -97,7 +97,6 @@ class Pump:
         self._space = asyncio.Event()
         self._space.set()
         self._slots: dict[str, AgentSlot] = {}
-        self._releasing: dict[str, int] = {}
         self._unleased: set[Entry] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue: list[settle.Settlement] = []
@@ -194,12 +193,15 @@ class Pump:
         free = self._concurrency - self._held
         if free <= 0:
             return
-        entries, deleted = await self._claimer.reclaim(free, min_idle_ms=self._cfg.lease_ttl_ms)
-        if deleted:
-            log.warning("pump.reclaim_found_deleted", entries=deleted)
+        entries = await self._claimer.reclaim(free, min_idle_ms=self._cfg.lease_ttl_ms)
         if entries:
             self._count_claims(entries, "reclaimed")
-            log.info("pump.reclaimed", entries=len(entries), consumer=self._consumer)
+            log.info(
+                "pump.reclaimed",
+                entries=len(entries),
+                consumer=self._consumer,
+                event_ids=[_event_id(e) for e in entries],
+            )
             await self._admit(entries)
 
     def _count_claims(self, entries: list[Entry], how: str) -> None:
@@ -245,7 +247,10 @@ class Pump:
     async def _lease_and_start(self, wanted: dict[str, list[Entry]]) -> None:
         """Take the leases of ``wanted`` agents in one script; start or defer their entries."""
         try:
-            tokens = await self._leases.acquire(list(wanted), self._releasing)
+            # Take over a lease this runner still holds (its release may be in flight) or,
+            # for reclaimed entries, one the silent runner held.
+            takeover = {a: batch[0].previous_owner or self._consumer for a, batch in wanted.items()}
+            tokens = await self._leases.acquire(list(wanted), takeover)
         except StreamUnavailable as exc:
             # The entries stay pending in Redis under this consumer; once idle past
             # the lease ttl any runner reclaims them. Nothing is lost.
@@ -257,7 +262,12 @@ class Pump:
             token = tokens[agent]
             if token:
                 self._metrics.leases.labels("acquired").inc()
-                slot = AgentSlot(agent=agent, lease_key=self._keys.lease(agent), token=token)
+                slot = AgentSlot(
+                    agent=agent,
+                    lease_key=self._keys.lease(agent),
+                    token=token,
+                    value=lease_value(token, self._consumer),
+                )
                 self._slots[agent] = slot
                 for e in batch:
                     e.slot = slot
@@ -266,7 +276,15 @@ class Pump:
             else:
                 self._metrics.leases.labels("busy").inc()
                 for e in batch:
-                    self._submit(settle.requeue(e, delay_s=self._defer_delay(e), counted=False, deferred=True))
+                    delay = self._defer_delay(e)
+                    log.debug(
+                        "event.deferred",
+                        event_id=_event_id(e),
+                        agent_id=agent,
+                        deferrals=e.deferrals,
+                        delay_s=round(delay, 3),
+                    )
+                    self._submit(settle.requeue(e, delay_s=delay, counted=False, deferred=True))
 
     def _defer_delay(self, e: Entry) -> float:
         delay = min(self._cfg.defer_max_s, self._cfg.defer_base_s * 2.0**e.deferrals)
@@ -299,6 +317,7 @@ class Pump:
             )
         )
         started = time.time()
+        log.debug("handler.started", event_id=e.event["id"], agent_id=e.agent, deliveries=e.deliveries)
         self._latency_by[e.stream].observe(max(0.0, started - _published_at(e)))
         outcome: settle.Settlement
         try:
@@ -367,8 +386,7 @@ class Pump:
                     self._start(slot.waiting.popleft())
                 elif not slot.waiting and self._slots.get(slot.agent) is slot:
                     del self._slots[slot.agent]
-                    self._releasing[slot.agent] = slot.token
-                    s.release_token = slot.token
+                    s.release = slot.value
         self._queue.append(s)
         self._queued.set()
 
@@ -407,10 +425,6 @@ class Pump:
                     deliveries=s.entry.deliveries,
                     last_error=s.last_error,
                 )
-            if s.release_token is not None and s.entry.slot is not None:
-                agent = s.entry.slot.agent
-                if self._releasing.get(agent) == s.release_token:  # not taken over meanwhile
-                    del self._releasing[agent]
         self._give_back(len(batch))
 
     def _take(self, n: int) -> None:
@@ -441,7 +455,7 @@ class Pump:
         for slot in list(self._slots.values()):
             for stream, ids in _by_stream(slot.entries()).items():
                 owners[len(holdings)] = slot
-                holdings.append(Holding(stream, ids, slot.lease_key, slot.token))
+                holdings.append(Holding(stream, ids, slot.lease_key, slot.value))
         for stream, ids in _by_stream(list(self._unleased)).items():
             holdings.append(Holding(stream, ids))
         for i, result in enumerate(await self._leases.heartbeat(holdings)):
@@ -567,6 +581,10 @@ def _by_stream(entries: Iterable[Entry]) -> dict[str, tuple[str, ...]]:
 def _published_at(e: Entry) -> float:
     """When this entry was published: its id carries Redis's clock in milliseconds."""
     return int(e.entry_id.split("-", 1)[0]) / 1000
+
+
+def _event_id(e: Entry) -> str | None:
+    return str(e.event["id"]) if e.event is not None else None
 
 
 def _reason_label(reason: str) -> str:

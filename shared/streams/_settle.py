@@ -42,8 +42,8 @@ class Action(StrEnum):
 class Settlement:
     """The decided fate of one entry, waiting for the next settle pipeline.
 
-    ``release_token`` is set by the pump when this entry is the last one it holds
-    for its agent: the lease goes in the same script as the ack.
+    ``release`` is set by the pump when this entry is the last one it holds for its
+    agent: the lease (this value of it) goes in the same script as the ack.
     """
 
     entry: Entry
@@ -54,7 +54,7 @@ class Settlement:
     deferred: bool = False
     reason: str = ""
     last_error: str | None = None
-    release_token: int | None = None
+    release: str | None = None
     fields: dict[bytes, bytes] = field(default_factory=dict)
 
 
@@ -149,6 +149,5 @@ def settle_call(
             target = keys.dlq
             payload = [x for pair in deadletter_fields(s).items() for x in pair]
         script_keys += [e.stream, e.slot.lease_key if e.slot is not None else e.stream, target]
-        token = "" if s.release_token is None else str(s.release_token)
-        args += [e.entry_id, token, s.action.value, delay_ms, len(payload), *payload]
+        args += [e.entry_id, s.release or "", s.action.value, delay_ms, len(payload), *payload]
     return script_keys, args

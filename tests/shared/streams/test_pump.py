@@ -98,9 +98,10 @@ async def test_entry_of_a_dead_consumer_is_reclaimed_after_the_lease_ttl(
     await publish(redis, keys, [event])
     stream = keys.activations(ev.Priority.NORMAL)
     # A runner claims the entry and takes the agent's lease, then dies: no heartbeat.
+    # Its lease would outlive the test: only a takeover by the reclaimer can free it.
     await redis.xgroup_create(stream, "runners", id="0")
     await redis.xreadgroup("runners", "dead-runner", {stream: ">"}, count=1)
-    await redis.set(keys.lease("agent-x"), "7", px=800)
+    await redis.set(keys.lease("agent-x"), "7:dead-runner", px=60_000)
     claimed_at = asyncio.get_running_loop().time()
 
     deliveries: list[int] = []
@@ -113,6 +114,7 @@ async def test_entry_of_a_dead_consumer_is_reclaimed_after_the_lease_ttl(
     await pumps.start(handle, settings=settings)
     await eventually(lambda: deliveries == [2], timeout_s=10)
     assert asyncio.get_running_loop().time() - claimed_at >= 0.8
+    assert (await redis.get(keys.lease("agent-x"))) in (None, b"")  # taken over, then released
     await eventually(lambda: drained(redis, keys))
     pending = await redis.xpending_range(stream, "runners", "-", "+", 10, consumername="dead-runner")
     assert pending == []
@@ -252,3 +254,25 @@ async def test_outcome_events_are_published_with_the_ack(redis: Redis, keys: Str
     completed = [ev.from_fields(fields) for _, fields in results]
     assert sorted(c.get_data()["activation_id"] for c in completed) == sorted(e["id"] for e in events)
     assert {c["type"] for c in completed} == {ev.ACTIVATION_COMPLETED}
+
+
+async def test_reclaimed_work_keeps_its_agent_ahead_of_newer_events(
+    redis: Redis, keys: StreamKeys, pumps: Pumps
+) -> None:
+    """A dead runner's lease passes to the runner that reclaims its entries, not to newer work."""
+    stream = keys.activations(ev.Priority.NORMAL)
+    old, new = activation("agent-y", 1), activation("agent-y", 2)
+    await publish(redis, keys, [old])
+    await redis.xgroup_create(stream, "runners", id="0")
+    await redis.xreadgroup("runners", "dead-runner", {stream: ">"}, count=1)
+    await redis.set(keys.lease("agent-y"), "7:dead-runner", px=60_000)
+    await publish(redis, keys, [new])  # arrives while the dead runner still "holds" the agent
+
+    order: list[str] = []
+
+    async def handle(event: CloudEvent) -> None:
+        order.append(event["id"])
+
+    await pumps.start(handle, settings=fast_settings(keys, lease_ttl_ms=800))
+    await eventually(lambda: len(order) == 2, timeout_s=10)
+    assert order == [old["id"], new["id"]]

@@ -82,11 +82,16 @@ async def test_leases_hand_out_growing_fencing_tokens_and_refuse_a_busy_agent(re
     theirs = Leases(redis, scripts, keys, ttl_ms=1000, group="runners", consumer="c2")
     first = await mine.acquire(["a", "b"], {})
     assert 0 < first["a"] < first["b"]
+    assert await redis.get(keys.lease("a")) == f"{first['a']}:c1".encode()
     assert await theirs.acquire(["a", "c"], {}) == {"a": 0, "c": first["b"] + 1}
-    # Our own release may still be in flight: we may take our lease over, they may not.
-    over = await mine.acquire(["a"], {"a": first["a"]})
+    # A holder may take over its own lease (its release may be in flight) ...
+    over = await mine.acquire(["a"], {"a": "c1"})
     assert over["a"] > first["b"]
-    assert await theirs.acquire(["a"], {"a": first["a"]}) == {"a": 0}
+    # ... and a reclaimer the lease of the consumer it reclaims from, nobody else's.
+    assert await theirs.acquire(["a"], {"a": "c9"}) == {"a": 0}
+    taken = await theirs.acquire(["a"], {"a": "c1"})
+    assert taken["a"] > over["a"]
+    assert await redis.get(keys.lease("a")) == f"{taken['a']}:c2".encode()
 
 
 async def test_heartbeat_extends_the_lease_and_reports_it_lost(redis: Redis, keys: StreamKeys) -> None:
@@ -98,7 +103,7 @@ async def test_heartbeat_extends_the_lease_and_reports_it_lost(redis: Redis, key
     await scripts.load()
     leases = Leases(redis, scripts, keys, ttl_ms=300, group="runners", consumer="c1")
     token = (await leases.acquire(["a"], {}))["a"]
-    holding = Holding(stream, (entry_id,), keys.lease("a"), token)
+    holding = Holding(stream, (entry_id,), keys.lease("a"), f"{token}:c1")
 
     for _ in range(4):  # well past the 300 ms ttl, kept alive
         await asyncio.sleep(0.15)
@@ -139,7 +144,7 @@ async def test_an_effect_lands_once_however_often_it_is_tried(redis: Redis, keys
 
 async def test_an_effect_of_a_runner_that_lost_its_lease_does_not_land(redis: Redis, keys: StreamKeys) -> None:
     ledger = EffectLedger(redis, keys)
-    await redis.set(keys.lease("a"), "8")
+    await redis.set(keys.lease("a"), "8:c")
     stale = Delivery(stream="s", entry_id="1-0", deliveries=1, consumer="c", lease_key=keys.lease("a"), fencing_token=7)
     with pytest.raises(LeaseLost):
         await ledger.once("ev1", "reply", lambda p: p.incr(f"{keys.prefix}:tally"), delivery=stale)
