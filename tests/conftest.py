@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from local_emulator.redis_server import RedisServer, RedisServerMissing
+from shared.logs import configure_logging
 from shared.streams import Redis, StreamKeys, StreamMetrics, StreamSettings, connect
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -28,6 +29,12 @@ def require(condition: bool, reason: str) -> None:
         if CI:
             pytest.fail(f"CI=true and {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging() -> None:
+    """Logs go to stderr as in production (pytest shows them for failing tests only)."""
+    configure_logging(level="debug", json=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,112 @@
+"""``python -m functions.runner`` as a real process: SIGTERM drain, exit codes, bad config."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.events import Priority
+from shared.streams import Redis, StreamKeys, stream_status
+from tests.conftest import ROOT, eventually
+from tests.shared.streams.conftest import activation, publish
+
+
+def start_runner(redis_url: str, keys: StreamKeys, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    full = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "STREAM_PREFIX": keys.prefix,
+        "RUNNER_HANDLER": "tests.handlers:slow",
+        "METRICS_PORT": "0",
+        "LOG_LEVEL": "warning",
+        **env,
+    }
+    with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "functions.runner"], cwd=ROOT, env=full, stderr=sink)
+
+
+async def test_sigterm_lets_running_activations_finish_and_exits_zero(
+    redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path
+) -> None:
+    runner = start_runner(
+        redis_url,
+        keys,
+        tmp_path / "runner.log",
+        RUNNER_CONCURRENCY="2",
+        RUNNER_GRACE_PERIOD_S="10",
+        TEST_HANDLER_SLEEP_S="1.5",
+    )
+    try:
+        await publish(redis, keys, [activation(f"agent-{i}") for i in range(5)])
+        await eventually(lambda: redis.llen(f"{keys.prefix}:test:started"), timeout_s=15)
+        await eventually(lambda: _count(redis, keys, "started", 2))
+        runner.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        assert runner.wait(timeout=15) == 0
+        assert time.monotonic() - sent < 5, "drained as soon as the running handlers finished"
+    finally:
+        runner.kill()
+    assert await redis.llen(f"{keys.prefix}:test:finished") == 2
+    assert await redis.xlen(keys.results) == 2
+    status = await stream_status(redis, keys.activations(Priority.NORMAL), "runners")
+    assert (status.lag, status.pending) == (3, 0), "the three never claimed are left for other runners"
+
+
+async def test_handlers_past_the_grace_period_are_handed_back(
+    redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path
+) -> None:
+    runner = start_runner(
+        redis_url,
+        keys,
+        tmp_path / "runner.log",
+        RUNNER_CONCURRENCY="2",
+        RUNNER_GRACE_PERIOD_S="0.3",
+        TEST_HANDLER_SLEEP_S="30",
+    )
+    try:
+        await publish(redis, keys, [activation("agent-a"), activation("agent-b")])
+        await eventually(lambda: _count(redis, keys, "started", 2), timeout_s=15)
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=15) == 0
+    finally:
+        runner.kill()
+    assert await redis.llen(f"{keys.prefix}:test:finished") == 0
+    stream = keys.activations(Priority.NORMAL)
+    back = await redis.xreadgroup("runners", "checker", {stream: ">"}, count=10)
+    assert sorted(f[b"deliveries"] for _, f in back[0][1]) == [b"1", b"1"], "back on the stream, the run counted"
+    assert (await stream_status(redis, stream, "runners")).pending == 2  # just the checker's
+
+
+def test_bad_configuration_exits_2_naming_every_variable(redis_url: str, keys: StreamKeys) -> None:
+    env = {
+        **os.environ,
+        "REDIS_URL": "http://nope",
+        "RUNNER_CONCURRENCY": "zero",
+        "MAX_DELIVERIES": "0",
+        "STREAM_PREFIX": keys.prefix,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "functions.runner"], cwd=ROOT, env=env, capture_output=True, timeout=30
+    )
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert "REDIS_URL='http://nope': must start with redis://" in err
+    assert "RUNNER_CONCURRENCY='zero': must be a whole number" in err
+    assert "MAX_DELIVERIES='0': must be at least 1" in err
+
+
+def test_unknown_handler_exits_2(redis_url: str, keys: StreamKeys) -> None:
+    env = {**os.environ, "REDIS_URL": redis_url, "RUNNER_HANDLER": "tests.nowhere:handler"}
+    done = subprocess.run(
+        [sys.executable, "-m", "functions.runner"], cwd=ROOT, env=env, capture_output=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert "RUNNER_HANDLER='tests.nowhere:handler': cannot import 'tests.nowhere'" in done.stderr.decode()
+
+
+async def _count(redis: Redis, keys: StreamKeys, name: str, n: int) -> bool:
+    return bool(await redis.llen(f"{keys.prefix}:test:{name}") >= n)
