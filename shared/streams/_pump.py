@@ -459,9 +459,10 @@ class Pump:
         for stream, ids in _by_stream(list(self._unleased)).items():
             holdings.append(Holding(stream, ids))
         for i, result in enumerate(await self._leases.heartbeat(holdings)):
-            slot_or_none = owners.get(i)
-            if result.lease_lost and slot_or_none is not None and not slot_or_none.lost:
-                self._lose(slot_or_none)
+            owner = owners.get(i)
+            # A slot released while the heartbeat was in flight finds its lease gone: not a loss.
+            if result.lease_lost and owner is not None and self._slots.get(owner.agent) is owner and not owner.lost:
+                self._lose(owner)
             for entry_id in result.lost_ids:
                 self._abandon(result.holding.stream, entry_id)
 
