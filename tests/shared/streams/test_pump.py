@@ -123,12 +123,12 @@ async def test_entry_of_a_dead_consumer_is_reclaimed_after_the_lease_ttl(
 async def test_a_live_handler_running_past_many_lease_ttls_is_never_reclaimed(
     redis: Redis, keys: StreamKeys, pumps: Pumps, metrics: StreamMetrics
 ) -> None:
-    settings = fast_settings(keys, lease_ttl_ms=500, heartbeat_every_s=0.1, reclaim_every_s=0.05)
+    settings = fast_settings(keys, lease_ttl_ms=800, heartbeat_every_s=0.1, reclaim_every_s=0.05)
     starts: list[str] = []
 
     async def slow(event: CloudEvent) -> None:
         starts.append(current_delivery().consumer)  # type: ignore[union-attr]
-        await asyncio.sleep(3.0)  # six lease ttls
+        await asyncio.sleep(4.0)  # five lease ttls
 
     await pumps.start(slow, settings=settings, consumer="a")
     await pumps.start(slow, settings=settings, consumer="b")
