@@ -88,6 +88,7 @@ def fast_settings(keys: StreamKeys, **overrides: object) -> StreamSettings:
         "reclaim_every_s": 0.2,
         "promote_every_s": 0.05,
         "trim_every_s": 0.5,
+        "status_every_s": 0.1,
         "block_ms": 200,
         "retry_base_s": 0.05,
         "retry_max_s": 0.2,

@@ -26,6 +26,8 @@ class StreamSettings:
         reclaim_every_s: how often idle entries of dead consumers are looked for.
         promote_every_s: how often due delayed entries go back onto their stream.
         trim_every_s: how often acknowledged history is trimmed.
+        status_every_s: how often lag, pending and delayed counts are sampled into the
+            Prometheus gauges.
         block_ms: longest a claim waits on an empty stream before looping.
         retry_base_s / retry_max_s: backoff after a handler failure, doubling per
             delivery, with +/-20% jitter.
@@ -47,6 +49,7 @@ class StreamSettings:
     reclaim_every_s: float = 2.0
     promote_every_s: float = 0.25
     trim_every_s: float = 10.0
+    status_every_s: float = 5.0
     block_ms: int = 2_000
     retry_base_s: float = 4.0
     retry_max_s: float = 300.0

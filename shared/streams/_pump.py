@@ -141,7 +141,7 @@ class Pump:
             asyncio.create_task(self._every(self._cfg.reclaim_every_s, self._reclaim), name="reclaim"),
             asyncio.create_task(self._every(self._cfg.promote_every_s, self._promote), name="promote"),
             asyncio.create_task(self._every(self._cfg.trim_every_s, self._trim), name="trim"),
-            asyncio.create_task(self._every(5.0, self._sample), name="status"),
+            asyncio.create_task(self._every(self._cfg.status_every_s, self._sample), name="status"),
             asyncio.create_task(self._every(60.0, self._prune), name="prune"),
         ]
         stop = asyncio.create_task(self._stopping.wait(), name="stop")

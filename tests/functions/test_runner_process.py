@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from shared.events import Priority
@@ -32,6 +34,7 @@ def start_runner(redis_url: str, keys: StreamKeys, log: Path, **env: str) -> sub
 async def test_sigterm_lets_running_activations_finish_and_exits_zero(
     redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path
 ) -> None:
+    port = free_port()
     runner = start_runner(
         redis_url,
         keys,
@@ -39,11 +42,16 @@ async def test_sigterm_lets_running_activations_finish_and_exits_zero(
         RUNNER_CONCURRENCY="2",
         RUNNER_GRACE_PERIOD_S="10",
         TEST_HANDLER_SLEEP_S="1.5",
+        METRICS_PORT=str(port),
     )
     try:
         await publish(redis, keys, [activation(f"agent-{i}") for i in range(5)])
         await eventually(lambda: redis.llen(f"{keys.prefix}:test:started"), timeout_s=15)
         await eventually(lambda: _count(redis, keys, "started", 2))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            exposition = response.read().decode()
+        assert "botburrow_events_in_flight 2.0" in exposition
+        assert "botburrow_dispatch_latency_seconds_count" in exposition
         runner.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         assert runner.wait(timeout=15) == 0
@@ -106,6 +114,12 @@ def test_unknown_handler_exits_2(redis_url: str, keys: StreamKeys) -> None:
     )
     assert done.returncode == 2
     assert "RUNNER_HANDLER='tests.nowhere:handler': cannot import 'tests.nowhere'" in done.stderr.decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def _count(redis: Redis, keys: StreamKeys, name: str, n: int) -> bool:

@@ -276,3 +276,25 @@ async def test_reclaimed_work_keeps_its_agent_ahead_of_newer_events(
     await pumps.start(handle, settings=fast_settings(keys, lease_ttl_ms=800))
     await eventually(lambda: len(order) == 2, timeout_s=10)
     assert order == [old["id"], new["id"]]
+
+
+async def test_lag_and_pending_gauges_match_what_keda_reads(
+    redis: Redis, keys: StreamKeys, pumps: Pumps, metrics: StreamMetrics
+) -> None:
+    release = asyncio.Event()
+
+    async def held(event: CloudEvent) -> None:
+        await release.wait()
+
+    await pumps.start(held, concurrency=3)
+    await publish(redis, keys, [activation(f"agent-{i}") for i in range(10)])
+    stream = keys.activations(ev.Priority.NORMAL)
+
+    def gauge(name: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {"stream": stream})
+
+    await eventually(lambda: gauge("botburrow_stream_pending") == 3 and gauge("botburrow_stream_lag") == 7)
+    [group] = [g for g in await redis.xinfo_groups(stream) if g["name"] == b"runners"]
+    assert (group["lag"], group["pending"]) == (7, 3)
+    release.set()
+    await eventually(lambda: gauge("botburrow_stream_pending") == 0 and gauge("botburrow_stream_lag") == 0)
