@@ -18,6 +18,7 @@ from shared.events import Priority
 from shared.streams import DEFAULT_WEIGHTS, StreamSettings
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 _URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):([^@/\s]+)@")
 
@@ -126,30 +127,25 @@ class _Env:
             return default
 
 
-def _int(minimum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+def _bounded(convert: Callable[[str], N], minimum: N, *, kind: str) -> Callable[[str], N]:
+    def parse(raw: str) -> N:
         try:
-            value = int(raw)
+            value = convert(raw)
         except ValueError:
-            raise ValueError("must be a whole number") from None
-        if value < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return value
-
-    return parse
-
-
-def _float(minimum: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError("must be a number") from None
+            raise ValueError(f"must be {kind}") from None
         if value < minimum:
             raise ValueError(f"must be at least {minimum:g}")
         return value
 
     return parse
+
+
+def _int(minimum: int) -> Callable[[str], int]:
+    return _bounded(int, minimum, kind="a whole number")
+
+
+def _float(minimum: float) -> Callable[[str], float]:
+    return _bounded(float, minimum, kind="a number")
 
 
 def _name(raw: str) -> str:
