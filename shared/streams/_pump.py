@@ -3,9 +3,10 @@
 One pump is one consumer of the group. Its tasks:
 
 - claim: reads up to the free slots (weighted across priorities), admits entries;
-- settle: writes the fate of finished entries, one pipeline per batch;
+- settle: writes the fate of finished entries, one script call per batch;
 - heartbeat: extends leases and resets idle times of every entry held;
-- reclaim, promote, trim, status, prune: periodic housekeeping.
+- reclaim: takes over entries (and agent leases) of runners gone silent;
+- promote, trim, status, prune: housekeeping (``_housekeeping``).
 
 Admission of a claimed entry:
 
@@ -24,26 +25,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 import structlog
 
-from shared.errors import PermanentError, StreamUnavailable, TransientError
+from shared.errors import StreamUnavailable
 
 from . import _settle as settle
-from ._admin import ensure_groups, promote_due, prune_consumers, stream_status, transport_groups, trim_acknowledged
+from ._admin import ensure_groups, transport_groups
 from ._claim import Claimer
 from ._config import StreamSettings
-from ._delivery import Delivery, Handler, RetryLater, set_delivery
+from ._delivery import Delivery, Handler, set_delivery
 from ._entries import AgentSlot, Entry
+from ._housekeeping import Housekeeping
 from ._keys import StreamKeys
 from ._leases import Holding, Leases, lease_value
 from ._metrics import StreamMetrics
-from ._redis import Redis, Scripts, translated
+from ._policy import defer_delay, run_handler
+from ._redis import Redis, Scripts
+from ._tasks import cancel_and_wait, every
 
 log = structlog.get_logger("botburrow.pump")
 
@@ -90,6 +92,7 @@ class Pump:
         self._leases = Leases(
             redis, self._scripts, keys, ttl_ms=settings.lease_key_ttl_ms, group=settings.group, consumer=consumer
         )
+        self._housekeeping = Housekeeping(redis, self._scripts, keys, settings, metrics, consumer=consumer)
         # Label children bound once: labels() costs more than the increment on this path.
         self._settled_by = {a: metrics.settled.labels(a.value) for a in settle.Action}
         self._latency_by = {s: metrics.dispatch_latency.labels(s) for s in streams}
@@ -138,11 +141,8 @@ class Pump:
         ]
         claiming = [
             asyncio.create_task(self._claim_loop(), name="claim"),
-            asyncio.create_task(self._every(self._cfg.reclaim_every_s, self._reclaim), name="reclaim"),
-            asyncio.create_task(self._every(self._cfg.promote_every_s, self._promote), name="promote"),
-            asyncio.create_task(self._every(self._cfg.trim_every_s, self._trim), name="trim"),
-            asyncio.create_task(self._every(self._cfg.status_every_s, self._sample), name="status"),
-            asyncio.create_task(self._every(60.0, self._prune), name="prune"),
+            asyncio.create_task(every(self._cfg.reclaim_every_s, self._reclaim, until=self._stopping), name="reclaim"),
+            *self._housekeeping.start(until=self._stopping),
         ]
         stop = asyncio.create_task(self._stopping.wait(), name="stop")
         crashed: BaseException | None = None
@@ -276,7 +276,7 @@ class Pump:
             else:
                 self._metrics.leases.labels("busy").inc()
                 for e in batch:
-                    delay = self._defer_delay(e)
+                    delay = defer_delay(self._cfg, e)
                     log.debug(
                         "event.deferred",
                         event_id=_event_id(e),
@@ -285,14 +285,6 @@ class Pump:
                         delay_s=round(delay, 3),
                     )
                     self._submit(settle.requeue(e, delay_s=delay, counted=False, deferred=True))
-
-    def _defer_delay(self, e: Entry) -> float:
-        delay = min(self._cfg.defer_max_s, self._cfg.defer_base_s * 2.0**e.deferrals)
-        return delay * random.uniform(0.8, 1.2)
-
-    def _retry_delay(self, e: Entry) -> float:
-        delay = min(self._cfg.retry_max_s, self._cfg.retry_base_s * 2.0 ** max(0, e.deliveries - 1))
-        return delay * random.uniform(0.8, 1.2)
 
     # -- running ----------------------------------------------------------------
 
@@ -319,55 +311,15 @@ class Pump:
         started = time.time()
         log.debug("handler.started", event_id=e.event["id"], agent_id=e.agent, deliveries=e.deliveries)
         self._latency_by[e.stream].observe(max(0.0, started - _published_at(e)))
-        outcome: settle.Settlement
         try:
-            result = await self._handler(e.event)
-            outcome = settle.ack(e, result)
+            outcome = await run_handler(self._handler, e, self._cfg, self._metrics)
         except asyncio.CancelledError:
             # Stopped past the grace period, or the lease was lost: hand the event back.
             self._submit(settle.requeue(e, counted=True, last_error="handler cancelled before it finished"))
             raise
-        except RetryLater as signal:
-            outcome = settle.requeue(e, delay_s=max(0.0, signal.delay_s), counted=False, last_error=signal.reason)
-        except PermanentError as exc:
-            self._metrics.handler_failures.labels(type(exc).__name__).inc()
-            log.warning("handler.rejected", event_id=e.event["id"], agent_id=e.agent, error=str(exc))
-            outcome = settle.dead(e, f"handler rejected the event: {exc}", last_error=repr(exc))
-        except Exception as exc:
-            outcome = self._failed(e, exc)
         finally:
             self._metrics.handler_duration.observe(time.time() - started)
         self._submit(outcome)
-
-    def _failed(self, e: Entry, exc: Exception) -> settle.Settlement:
-        assert e.event is not None
-        self._metrics.handler_failures.labels(type(exc).__name__).inc()
-        error = f"{type(exc).__name__}: {exc}"
-        if e.deliveries >= self._cfg.max_deliveries:
-            log.error(
-                "handler.failed_final",
-                event_id=e.event["id"],
-                agent_id=e.agent,
-                deliveries=e.deliveries,
-                error=error,
-                exc_info=exc,
-            )
-            return settle.dead(
-                e, f"failed {e.deliveries} deliveries (max_deliveries={self._cfg.max_deliveries})", last_error=error
-            )
-        delay = self._retry_delay(e)
-        if isinstance(exc, TransientError) and exc.retry_after_s is not None:
-            delay = max(delay, exc.retry_after_s)
-        log.warning(
-            "handler.failed",
-            event_id=e.event["id"],
-            agent_id=e.agent,
-            deliveries=e.deliveries,
-            retry_in_s=round(delay, 3),
-            error=error,
-            exc_info=exc,
-        )
-        return settle.requeue(e, delay_s=delay, counted=True, last_error=error)
 
     # -- settling ---------------------------------------------------------------
 
@@ -512,64 +464,6 @@ class Pump:
                     await self._settled.wait()
         if self._held > 0:
             log.error("pump.flush_incomplete", held=self._held, note="left pending; reclaimed after the lease ttl")
-
-    # -- housekeeping -------------------------------------------------------------
-
-    async def _every(self, interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
-        while not self._stopping.is_set():
-            await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
-            try:
-                await job()
-            except TransientError as exc:
-                log.warning("pump.housekeeping_failed", job=job.__name__, error=str(exc))
-            except Exception as exc:  # a bug here must not take down live activations
-                log.error("pump.housekeeping_crashed", job=job.__name__, error=repr(exc), exc_info=exc)
-
-    async def _promote(self) -> None:
-        moved = await promote_due(self._redis, self._scripts, self._keys.activation_streams)
-        if moved:
-            self._metrics.promoted.inc(moved)
-
-    async def _trim(self) -> None:
-        for stream in (*self._keys.activation_streams, self._keys.results):
-            self._metrics.trimmed.inc(await trim_acknowledged(self._redis, stream))
-
-    async def _sample(self) -> None:
-        for stream in self._keys.activation_streams:
-            status = await stream_status(self._redis, stream, self._cfg.group)
-            self._metrics.lag.labels(stream).set(float("nan") if status.lag is None else status.lag)
-            self._metrics.pending.labels(stream).set(status.pending)
-            self._metrics.length.labels(stream).set(status.length)
-            self._metrics.delayed.labels(stream).set(status.delayed)
-        async with translated("XLEN dlq"):
-            self._metrics.dlq_size.set(await self._redis.xlen(self._keys.dlq))
-
-    async def _prune(self) -> None:
-        for stream in self._keys.activation_streams:
-            removed = await prune_consumers(
-                self._redis, stream, self._cfg.group, idle_s=self._cfg.prune_consumers_after_s, keep=self._consumer
-            )
-            if removed:
-                log.info("pump.pruned_consumers", stream=stream, consumers=removed)
-
-
-async def cancel_and_wait(
-    tasks: Iterable[asyncio.Task[Any]], *, reason: str = "pump stopping", timeout_s: float = FLUSH_TIMEOUT_S
-) -> None:
-    """Cancel ``tasks`` and wait for them, cancelling again until they end (up to ``timeout_s``).
-
-    One ``cancel()`` is not enough on Python 3.11: ``asyncio.wait_for``, which redis-py
-    uses for every send, swallows a cancellation that arrives in the same tick as the
-    send completes (CPython gh-86296, fixed in 3.12), and the task carries on.
-    """
-    pending = {t for t in tasks if not t.done()}
-    deadline = time.monotonic() + timeout_s
-    while pending and time.monotonic() < deadline:
-        for task in pending:
-            task.cancel(reason)
-        _, pending = await asyncio.wait(pending, timeout=0.05)
-    if pending:
-        log.error("pump.tasks_would_not_stop", tasks=sorted(t.get_name() for t in pending))
 
 
 def _by_stream(entries: Iterable[Entry]) -> dict[str, tuple[str, ...]]:

@@ -24,7 +24,7 @@ from shared.streams import (
 )
 from shared.streams._claim import WeightedTurns
 from shared.streams._leases import Holding, Leases
-from shared.streams._pump import cancel_and_wait
+from shared.streams._tasks import cancel_and_wait
 from tests.shared.streams.conftest import activation
 
 

@@ -1,0 +1,78 @@
+"""What each pump does on the side: delayed entries back, history trimmed, gauges, consumers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from ._admin import promote_due, prune_consumers, stream_status, trim_acknowledged
+from ._config import StreamSettings
+from ._keys import StreamKeys
+from ._metrics import StreamMetrics
+from ._redis import Redis, Scripts, translated
+from ._tasks import every
+
+log = structlog.get_logger("botburrow.pump")
+
+
+class Housekeeping:
+    """Periodic jobs that need no pump state; every replica runs them (they are idempotent)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        keys: StreamKeys,
+        settings: StreamSettings,
+        metrics: StreamMetrics,
+        *,
+        consumer: str,
+    ) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._keys = keys
+        self._cfg = settings
+        self._metrics = metrics
+        self._consumer = consumer
+
+    def start(self, *, until: asyncio.Event) -> list[asyncio.Task[None]]:
+        """Start the jobs; they end once ``until`` is set (or are cancelled)."""
+        jobs = (
+            (self._cfg.promote_every_s, self.promote),
+            (self._cfg.trim_every_s, self.trim),
+            (self._cfg.status_every_s, self.sample),
+            (60.0, self.prune),
+        )
+        return [asyncio.create_task(every(s, job, until=until), name=job.__name__) for s, job in jobs]
+
+    async def promote(self) -> None:
+        """Put delayed entries whose time has come back onto their stream."""
+        moved = await promote_due(self._redis, self._scripts, self._keys.activation_streams)
+        if moved:
+            self._metrics.promoted.inc(moved)
+
+    async def trim(self) -> None:
+        """Drop history every group has acknowledged."""
+        for stream in (*self._keys.activation_streams, self._keys.results):
+            self._metrics.trimmed.inc(await trim_acknowledged(self._redis, stream))
+
+    async def sample(self) -> None:
+        """Refresh the lag, pending, length, delayed and dead-letter gauges."""
+        for stream in self._keys.activation_streams:
+            status = await stream_status(self._redis, stream, self._cfg.group)
+            self._metrics.lag.labels(stream).set(float("nan") if status.lag is None else status.lag)
+            self._metrics.pending.labels(stream).set(status.pending)
+            self._metrics.length.labels(stream).set(status.length)
+            self._metrics.delayed.labels(stream).set(status.delayed)
+        async with translated("XLEN dlq"):
+            self._metrics.dlq_size.set(await self._redis.xlen(self._keys.dlq))
+
+    async def prune(self) -> None:
+        """Remove consumers that left nothing pending and have been silent a long time."""
+        for stream in self._keys.activation_streams:
+            removed = await prune_consumers(
+                self._redis, stream, self._cfg.group, idle_s=self._cfg.prune_consumers_after_s, keep=self._consumer
+            )
+            if removed:
+                log.info("pump.pruned_consumers", stream=stream, consumers=removed)
