@@ -150,11 +150,14 @@ class Pump:
             self._ready.set()
             done, _ = await asyncio.wait([stop, *keep, *claiming], return_when=asyncio.FIRST_COMPLETED)
             for task in done - {stop}:
-                crashed = task.exception() if not task.cancelled() else None
-                if crashed is not None:
-                    log.error("pump.loop_crashed", loop=task.get_name(), error=repr(crashed), exc_info=crashed)
+                error = task.exception() if not task.cancelled() else None
+                if error is not None:
+                    log.error("pump.loop_crashed", loop=task.get_name(), error=repr(error), exc_info=error)
+                    crashed = crashed or error
             self._stopping.set()
             await cancel_and_wait([stop, *claiming])
+            async with self._admit_lock:  # an admission under way (shielded) finishes first
+                pass
             await self._drain()
         finally:
             self._closing = True
@@ -187,7 +190,7 @@ class Pump:
                 continue
             failures = 0
             self._count_claims(entries, "new")
-            await self._admit(entries)
+            await asyncio.shield(self._admit(entries))
 
     async def _reclaim(self) -> None:
         free = self._concurrency - self._held
@@ -202,14 +205,18 @@ class Pump:
                 consumer=self._consumer,
                 event_ids=[_event_id(e) for e in entries],
             )
-            await self._admit(entries)
+            await asyncio.shield(self._admit(entries))
 
     def _count_claims(self, entries: list[Entry], how: str) -> None:
         for stream, n in Counter(e.stream for e in entries).items():
             self._metrics.claimed.labels(stream, how).inc(n)
 
     async def _admit(self, entries: list[Entry]) -> None:
-        """Decide for each claimed entry: dead letter, run, wait behind its agent, or defer."""
+        """Decide for each claimed entry: dead letter, run, wait behind its agent, or defer.
+
+        Callers shield it: once entries are counted as held, admission runs to the end,
+        so a stop never leaves claimed entries that are neither started nor settled.
+        """
         if not entries:
             return
         async with self._admit_lock:
@@ -224,12 +231,12 @@ class Pump:
 
     def _triage(self, e: Entry) -> str | None:
         """Settle or place ``e`` if that needs no lease; else return the agent to lease."""
-        if self._stopping.is_set():
+        if e.invalid is not None:
+            self._submit(settle.dead(e, f"malformed entry: {e.invalid.field}: {e.invalid.problem}"))
+        elif self._stopping.is_set():
             # Claimed as the stop came (a cancel can be lost inside redis-py on
             # Python 3.11): hand it straight back rather than start it.
             self._submit(settle.requeue(e, counted=False))
-        elif e.invalid is not None:
-            self._submit(settle.dead(e, f"malformed entry: {e.invalid.field}: {e.invalid.problem}"))
         elif e.deliveries > self._cfg.max_deliveries:
             reason = f"gave up after {e.deliveries - 1} deliveries (max_deliveries={self._cfg.max_deliveries})"
             last = e.last_error or "the runner handling the last delivery died or stalled"
