@@ -42,7 +42,8 @@ class Runner:
     """One ``python -m functions.runner`` child process."""
 
     def __init__(self, *, redis_url: str, prefix: str, handler: str, extra_env: Mapping[str, str] | None = None):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNNER_", "STREAM_", "LEASE_"))}
+        # A minimal environment: the caller's settings variables must not leak into a measurement.
+        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
         env.update(
             REDIS_URL=redis_url,
             STREAM_PREFIX=prefix,

@@ -15,7 +15,6 @@ after that it started.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import tempfile
 import time
@@ -27,6 +26,7 @@ import orjson
 
 from bench._harness import Runner, fresh_prefix, percentile, redis_for_bench, warm_up
 from shared import events as ev
+from shared.settings import RunnerSettings
 from shared.streams import Publisher, StreamKeys, connect, server_version
 
 AGENTS = 1000
@@ -148,6 +148,6 @@ async def run(
         "events": events,
         **throughput,
         **latency,
-        "concurrency": concurrency or int(os.environ.get("RUNNER_CONCURRENCY", "16")),
+        "concurrency": concurrency or RunnerSettings().concurrency,
         "redis_version": version,
     }

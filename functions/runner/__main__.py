@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from shared.errors import ConfigurationError
 from shared.logs import configure_logging
@@ -31,13 +33,13 @@ def main() -> int:
     return 0
 
 
-def _run(main_coro: object) -> None:
+def _run(main_coro: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:  # not on every platform; asyncio's loop works, a little slower
-        asyncio.run(main_coro)  # type: ignore[arg-type]
+        asyncio.run(main_coro)
     else:
-        uvloop.run(main_coro)  # type: ignore[arg-type]
+        uvloop.run(main_coro)
 
 
 if __name__ == "__main__":

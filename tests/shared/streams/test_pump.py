@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 
 import orjson
 from cloudevents.http import CloudEvent
@@ -298,3 +299,27 @@ async def test_lag_and_pending_gauges_match_what_keda_reads(
     assert (group["lag"], group["pending"]) == (7, 3)
     release.set()
     await eventually(lambda: gauge("botburrow_stream_pending") == 0 and gauge("botburrow_stream_lag") == 0)
+
+
+async def test_an_event_comes_back_from_the_delayed_set_byte_for_byte(
+    redis: Redis, keys: StreamKeys, pumps: Pumps
+) -> None:
+    event = ev.activation_requested(
+        agent_id="agent-ü",
+        agent_name="ünïcode 🦔",
+        kind=ev.ActivationKind.INBOX,
+        requested_at=datetime.now(UTC),
+        notification_ids=["n-1"],
+        reason='quotes " and \\ backslashes, tabs\t, emoji 🦔 and 中文',
+    )
+    seen: list[bytes] = []
+
+    async def handle(e: CloudEvent) -> None:
+        seen.append(ev.encode_structured(e))
+        if len(seen) == 1:
+            raise RetryLater(0.05)
+
+    await pumps.start(handle)
+    await publish(redis, keys, [event])
+    await eventually(lambda: len(seen) == 2)
+    assert seen[0] == seen[1] == ev.encode_structured(event)
