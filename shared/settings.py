@@ -81,15 +81,16 @@ class Settings:
             "defer_base_s": env.get("DEFER_BASE_S", d.defer_base_s, _float(0.0)),
             "weights": env.get("PRIORITY_WEIGHTS", DEFAULT_WEIGHTS, _weights),
         }
+        r = RunnerSettings()
         runner = RunnerSettings(
-            concurrency=env.get("RUNNER_CONCURRENCY", 16, _int(1)),
-            grace_period_s=env.get("RUNNER_GRACE_PERIOD_S", 30.0, _float(0.0)),
-            handler=env.get("RUNNER_HANDLER", RunnerSettings.handler, _import_path),
-            consumer=env.get("RUNNER_CONSUMER", None, _name),
+            concurrency=env.get("RUNNER_CONCURRENCY", r.concurrency, _int(1)),
+            grace_period_s=env.get("RUNNER_GRACE_PERIOD_S", r.grace_period_s, _float(0.0)),
+            handler=env.get("RUNNER_HANDLER", r.handler, _import_path),
+            consumer=env.get("RUNNER_CONSUMER", r.consumer, _name),
         )
-        port = env.get("METRICS_PORT", 9090, _int(0))
+        port = env.get("METRICS_PORT", cls.metrics_port or 0, _int(0))
         redis_url = env.get("REDIS_URL", cls.redis_url, _redis_url)
-        log_level = env.get("LOG_LEVEL", "info", _level)
+        log_level = env.get("LOG_LEVEL", cls.log_level, _level)
         log_json = env.get("LOG_FORMAT", "json", _format) == "json"
         try:
             streams = StreamSettings(**streams_kw)
