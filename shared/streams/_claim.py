@@ -70,6 +70,8 @@ class Claimer:
         Slots a stream leaves unused go to the streams that filled theirs. When every
         stream is empty the read blocks (up to ``block_ms``) on all of them.
         """
+        if slots <= 0:
+            return []
         active = [s for s in self._streams if s not in self._idle] or list(self._streams)
         counts = self._turns.allot(slots, among=active)
         for stream in self._streams:

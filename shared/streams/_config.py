@@ -28,7 +28,8 @@ class StreamSettings:
         trim_every_s: how often acknowledged history is trimmed.
         status_every_s: how often lag, pending and delayed counts are sampled into the
             Prometheus gauges.
-        block_ms: longest a claim waits on an empty stream before looping.
+        block_ms: longest a claim waits on an empty stream before looping; a stop is
+            noticed within it.
         retry_base_s / retry_max_s: backoff after a handler failure, doubling per
             delivery, with +/-20% jitter.
         defer_base_s / defer_max_s: delay before an event whose agent is busy on
@@ -50,7 +51,7 @@ class StreamSettings:
     promote_every_s: float = 0.25
     trim_every_s: float = 10.0
     status_every_s: float = 5.0
-    block_ms: int = 2_000
+    block_ms: int = 1_000
     retry_base_s: float = 4.0
     retry_max_s: float = 300.0
     defer_base_s: float = 0.5

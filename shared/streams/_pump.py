@@ -127,6 +127,7 @@ class Pump:
     def stop(self) -> None:
         """Stop claiming at once and drain (safe to call from a signal handler)."""
         self._stopping.set()
+        self._space.set()  # wake a claim loop waiting for a free slot, so it sees the stop
 
     async def run(self) -> None:
         """Run until ``stop()``; returns after the drain.
@@ -154,11 +155,12 @@ class Pump:
                 if error is not None:
                     log.error("pump.loop_crashed", loop=task.get_name(), error=repr(error), exc_info=error)
                     crashed = crashed or error
-            self._stopping.set()
-            await cancel_and_wait([stop, *claiming])
-            async with self._admit_lock:  # an admission under way (shielded) finishes first
-                pass
-            await self._drain()
+            self.stop()
+            # The claim, reclaim and housekeeping loops notice the stop at their next step
+            # (a blocking read returns within block_ms; what it brings is handed back).
+            # They are not cancelled: a cancel landing inside an admission would leave
+            # entries claimed but neither started nor handed back.
+            await self._drain(loops=claiming)
         finally:
             self._closing = True
             self._queued.set()
@@ -179,6 +181,8 @@ class Pump:
         failures = 0
         while not self._stopping.is_set():
             await self._space.wait()
+            if self._stopping.is_set():
+                return
             try:
                 entries = await self._claimer.claim(self._concurrency - self._held)
             except StreamUnavailable as exc:
@@ -190,7 +194,7 @@ class Pump:
                 continue
             failures = 0
             self._count_claims(entries, "new")
-            await asyncio.shield(self._admit(entries))
+            await self._admit(entries)
 
     async def _reclaim(self) -> None:
         free = self._concurrency - self._held
@@ -205,18 +209,14 @@ class Pump:
                 consumer=self._consumer,
                 event_ids=[_event_id(e) for e in entries],
             )
-            await asyncio.shield(self._admit(entries))
+            await self._admit(entries)
 
     def _count_claims(self, entries: list[Entry], how: str) -> None:
         for stream, n in Counter(e.stream for e in entries).items():
             self._metrics.claimed.labels(stream, how).inc(n)
 
     async def _admit(self, entries: list[Entry]) -> None:
-        """Decide for each claimed entry: dead letter, run, wait behind its agent, or defer.
-
-        Callers shield it: once entries are counted as held, admission runs to the end,
-        so a stop never leaves claimed entries that are neither started nor settled.
-        """
+        """Decide for each claimed entry: dead letter, run, wait behind its agent, or defer."""
         if not entries:
             return
         async with self._admit_lock:
@@ -267,7 +267,16 @@ class Pump:
             return
         for agent, batch in wanted.items():
             token = tokens[agent]
-            if token:
+            if token and self._stopping.is_set():
+                # The stop came while the leases were being taken: hand back, release.
+                slot = AgentSlot(agent, self._keys.lease(agent), token, lease_value(token, self._consumer))
+                self._slots[agent] = slot
+                for e in batch:
+                    e.slot = slot
+                    slot.waiting.append(e)
+                for e in batch:
+                    self._submit(settle.requeue(e, counted=False))
+            elif token:
                 self._metrics.leases.labels("acquired").inc()
                 slot = AgentSlot(
                     agent=agent,
@@ -389,7 +398,7 @@ class Pump:
     def _take(self, n: int) -> None:
         self._held += n
         self._metrics.in_flight.set(self._held)
-        if self._held >= self._concurrency:
+        if self._held >= self._concurrency and not self._stopping.is_set():  # after a stop, stay awake
             self._space.clear()
 
     def _give_back(self, n: int) -> None:
@@ -448,17 +457,26 @@ class Pump:
 
     # -- stopping ---------------------------------------------------------------
 
-    async def _drain(self) -> None:
+    async def _drain(self, *, loops: list[asyncio.Task[None]]) -> None:
+        """Hand back what never started, let running handlers finish, then flush.
+
+        ``loops`` (claim, reclaim, housekeeping) wind down meanwhile; they must be done
+        before the flush, since whatever they claimed last is handed back too.
+        """
         log.info("pump.draining", running=len(self._tasks), held=self._held, grace_period_s=self._grace_period_s)
         for slot in list(self._slots.values()):
             for e in list(slot.waiting):
                 self._submit(settle.requeue(e, counted=False))
+        deadline = time.monotonic() + self._grace_period_s
         running = set(self._tasks)
         if running:
             _, late = await asyncio.wait(running, timeout=self._grace_period_s)
             if late:
                 log.warning("pump.cancelled_at_grace", handlers=len(late))
                 await cancel_and_wait(late, reason="grace period over")
+        _, stuck = await asyncio.wait(loops, timeout=max(self._cfg.block_ms / 1000 + 5, deadline - time.monotonic()))
+        if stuck:
+            await cancel_and_wait(stuck)
         await self._flush()
 
     async def _flush(self) -> None:

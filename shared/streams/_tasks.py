@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -18,11 +19,17 @@ log = structlog.get_logger("botburrow.pump")
 async def every(interval_s: float, job: Callable[[], Awaitable[None]], *, until: asyncio.Event) -> None:
     """Run ``job`` every ``interval_s`` (+/-20% jitter, so replicas spread out) until ``until`` is set.
 
+    It returns as soon as ``until`` is set between runs; a run under way completes.
+
     A transient failure is logged and the next tick tries again; so is a bug: a
     housekeeping job must not take down the activations running beside it.
     """
     while not until.is_set():
-        await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval_s * random.uniform(0.8, 1.2)):
+                await until.wait()
+        if until.is_set():
+            return
         try:
             await job()
         except TransientError as exc:
