@@ -53,11 +53,6 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
     def start(self) -> RedisServer:
         self._dir = tempfile.TemporaryDirectory(prefix="botburrow-redis-")
         last_error = ""
@@ -103,11 +98,6 @@ class RedisServer:
             except OSError:
                 time.sleep(0.02)
         return False
-
-    def version(self) -> str:
-        out = subprocess.run([self._executable, "--version"], capture_output=True, text=True, check=False).stdout
-        match = re.search(r"v=([\d.]+)", out)
-        return match[1] if match else "unknown"
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

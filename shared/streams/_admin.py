@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from redis import exceptions as redis_errors
 
 from ._keys import StreamKeys
-from ._redis import Redis, Scripts, translated
+from ._redis import Redis, Scripts, text, translated
 
 
 async def ensure_groups(redis: Redis, groups: Mapping[str, str]) -> None:
@@ -79,7 +79,7 @@ async def stream_status(redis: Redis, stream: str, group: str) -> StreamStatus:
         length, groups, delayed = await pipe.execute(raise_on_error=False)
     if isinstance(groups, redis_errors.ResponseError):  # no such stream yet
         groups = []
-    mine = next((g for g in groups if _text(g.get("name")) == group), None)
+    mine = next((g for g in groups if text(g.get("name")) == group), None)
     return StreamStatus(
         stream=stream,
         length=int(length) if isinstance(length, int) else 0,
@@ -88,10 +88,6 @@ async def stream_status(redis: Redis, stream: str, group: str) -> StreamStatus:
         delayed=int(delayed) if isinstance(delayed, int) else 0,
         consumers=int(mine["consumers"]) if mine else 0,
     )
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _next_id(entry_id: str) -> str:
@@ -121,13 +117,13 @@ async def trim_acknowledged(redis: Redis, stream: str) -> int:
             return 0
         cut: str | None = None
         for g in groups:
-            bound = _next_id(_text(g["last-delivered-id"]))
+            bound = _next_id(text(g["last-delivered-id"]))
             if int(g["pending"]):
                 # Read after the group info: whatever was delivered since has an id past
                 # last-delivered-id, so an empty answer (all acked meanwhile) is safe too.
-                summary = await redis.xpending(stream, _text(g["name"]))
+                summary = await redis.xpending(stream, text(g["name"]))
                 if summary["min"] is not None:
-                    bound = _older(bound, _text(summary["min"]))
+                    bound = _older(bound, text(summary["min"]))
             cut = bound if cut is None else _older(cut, bound)
         if cut is None or cut == "0-1":
             return 0
@@ -143,7 +139,7 @@ async def prune_consumers(redis: Redis, stream: str, group: str, *, idle_s: floa
         except redis_errors.ResponseError:
             return []
         for c in consumers:
-            name = _text(c["name"])
+            name = text(c["name"])
             if name != keep and int(c["pending"]) == 0 and int(c["idle"]) >= idle_s * 1000:
                 await redis.xgroup_delconsumer(stream, group, name)
                 removed.append(name)

@@ -16,7 +16,7 @@ from shared.errors import LeaseLost
 
 from ._delivery import Delivery
 from ._keys import StreamKeys
-from ._redis import Pipeline, Redis, translated
+from ._redis import Pipeline, Redis, text, translated
 
 DEFAULT_MARKER_TTL_S = 7 * 24 * 3600
 
@@ -66,7 +66,7 @@ class EffectLedger:
                         return False
                     if fence is not None and delivery is not None:
                         holder = await pipe.get(fence)
-                        if holder is None or _text(holder) != delivery.lease_value:
+                        if holder is None or text(holder) != delivery.lease_value:
                             raise LeaseLost(f"lease {fence} is no longer held with token {delivery.fencing_token}")
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(marker, "1", ex=self._ttl_s)
@@ -75,7 +75,3 @@ class EffectLedger:
                     return True
                 except redis_errors.WatchError:
                     continue
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

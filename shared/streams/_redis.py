@@ -57,6 +57,11 @@ def connect(url: str, *, block_ms: int = 2_000) -> Redis:
     )
 
 
+def text(value: bytes | str | object) -> str:
+    """A reply value as text (replies are bytes: clients are built without decoding)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 @asynccontextmanager
 async def translated(what: str) -> AsyncIterator[None]:
     """Turn redis-py failures inside the block into ``StreamUnavailable``."""

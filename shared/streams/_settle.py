@@ -50,8 +50,6 @@ class Settlement:
     action: Action
     outcome: Sequence[CloudEvent] = ()
     delay_s: float = 0.0
-    counted: bool = True
-    deferred: bool = False
     reason: str = ""
     last_error: str | None = None
     release: str | None = None
@@ -72,8 +70,6 @@ def requeue(
         entry,
         Action.DELAY if delay_s > 0 else Action.REQUEUE,
         delay_s=delay_s,
-        counted=counted,
-        deferred=deferred,
         last_error=error,
         fields=entry.requeue_fields(counted=counted, last_error=error, deferred=deferred),
     )
