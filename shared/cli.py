@@ -87,9 +87,11 @@ async def _list(letters: DeadLetters, *, limit: int, as_json: bool) -> int:
 
 async def _replay(letters: DeadLetters, *, ident: str | None, everything: bool) -> int:
     if everything:
-        new_ids = await letters.replay_all()
+        new_ids, problems = await letters.replay_all()
         print(f"replayed {len(new_ids)} dead letter(s)")
-        return 0
+        for problem in problems:
+            print(f"botburrow: not replayed: {problem}", file=sys.stderr)
+        return 1 if problems else 0
     assert ident is not None
     new_id = await letters.replay(ident)
     if new_id is None:

@@ -126,3 +126,27 @@ def test_redis_unreachable_is_a_clear_error(
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     assert main(["dlq", "list"]) == 2
     assert "redis unavailable during XRANGE dlq" in capsys.readouterr().err
+
+
+def test_an_unreadable_dead_letter_is_listed_and_skipped_by_replay_all(
+    env: StreamKeys, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids: list[str] = []
+    dead_letter(redis_url, env, ids)
+
+    async def add_junk() -> None:
+        redis = connect(redis_url)
+        await redis.xadd(env.dlq, {b"written": b"by hand"})
+        await redis.aclose()
+
+    asyncio.run(add_junk())
+    assert main(["dlq", "list"]) == 0
+    assert "reason: unreadable dead-letter entry: invalid event: event: stream entry has no 'event' field" in (
+        capsys.readouterr().out
+    )
+    assert main(["dlq", "replay", "--all"]) == 1
+    captured = capsys.readouterr()
+    assert "replayed 2 dead letter(s)" in captured.out
+    assert "not replayed: invalid event: dlq: entry" in captured.err
+    assert main(["dlq", "list", "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1, "only the junk is left"

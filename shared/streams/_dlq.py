@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -71,41 +72,60 @@ class DeadLetters:
         matching entry). Returns the new entry id, or None when nothing matches (or a
         concurrent replay took it first). Done-markers of effects that already landed
         are kept, so a replayed event never repeats them.
+
+        Raises:
+            InvalidEvent: the dead-letter entry is unreadable, so there is nothing to
+                replay (remove it with ``XDEL``).
         """
         letter = await self._find(ident)
         if letter is None:
             return None
         fields = _original_fields(letter)
+        if not letter.origin or not fields:
+            raise InvalidEvent("dlq", f"entry {letter.dlq_id} is unreadable ({letter.reason}); nothing to replay")
         args = [letter.dlq_id, *(x for pair in fields.items() for x in pair)]
         new_id = await self._scripts.call("replay", [self._keys.dlq, letter.origin], args)
         return new_id.decode() if isinstance(new_id, bytes) else None
 
-    async def replay_all(self) -> list[str]:
-        """Replay every dead letter present now; returns the new entry ids."""
-        replayed = []
-        while letters := await self.entries(limit=100):
-            for letter in letters:
+    async def replay_all(self) -> tuple[list[str], list[str]]:
+        """Replay every dead letter present now, once each.
+
+        Returns the new entry ids, and the problems of those that could not be replayed
+        (they stay in the dead-letter stream).
+        """
+        replayed: list[str] = []
+        problems: list[str] = []
+        async for letter in self._scan():
+            try:
                 new_id = await self.replay(letter.dlq_id)
-                if new_id:
-                    replayed.append(new_id)
-        return replayed
+            except InvalidEvent as exc:
+                problems.append(str(exc))
+                continue
+            if new_id:
+                replayed.append(new_id)
+        return replayed, problems
+
+    async def _scan(self, page: int = 200) -> AsyncIterator[DeadLetter]:
+        """Every dead letter present when the scan reaches it, oldest first, each once."""
+        start = "-"
+        while True:
+            async with translated("XRANGE dlq"):
+                rows = _rows(await self._redis.xrange(self._keys.dlq, min=start, count=page))
+            for entry_id, fields in rows:
+                yield _parse(entry_id, fields)
+            if len(rows) < page:
+                return
+            start = "(" + rows[-1][0].decode()
 
     async def _find(self, ident: str) -> DeadLetter | None:
         if _is_stream_id(ident):
             async with translated("XRANGE dlq"):
                 rows = _rows(await self._redis.xrange(self._keys.dlq, min=ident, max=ident, count=1))
             return _parse(*rows[0]) if rows else None
-        last = "-"
-        while True:
-            async with translated("XRANGE dlq"):
-                rows = _rows(await self._redis.xrange(self._keys.dlq, min=last, count=200))
-            for entry_id, fields in rows:
-                letter = _parse(entry_id, fields)
-                if letter.event_id == ident:
-                    return letter
-            if len(rows) < 200:
-                return None
-            last = "(" + rows[-1][0].decode()
+        async for letter in self._scan():
+            if letter.event_id == ident:
+                return letter
+        return None
 
 
 def _rows(reply: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:
@@ -119,9 +139,15 @@ def _is_stream_id(text: str) -> bool:
 
 
 def _parse(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
+    """A dead letter; an entry that is not one (written by hand, say) is listed as unreadable."""
     dlq_id = entry_id.decode()
-    record = from_fields(fields)
-    data = record.get_data() or {}
+    try:
+        data = from_fields(fields).get_data()
+        problem = "its event has no data object"
+    except InvalidEvent as exc:
+        data, problem = None, str(exc)
+    if not isinstance(data, dict):
+        data = {"reason": f"unreadable dead-letter entry: {problem}"}
     original = data.get("event") or {}
     return DeadLetter(
         dlq_id=dlq_id,
