@@ -9,7 +9,7 @@ import pytest
 
 from shared.cli import main
 from shared.events import Priority, to_fields
-from shared.streams import StreamKeys, connect, ensure_groups
+from shared.streams import Redis, StreamKeys, connect, ensure_groups
 from tests.shared.streams.conftest import activation
 
 
@@ -55,8 +55,8 @@ def dead_letter(redis_url: str, keys: StreamKeys, event_id_holder: list[str]) ->
     asyncio.run(go())
 
 
-async def _dlq(redis: object, keys: StreamKeys, n: int) -> bool:
-    return bool(await redis.xlen(keys.dlq) >= n)  # type: ignore[attr-defined]
+async def _dlq(redis: Redis, keys: StreamKeys, n: int) -> bool:
+    return bool(await redis.xlen(keys.dlq) >= n)
 
 
 def test_dlq_list_shows_reason_and_last_error(

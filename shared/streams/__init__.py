@@ -17,7 +17,7 @@ from ._admin import (
     trim_acknowledged,
 )
 from ._config import DEFAULT_WEIGHTS, StreamSettings
-from ._delivery import Delivery, Handler, Outcome, RetryLater, current_delivery, set_delivery
+from ._delivery import Delivery, Handler, Outcome, RetryLater, current_delivery
 from ._dlq import DeadLetter, DeadLetters
 from ._keys import StreamKeys
 from ._ledger import EffectLedger
@@ -51,7 +51,6 @@ __all__ = [
     "prune_consumers",
     "require_version",
     "server_version",
-    "set_delivery",
     "stream_status",
     "transport_groups",
     "trim_acknowledged",

@@ -170,10 +170,13 @@ class Pump:
             raise crashed
 
     async def _setup(self) -> None:
-        groups = transport_groups(self._keys, group=self._cfg.group, results_group=self._cfg.results_group)
-        await ensure_groups(self._redis, groups)
+        await self._ensure_groups()
         await self._scripts.load()
         log.info("pump.started", consumer=self._consumer, concurrency=self._concurrency)
+
+    async def _ensure_groups(self) -> None:
+        groups = transport_groups(self._keys, group=self._cfg.group, results_group=self._cfg.results_group)
+        await ensure_groups(self._redis, groups)
 
     # -- claiming ---------------------------------------------------------------
 
@@ -188,8 +191,10 @@ class Pump:
             except StreamUnavailable as exc:
                 failures += 1
                 log.warning("pump.claim_failed", error=str(exc), consecutive=failures)
-                if "NOGROUP" in str(exc):
-                    await self._setup()
+                if "NOGROUP" in str(exc):  # a stream (and its group) was deleted under us
+                    log.warning("pump.recreating_groups")
+                    with contextlib.suppress(StreamUnavailable):
+                        await self._ensure_groups()
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
             failures = 0

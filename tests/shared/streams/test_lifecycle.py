@@ -172,3 +172,27 @@ async def test_stopping_at_random_moments_under_load_strands_nothing(
     await eventually(lambda: drained(redis, keys), timeout_s=30)
     assert set(handled) == {e["id"] for e in events}, "nothing lost"
     assert await redis.xlen(keys.dlq) == 30, "every junk entry dead-lettered, none lost or crashed on"
+
+
+async def test_a_stream_deleted_under_a_running_pump_gets_its_group_back(
+    redis: Redis, keys: StreamKeys, pumps: Pumps
+) -> None:
+    seen: list[str] = []
+
+    async def handle(event: CloudEvent) -> None:
+        seen.append(event["id"])
+
+    await pumps.start(handle)
+    stream = keys.activations(ev.Priority.NORMAL)
+    await redis.delete(stream)  # an operator's mistake: the group goes with it
+    await eventually(lambda: _has_group(redis, stream), timeout_s=10)
+    event = activation("agent-back")
+    await publish(redis, keys, [event])
+    await eventually(lambda: seen == [event["id"]], timeout_s=10)
+
+
+async def _has_group(redis: Redis, stream: str) -> bool:
+    try:
+        return any(g["name"] == b"runners" for g in await redis.xinfo_groups(stream))
+    except Exception:
+        return False
