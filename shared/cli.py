@@ -3,8 +3,10 @@
     botburrow dlq list [--limit N] [--json]
     botburrow dlq replay (--id ID | --all)
     botburrow streams [--json]
+    botburrow agents validate DIR [--json]
 
-Reads ``REDIS_URL`` and ``STREAM_PREFIX`` like the runners do.
+Reads ``REDIS_URL`` and ``STREAM_PREFIX`` like the runners do (``agents`` reads no
+settings: DIR is an agent-definitions checkout, or a folder of agent folders).
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import orjson
+import structlog
 
+from shared.agents import validate_directory
 from shared.errors import BotburrowError, ConfigurationError
+from shared.logs import configure_logging
 from shared.settings import Settings
 from shared.streams import DeadLetters, Redis, Scripts, StreamKeys, connect, stream_status
 
@@ -35,12 +41,23 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every dead letter")
     streams = sub.add_parser("streams", help="length, lag, pending and delayed entries of each stream")
     streams.add_argument("--json", action="store_true", help="one JSON object per line")
+    agents = sub.add_parser("agents", help="check agent definitions")
+    agents_sub = agents.add_subparsers(dest="action", required=True)
+    validate = agents_sub.add_parser(
+        "validate", help="load every agent in DIR against schema v1: one line per agent, exit 1 if any is invalid"
+    )
+    validate.add_argument(
+        "dir", type=Path, metavar="DIR", help="an agent-definitions checkout (agents/, skills/) or a folder of agents"
+    )
+    validate.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; 0 on success, 1 when nothing matched, 2 on bad config or Redis errors."""
+    """Run the command; 0 on success, 1 when nothing matched or an agent is invalid, 2 on bad config or Redis errors."""
     args = _parser().parse_args(argv)
+    if args.command == "agents":
+        return _validate_agents(args.dir, as_json=args.json)
     try:
         settings = Settings.from_env()
         return asyncio.run(_dispatch(args, settings))
@@ -50,6 +67,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BotburrowError as exc:
         print(f"botburrow: {exc}", file=sys.stderr)
         return 2
+
+
+def _validate_agents(path: Path, *, as_json: bool) -> int:
+    if not structlog.is_configured():
+        configure_logging(level="error", json=False)  # stdout carries the report; per-agent logs would repeat it
+    try:
+        report = asyncio.run(validate_directory(path))
+    except BotburrowError as exc:
+        print(f"botburrow: {exc}", file=sys.stderr)
+        return 2
+    lines = [orjson.dumps(row).decode() for row in report.rows()] if as_json else report.lines()
+    print("\n".join(lines))
+    return 0 if report.ok else 1
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

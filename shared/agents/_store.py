@@ -1,0 +1,172 @@
+"""``AgentStore``: agent definitions loaded on demand and cached per agent.
+
+A valid definition is served from cache for its own ``cache_ttl`` seconds. A failed
+load (``InvalidAgent``, ``AgentNotFound``) is remembered for ``retry_invalid_after_s``
+(30 s, the schema's smallest ``cache_ttl``), so a stream of events for a broken agent
+does not re-read the bucket for every one, while a fix shows within seconds (or at
+once, with ``invalidate``). Source failures (``TransientError``,
+``ConfigurationError``) are not cached. Concurrent ``get`` calls for one agent share a
+single load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from shared.errors import AgentNotFound, ConfigurationError, InvalidAgent
+
+from ._loader import AgentDefinition, load_agent
+from ._names import NAME_RULE, is_agent_name
+from ._report import LoadReport
+from ._sources import DirectorySource, Source
+
+log = structlog.get_logger(__name__)
+
+_PRUNE_ABOVE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    expires_at: float
+    definition: AgentDefinition | None = None
+    error: InvalidAgent | AgentNotFound | None = None
+
+    def unwrap(self) -> AgentDefinition:
+        if self.definition is not None:
+            return self.definition
+        # a fresh exception each time: re-raising one instance would grow its traceback
+        if isinstance(self.error, InvalidAgent):
+            e = self.error
+            raise InvalidAgent(e.name, file=e.file, field=e.field, problem=e.problem)
+        assert self.error is not None
+        raise AgentNotFound(self.error.name)
+
+
+class AgentStore:
+    """Agent definitions from one ``Source``, cached per agent."""
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        retry_invalid_after_s: float = 30.0,
+    ) -> None:
+        self.source = source
+        self._clock = clock
+        self._retry_invalid_after_s = retry_invalid_after_s
+        self._entries: dict[str, _Entry] = {}
+        self._loading: dict[str, asyncio.Task[AgentDefinition]] = {}
+        self._generation: dict[str, int] = {}
+        self._epoch = 0
+
+    async def get(self, name: str) -> AgentDefinition:
+        """The definition of agent ``name``, from cache while it is fresh.
+
+        Raises:
+            AgentNotFound: no such agent, or ``name`` is not a possible agent name
+                (checked before the source is touched).
+            InvalidAgent: the definition does not pass schema v1.
+            TransientError: the source could not be reached.
+            ConfigurationError: the source refused access or does not exist.
+        """
+        if not is_agent_name(name):
+            raise AgentNotFound(name)
+        entry = self._entries.get(name)
+        if entry is not None and self._clock() < entry.expires_at:
+            return entry.unwrap()
+        task = self._loading.get(name)
+        if task is None:
+            task = asyncio.create_task(self._load(name), name=f"load-agent-{name}")
+            self._loading[name] = task
+            task.add_done_callback(lambda t: self._finished(name, t))
+        # shielded: one caller giving up must not cancel the load the others wait for
+        return await asyncio.shield(task)
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget agent ``name`` (every agent when None): the next ``get`` reads it again."""
+        if name is None:
+            self._entries.clear()
+            self._loading.clear()
+            self._epoch += 1
+        else:
+            self._entries.pop(name, None)
+            if self._loading.pop(name, None) is not None:
+                self._generation[name] = self._generation.get(name, 0) + 1
+        log.info("agents.invalidated", agent=name or "*")
+
+    async def load_all(self) -> LoadReport:
+        """Load every agent the source lists; an invalid agent never stops the others.
+
+        An agent that disappears between listing and loading is left out.
+
+        Raises:
+            TransientError: the source could not be reached.
+            ConfigurationError: the source refused access or does not exist.
+        """
+        names = await asyncio.to_thread(self.source.agent_names)
+        results = await asyncio.gather(*(self._get_listed(n) for n in names), return_exceptions=True)
+        agents: dict[str, AgentDefinition] = {}
+        invalid: list[InvalidAgent] = []
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, AgentDefinition):
+                agents[name] = result
+            elif isinstance(result, InvalidAgent):
+                invalid.append(result)
+            elif not isinstance(result, AgentNotFound):
+                raise result
+        return LoadReport(agents=agents, invalid=invalid)
+
+    async def _get_listed(self, name: str) -> AgentDefinition:
+        if not is_agent_name(name):
+            folder = f"{self.source.locate('agents')}/{name}"
+            raise InvalidAgent(name, file=folder, field="name", problem=f"an agent's folder name must be {NAME_RULE}")
+        return await self.get(name)
+
+    async def _load(self, name: str) -> AgentDefinition:
+        stamp = (self._epoch, self._generation.get(name, 0))
+        try:
+            definition = await asyncio.to_thread(load_agent, self.source, name)
+        except (InvalidAgent, AgentNotFound) as exc:
+            if isinstance(exc, InvalidAgent):
+                log.warning("agents.invalid", agent=name, file=exc.file, field=exc.field, problem=exc.problem)
+            self._remember(name, stamp, _Entry(expires_at=self._clock() + self._retry_invalid_after_s, error=exc))
+            raise
+        ttl_s = definition.cache_ttl_s
+        self._remember(name, stamp, _Entry(expires_at=self._clock() + ttl_s, definition=definition))
+        log.info("agents.loaded", agent=name, origin=definition.origin, ttl_s=ttl_s, skills=len(definition.skills))
+        return definition
+
+    def _remember(self, name: str, stamp: tuple[int, int], entry: _Entry) -> None:
+        # an invalidate() during the load makes its result stale: do not cache it
+        if stamp == (self._epoch, self._generation.get(name, 0)):
+            self._entries[name] = entry
+        if len(self._entries) > _PRUNE_ABOVE:  # names of agents that never existed must not pile up
+            now = self._clock()
+            self._entries = {n: e for n, e in self._entries.items() if e.expires_at > now}
+
+    def _finished(self, name: str, task: asyncio.Task[AgentDefinition]) -> None:
+        if self._loading.get(name) is task:
+            del self._loading[name]
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an unawaited failure logs no warning
+
+
+async def validate_directory(path: Path) -> LoadReport:
+    """Load every agent in ``path`` (a checkout root or a folder of agents), for ``agents validate``.
+
+    Raises:
+        ConfigurationError: ``path`` is not a directory, or holds no agent.
+    """
+    report = await AgentStore(DirectorySource(path)).load_all()
+    if not report.agents and not report.invalid:
+        raise ConfigurationError(
+            f"no agents in {str(path)!r}: expected agents/<name>/config.yaml (a checkout) or <name>/config.yaml"
+        )
+    return report

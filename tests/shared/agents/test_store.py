@@ -1,0 +1,189 @@
+"""``AgentStore``: per-agent cache for ``cache_ttl``, invalidation, invalid agents remembered briefly."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from shared.agents import AgentStore, DirectorySource
+from shared.errors import AgentNotFound, InvalidAgent
+from tests.shared.agents.conftest import DEFINITIONS, INVALID
+
+pytestmark = pytest.mark.usefixtures("fixtures")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Counting:
+    """A directory source that counts reads per logical path (and can hold them back)."""
+
+    def __init__(self, root: Path) -> None:
+        self.inner = DirectorySource(root)
+        self.reads: Counter[str] = Counter()
+        self.gate: threading.Event | None = None
+        self.reading = threading.Event()
+
+    def agent_names(self) -> list[str]:
+        return self.inner.agent_names()
+
+    def read_text(self, path: str) -> str | None:
+        self.reads[path] += 1
+        self.reading.set()
+        if self.gate is not None:
+            self.gate.wait(5)
+        return self.inner.read_text(path)
+
+    def locate(self, path: str) -> str:
+        return self.inner.locate(path)
+
+    def configs(self, name: str) -> int:
+        return self.reads[f"agents/{name}/config.yaml"]
+
+
+@pytest.fixture
+def defs(tmp_path: Path) -> Path:
+    shutil.copytree(DEFINITIONS, tmp_path / "defs")
+    return tmp_path / "defs"
+
+
+def make(root: Path) -> tuple[AgentStore, Counting, Clock]:
+    source, clock = Counting(root), Clock()
+    return AgentStore(source, clock=clock), source, clock
+
+
+async def test_served_from_cache_within_its_own_ttl_then_reloaded(defs: Path) -> None:
+    store, source, clock = make(defs)
+    first = await store.get("claude-coder-1")  # cache_ttl: 180
+    assert first.cache_ttl_s == 180
+    clock.now += 179.9
+    assert await store.get("claude-coder-1") is first
+    assert source.configs("claude-coder-1") == 1
+    assert source.reads["agents/claude-coder-1/system-prompt.md"] == 1
+    assert source.reads["skills/hub-post/SKILL.md"] == 1
+    clock.now += 0.1
+    again = await store.get("claude-coder-1")
+    assert again is not first and again == first
+    assert source.configs("claude-coder-1") == 2
+
+
+async def test_each_agent_keeps_its_own_ttl(defs: Path) -> None:
+    store, source, clock = make(defs)
+    await store.get("devops-agent")  # cache_ttl: 60
+    await store.get("sprint-coder")  # cache_ttl: 300
+    clock.now += 61
+    await store.get("devops-agent")
+    await store.get("sprint-coder")
+    assert (source.configs("devops-agent"), source.configs("sprint-coder")) == (2, 1)
+
+
+async def test_a_change_shows_after_the_ttl(defs: Path) -> None:
+    store, _, clock = make(defs)
+    assert (await store.get("devops-agent")).config.behavior.max_iterations == 15
+    config = defs / "agents" / "devops-agent" / "config.yaml"
+    config.write_text(config.read_text().replace("max_iterations: 15", "max_iterations: 7"))
+    assert (await store.get("devops-agent")).config.behavior.max_iterations == 15
+    clock.now += 60
+    assert (await store.get("devops-agent")).config.behavior.max_iterations == 7
+
+
+async def test_invalidate_one_agent_or_all(defs: Path) -> None:
+    store, source, _ = make(defs)
+    for name in ("devops-agent", "sprint-coder"):
+        await store.get(name)
+    store.invalidate("devops-agent")
+    for name in ("devops-agent", "sprint-coder"):
+        await store.get(name)
+    assert (source.configs("devops-agent"), source.configs("sprint-coder")) == (2, 1)
+    store.invalidate()
+    for name in ("devops-agent", "sprint-coder"):
+        await store.get(name)
+    assert (source.configs("devops-agent"), source.configs("sprint-coder")) == (3, 2)
+
+
+async def test_an_invalid_agent_is_remembered_briefly(tmp_path: Path) -> None:
+    shutil.copytree(INVALID, tmp_path / "defs")
+    source, clock = Counting(tmp_path / "defs"), Clock()
+    store = AgentStore(source, clock=clock, retry_invalid_after_s=30)
+    with pytest.raises(InvalidAgent) as first:
+        await store.get("simple-bot")
+    with pytest.raises(InvalidAgent) as second:
+        await store.get("simple-bot")
+    assert second.value is not first.value, "a fresh exception each time"
+    assert (second.value.file, second.value.field, second.value.problem) == (
+        first.value.file,
+        first.value.field,
+        first.value.problem,
+    )
+    assert source.configs("simple-bot") == 1
+    clock.now += 30
+    with pytest.raises(InvalidAgent):
+        await store.get("simple-bot")
+    assert source.configs("simple-bot") == 2
+
+
+async def test_a_fixed_agent_loads_after_invalidate(tmp_path: Path) -> None:
+    shutil.copytree(INVALID, tmp_path / "defs")
+    store, _, _ = make(tmp_path / "defs")
+    with pytest.raises(InvalidAgent):
+        await store.get("simple-bot")
+    config = tmp_path / "defs" / "simple-bot" / "config.yaml"
+    notifications = "  notifications:\n    respond_to_mentions: true\n    respond_to_replies: true\n    respond_to_dms"
+    text = config.read_text()
+    assert notifications in text
+    config.write_text(text.replace(notifications, "  respond_to_dms") + "capabilities: {}\n")
+    store.invalidate("simple-bot")
+    agent = await store.get("simple-bot")
+    assert agent.config.behavior.respond_to_dms is False
+    assert agent.config.behavior.limits.max_daily_posts == 5
+
+
+async def test_an_unknown_agent_is_remembered_until_invalidated(defs: Path) -> None:
+    store, source, _ = make(defs)
+    for _ in range(2):
+        with pytest.raises(AgentNotFound):
+            await store.get("new-agent")
+    assert source.configs("new-agent") == 1
+    shutil.copytree(defs / "agents" / "sprint-coder", defs / "agents" / "new-agent")
+    config = defs / "agents" / "new-agent" / "config.yaml"
+    config.write_text(config.read_text().replace("name: sprint-coder", "name: new-agent"))
+    store.invalidate("new-agent")
+    assert (await store.get("new-agent")).name == "new-agent"
+
+
+async def test_concurrent_gets_share_one_load(defs: Path) -> None:
+    store, source, _ = make(defs)
+    agents = await asyncio.gather(*(store.get("sprint-coder") for _ in range(5)))
+    assert all(a is agents[0] for a in agents)
+    assert source.configs("sprint-coder") == 1
+
+
+async def test_a_load_overtaken_by_invalidate_is_not_cached(defs: Path) -> None:
+    store, source, _ = make(defs)
+    source.gate = threading.Event()
+    pending = asyncio.create_task(store.get("sprint-coder"))
+    await asyncio.to_thread(source.reading.wait, 5)
+    store.invalidate("sprint-coder")
+    source.gate.set()
+    await pending
+    await store.get("sprint-coder")
+    assert source.configs("sprint-coder") == 2
+
+
+async def test_load_all_fills_the_cache(defs: Path) -> None:
+    store, source, _ = make(defs)
+    report = await store.load_all()
+    assert len(report.agents) == 4
+    for name in report.agents:
+        assert await store.get(name) is report.agents[name]
+        assert source.configs(name) == 1
