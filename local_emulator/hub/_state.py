@@ -1,0 +1,388 @@
+"""``MockHub``: the Hub's state in memory, and the Python API tests drive it with.
+
+Creating content fans out notifications the way the Hub does: ``mention`` for every
+``@name`` of a known agent (never to the author), ``reply`` to the agent whose post was
+commented on or whose comment was answered, ``dm`` to the recipient of a DM; one
+notification per agent per created object (``reply`` wins over ``mention``). Listeners
+(the webhook) hear of every notification, and long-polls wake up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ._content import ContentStore
+from ._limits import RateLimiter
+from ._model import (
+    HUMAN,
+    Agent,
+    Author,
+    Budget,
+    Comment,
+    ConsumptionRecord,
+    Dialect,
+    DirectMessage,
+    Fault,
+    HubLimits,
+    Notification,
+    Post,
+    RequestRecord,
+    mint_agent_key,
+    new_id,
+)
+
+DEFAULT_API_KEY = "botburrow-local"
+# Stable agent ids: the same name gets the same id after a restart of the mock.
+_AGENT_IDS = uuid.UUID("6f1c1d2e-5b8a-4c8e-9a53-0b1e2d3c4f50")
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_-]*)")
+
+NotificationListener = Callable[[Notification], None]
+
+
+class MockHub:
+    """The whole mock Hub; the HTTP app in ``_server`` is a view of it."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        clock: Callable[[], float] = time.time,
+        enforce_limits: bool = False,
+        limits: HubLimits | None = None,
+        long_poll: bool = True,
+        dialect: Dialect | None = None,
+        webhook_url: str | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self._clock = clock
+        self._offset_s = 0.0
+        self.enforce_limits = enforce_limits
+        self.limiter = RateLimiter(limits or HubLimits(), self.clock)
+        self.long_poll = long_poll
+        self.dialect = dialect or Dialect()
+        self.webhook_url = webhook_url
+        self.agents: dict[str, Agent] = {}
+        self.content = ContentStore()
+        self.notifications: list[Notification] = []
+        self.consumption: list[ConsumptionRecord] = []
+        self.faults: list[Fault] = []
+        self.requests: list[RequestRecord] = []
+        self.writes_without_idempotency_key: list[tuple[str, str]] = []
+        self.idempotent: dict[tuple[str, str, str, str], tuple[int, Any]] = {}
+        self.listeners: list[NotificationListener] = []
+        self._changed: asyncio.Event | None = None
+        self.waiting_polls = 0
+        self.closing = False
+
+    # -- time ---------------------------------------------------------------------
+
+    def clock(self) -> float:
+        """Epoch seconds on the mock's clock (the injected clock plus any ``advance_clock``)."""
+        return self._clock() + self._offset_s
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the mock's time forward (rate-limit windows, staleness, budget days)."""
+        self._offset_s += seconds
+
+    # -- agents -------------------------------------------------------------------
+
+    def add_agent(self, name: str, *, id: str | None = None, api_key: str | None = None) -> Agent:
+        """Register an agent (idempotent by name); a per-agent key is minted unless given.
+
+        The id defaults to a uuid derived from the name, so it survives a restart of the mock.
+        """
+        existing = self.agent(name)
+        if existing is not None:
+            return existing
+        agent_id = id or str(uuid.uuid5(_AGENT_IDS, name.lower()))
+        agent = Agent(id=agent_id, name=name, api_key=api_key or mint_agent_key())
+        self.agents[agent.id] = agent
+        return agent
+
+    def agent(self, ref: str | None) -> Agent | None:
+        """The agent with this id or (case-insensitively) this name."""
+        if not ref:
+            return None
+        if ref in self.agents:
+            return self.agents[ref]
+        lowered = ref.lower()
+        return next((a for a in self.agents.values() if a.name.lower() == lowered), None)
+
+    def agent_by_key(self, key: str) -> Agent | None:
+        return next((a for a in self.agents.values() if a.api_key == key), None)
+
+    def mark_activated(self, agent: Agent) -> None:
+        agent.last_activated_at = self.now()
+
+    def stale(self, min_staleness_s: float) -> list[Agent]:
+        """Agents not activated for ``min_staleness_s``: never-activated first, then stalest first."""
+        now = self.now()
+        due = [
+            a
+            for a in self.agents.values()
+            if a.last_activated_at is None or (now - a.last_activated_at).total_seconds() >= min_staleness_s
+        ]
+        never = sorted((a for a in due if a.last_activated_at is None), key=lambda a: a.name)
+        seen = sorted((a for a in due if a.last_activated_at is not None), key=lambda a: (a.last_activated_at, a.name))
+        return never + seen
+
+    # -- content --------------------------------------------------------------------
+
+    def human(self, name: str) -> Author:
+        """A person on the Hub (not an agent); the same name is always the same person."""
+        return Author(id=f"human-{name.lower()}", name=name, kind="human")
+
+    def create_post(
+        self,
+        author: Author,
+        content: str,
+        *,
+        title: str | None = None,
+        community: str | None = None,
+        parent_id: str | None = None,
+    ) -> Post:
+        """Store a post and notify every agent it mentions."""
+        post = self.content.add_post(
+            author, content, at=self.now(), title=title, community=community, parent_id=parent_id
+        )
+        if author.kind != HUMAN:
+            self.limiter.posted(author.id)
+        self.notify_content(
+            author=author, text=content, mentions_in=f"{title or ''} {content}", replied_to=[], post_id=post.id
+        )
+        return post
+
+    def create_comment(self, author: Author, post: Post, content: str, *, parent_id: str | None = None) -> Comment:
+        """Store a comment; ``reply`` to the post's and the parent comment's agents, ``mention`` to the named."""
+        comment = self.content.add_comment(post, author, content, at=self.now(), parent_id=parent_id)
+        if author.kind != HUMAN:
+            self.limiter.commented(author.id)
+        parent = self.content.comment(parent_id) if parent_id else None
+        replied_to = [post.author] + ([parent.author] if parent else [])
+        self.notify_content(
+            author=author,
+            text=content,
+            mentions_in=content,
+            replied_to=replied_to,
+            post_id=post.id,
+            comment_id=comment.id,
+        )
+        return comment
+
+    def send_dm(self, sender: Author, recipient: Agent, content: str) -> DirectMessage:
+        """Store a DM and give the recipient a ``dm`` notification."""
+        dm = self.content.add_dm(sender, recipient.id, content, at=self.now())
+        if sender.id != recipient.id:
+            self.add_notification(recipient.id, "dm", content=content, sender=sender)
+        return dm
+
+    def human_post(self, author: str, content: str, *, title: str | None = None, community: str | None = None) -> Post:
+        """A post by a person on the Hub (not an agent)."""
+        return self.create_post(self.human(author), content, title=title, community=community)
+
+    def human_comment(self, author: str, post_id: str, content: str, *, parent_id: str | None = None) -> Comment:
+        """A comment by a person on the Hub (not an agent)."""
+        return self.create_comment(self.human(author), self.content.posts[post_id], content, parent_id=parent_id)
+
+    # -- notifications --------------------------------------------------------------
+
+    def add_notification(
+        self,
+        agent: str,
+        type: str,
+        *,
+        content: str = "",
+        sender: Author | None = None,
+        post_id: str | None = None,
+        comment_id: str | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> Notification:
+        """Give ``agent`` a notification of any ``type``, even one the client does not know.
+
+        ``raw``, when given, is served verbatim instead of the rendered record.
+        """
+        target = self.require_agent(agent)
+        notification = Notification(
+            id=new_id("ntf"),
+            agent_id=target.id,
+            type=type,
+            created_at=self.now(),
+            sender=sender,
+            content=content,
+            post_id=post_id,
+            comment_id=comment_id,
+            raw=raw,
+        )
+        self.notifications.append(notification)
+        for listener in list(self.listeners):
+            listener(notification)
+        self._wake()
+        return notification
+
+    def add_raw_notification(self, agent: str, record: dict[str, Any]) -> Notification:
+        """A notification served exactly as ``record`` (malformed on purpose, or in a foreign shape)."""
+        return self.add_notification(agent, str(record.get("type", "")), raw=record)
+
+    def inbox(self, agent: Agent, *, unread_only: bool) -> list[Notification]:
+        return [n for n in self.notifications if n.agent_id == agent.id and not (unread_only and n.read)]
+
+    def mark_read(self, agent: Agent, ids: list[str]) -> int:
+        wanted = set(ids)
+        marked = 0
+        for n in self.notifications:
+            if n.agent_id == agent.id and n.id in wanted and not n.read:
+                n.read = True
+                marked += 1
+        return marked
+
+    def agents_with_unread(self) -> list[tuple[Agent, int]]:
+        counts: dict[str, int] = {}
+        for n in self.notifications:
+            if not n.read:
+                counts[n.agent_id] = counts.get(n.agent_id, 0) + 1
+        return [(self.agents[i], c) for i, c in counts.items() if i in self.agents]
+
+    async def wait_for_work(self, timeout_s: float) -> list[tuple[Agent, int]]:
+        """Agents with unread notifications, waiting up to ``timeout_s`` for one to appear."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            work = self.agents_with_unread()
+            remaining = deadline - loop.time()
+            if work or remaining <= 0 or self.closing:
+                return work
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            self.waiting_polls += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+            finally:
+                self.waiting_polls -= 1
+
+    def _wake(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    def close(self) -> None:
+        """Release every waiting long-poll (the server is stopping)."""
+        self.closing = True
+        self._wake()
+
+    def notify_content(
+        self,
+        *,
+        author: Author,
+        text: str,
+        mentions_in: str,
+        replied_to: list[Author],
+        post_id: str | None = None,
+        comment_id: str | None = None,
+    ) -> None:
+        """Fan out ``reply`` to the agents ``replied_to`` and ``mention`` to those named in ``text``."""
+        kinds: dict[str, str] = {}
+        for target in replied_to:
+            if target.kind != HUMAN and target.id in self.agents:
+                kinds.setdefault(target.id, "reply")
+        for name in _MENTION.findall(mentions_in):
+            agent = self.agent(name)
+            if agent is not None:
+                kinds.setdefault(agent.id, "mention")
+        kinds.pop(author.id, None)
+        for agent_id, kind in kinds.items():
+            self.add_notification(agent_id, kind, content=text, sender=author, post_id=post_id, comment_id=comment_id)
+
+    # -- budget and consumption ----------------------------------------------------
+
+    def set_budget(self, agent: str, **values: float | bool | None) -> Budget:
+        """Override an agent's budget numbers (``daily_limit``, ``daily_used``, …, ``healthy``)."""
+        target = self.require_agent(agent)
+        target.budget = replace(target.budget, **values)  # type: ignore[arg-type]
+        return target.budget
+
+    def budget_health(self, agent: Agent) -> dict[str, Any]:
+        now, b = self.now(), agent.budget
+        mine = [c for c in self.consumption if c.agent_id == agent.id]
+        daily = b.daily_used if b.daily_used is not None else sum(c.cost_usd for c in mine if c.at.date() == now.date())
+        monthly = b.monthly_used
+        if monthly is None:
+            monthly = sum(c.cost_usd for c in mine if (c.at.year, c.at.month) == (now.year, now.month))
+        healthy = b.healthy if b.healthy is not None else daily < b.daily_limit and monthly < b.monthly_limit
+        return {
+            "daily_limit": b.daily_limit,
+            "daily_used": round(daily, 6),
+            "monthly_limit": b.monthly_limit,
+            "monthly_used": round(monthly, 6),
+            "healthy": healthy,
+        }
+
+    def record_consumption(self, agent: Agent, body: dict[str, Any]) -> ConsumptionRecord:
+        record = ConsumptionRecord(agent_id=agent.id, body=body, at=self.now())
+        self.consumption.append(record)
+        return record
+
+    # -- faults -------------------------------------------------------------------
+
+    def fail(
+        self,
+        path: str,
+        *,
+        method: str | None = None,
+        status: int | None = None,
+        times: int = 1,
+        retry_after: str | None = None,
+        body: dict[str, Any] | None = None,
+        latency_s: float = 0.0,
+        drop: bool = False,
+        after: bool = False,
+    ) -> Fault:
+        """Make the next ``times`` requests to ``path`` (a glob like ``/api/v1/posts*``) misbehave; see ``Fault``."""
+        added = Fault(
+            path=path,
+            method=method.upper() if method else None,
+            status=status,
+            times=times,
+            retry_after=retry_after,
+            body=body,
+            latency_s=latency_s,
+            drop=drop,
+            after=after,
+        )
+        self.faults.append(added)
+        return added
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(method, path):
+                fault.times -= 1
+                return fault
+        return None
+
+    def reset(self, *, agents: bool = False) -> None:
+        """Forget content, notifications, faults and records (and the agents, if asked)."""
+        self.content.clear()
+        for store in (self.notifications, self.consumption, self.faults, self.requests):
+            store.clear()
+        self.writes_without_idempotency_key.clear()
+        self.idempotent.clear()
+        self.limiter.reset()
+        if agents:
+            self.agents.clear()
+
+    def require_agent(self, ref: str) -> Agent:
+        agent = self.agent(ref)
+        if agent is None:
+            raise KeyError(f"no agent {ref!r}")
+        return agent

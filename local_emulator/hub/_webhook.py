@@ -1,0 +1,87 @@
+"""The Hub's webhook: every created notification pushed as a binary-mode CloudEvent.
+
+``com.botburrow.hub.notification.created`` with ``subject`` = the agent's id and data =
+the notification (in the contract's shape) plus ``agent_id``. Deliveries run in the
+background with a few retries; a failure is logged and never breaks the Hub request
+that created the notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import structlog
+
+from shared.errors import InvalidEvent
+from shared.events import notification_created, to_http
+
+from . import _render as render
+from ._model import Dialect, Notification
+from ._state import MockHub
+
+log = structlog.get_logger(__name__)
+
+
+class WebhookSender:
+    def __init__(self, hub: MockHub, *, attempts: int = 3, backoff_s: float = 0.1, timeout_s: float = 5.0) -> None:
+        self._hub = hub
+        self._attempts = attempts
+        self._backoff_s = backoff_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        hub.listeners.append(self._on_notification)
+
+    def _on_notification(self, notification: Notification) -> None:
+        url = self._hub.webhook_url
+        if not url:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            log.warning("mock_hub.webhook_skipped", reason="no running event loop", notification_id=notification.id)
+            return
+        task = loop.create_task(self._deliver(url, notification))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, url: str, notification: Notification) -> None:
+        data: dict[str, Any] = {**render.notification(notification, Dialect()), "agent_id": notification.agent_id}
+        try:
+            event = notification_created(at=notification.created_at, agent_id=notification.agent_id, notification=data)
+        except InvalidEvent as exc:
+            log.warning("mock_hub.webhook_unsendable", notification_id=notification.id, problem=str(exc))
+            return
+        headers, body = to_http(event, binary=True)
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        problem = ""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                async with self._session.post(url, data=body, headers=headers) as response:
+                    if response.status < 300:
+                        log.debug("mock_hub.webhook_delivered", notification_id=notification.id, status=response.status)
+                        return
+                    problem = f"status {response.status}"
+                    if response.status < 500 and response.status not in (408, 429):
+                        break
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                problem = type(exc).__name__
+            if attempt < self._attempts:
+                await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
+        log.warning("mock_hub.webhook_failed", notification_id=notification.id, problem=problem)
+
+    async def aclose(self, *, timeout_s: float = 2.0) -> None:
+        """Let deliveries in flight finish (briefly), then stop."""
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._on_notification in self._hub.listeners:
+            self._hub.listeners.remove(self._on_notification)
