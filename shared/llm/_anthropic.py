@@ -1,0 +1,196 @@
+"""The Anthropic Messages API through the ``anthropic`` SDK.
+
+Tool use follows the API's protocol exactly: an assistant turn carries ``tool_use``
+blocks; the next user turn answers every one with a ``tool_result`` block, results
+first. Calls stream (``messages.stream`` -> final message) because the SDK refuses a
+large ``max_tokens`` without streaming; the SDK's own retries are off (``RetryingProvider``
+owns the policy). The system prompt and the tool list carry a cache breakpoint, so an
+agent loop pays full price for them once per cache lifetime.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import anthropic
+import httpx2
+import structlog
+from anthropic.lib.streaming import AsyncMessageStreamManager
+from anthropic.types import Message as SDKMessage
+from anthropic.types import Usage as SDKUsage
+
+from shared.errors import LLMUnavailable
+
+from ._errors import connection_error, status_error
+from ._types import Completion, Message, Part, StopReason, Text, ToolCall, ToolResult, ToolSpec, Usage
+
+log = structlog.get_logger(__name__)
+
+PROVIDER = "anthropic"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+_CACHE = {"type": "ephemeral"}
+_STOPS: dict[str, StopReason] = {
+    "end_turn": "end_turn",
+    "stop_sequence": "end_turn",
+    "pause_turn": "end_turn",
+    "refusal": "end_turn",
+    "tool_use": "tool_use",
+    "max_tokens": "max_tokens",
+    "model_context_window_exceeded": "max_tokens",
+}
+# An error event inside a 200 stream has no status of its own; its type tells what it was.
+_STATUS_OF_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+class AnthropicProvider:
+    """Claude models through ``anthropic.AsyncAnthropic``.
+
+    ``base_url`` is the API's address (the host root, e.g. a fake on loopback); it is always
+    passed to the SDK, so ``ANTHROPIC_BASE_URL`` in the environment changes nothing.
+    ``timeout_s`` bounds each wait for the network (connecting, or the next bytes).
+    """
+
+    def __init__(
+        self, *, api_key: str, base_url: str = ANTHROPIC_BASE_URL, timeout_s: float = 120.0, cache_prompt: bool = True
+    ) -> None:
+        self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
+        self._cache_prompt = cache_prompt
+        self._reported: set[str] = set()
+
+    async def complete(
+        self,
+        *,
+        model: str,
+        system: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        max_tokens: int,
+        temperature: float | None = None,
+    ) -> Completion:
+        """Ask Claude for the next assistant turn (one attempt; see ``RetryingProvider``)."""
+        params: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": _map_messages(messages)}
+        if system:
+            block: dict[str, Any] = {"type": "text", "text": system}
+            if self._cache_prompt:
+                block["cache_control"] = _CACHE
+            params["system"] = [block]
+        if tools:
+            params["tools"] = _map_tools(tools, cache=self._cache_prompt)
+        if temperature is not None:
+            # The SDK no longer has the argument (newer models refuse non-default sampling), but
+            # older models honour it: send it as the agent asked and let the API judge.
+            params["extra_body"] = {"temperature": temperature}
+        manager = self._open_stream(params)
+        try:
+            async with manager as stream:
+                final = await stream.get_final_message()
+        except anthropic.APIStatusError as exc:
+            status = exc.status_code if exc.status_code >= 400 else _STATUS_OF_TYPE.get(exc.type or "", 500)
+            raise status_error(
+                PROVIDER,
+                status=status,
+                message=exc.api_message or exc.message,
+                headers=exc.response.headers,
+                code=exc.error_code,
+                error_type=exc.type,
+            ) from exc
+        except anthropic.APIConnectionError as exc:
+            raise connection_error(PROVIDER, exc.message) from exc
+        except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
+            # The stream broke off (httpx2 errors escape the SDK mid-stream) or carried tool input
+            # that is not JSON (a ValueError from the SDK's parser): a fresh attempt may fare better.
+            raise connection_error(PROVIDER, f"{type(exc).__name__}: {exc}") from exc
+        return Completion(
+            parts=_map_content(final),
+            stop=_STOPS.get(final.stop_reason or "end_turn", "end_turn"),
+            usage=_map_usage(final.usage),
+            model=final.model,
+        )
+
+    def _open_stream(self, params: dict[str, Any]) -> AsyncMessageStreamManager[None]:
+        # The SDK warns about deprecated model names on every call; say it once, in our logs.
+        # Nothing is awaited in here, so no other task's warnings can be caught by mistake.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            manager: AsyncMessageStreamManager[None] = self._client.messages.stream(**params)
+        for warning in caught:
+            if str(warning.message) not in self._reported:
+                self._reported.add(str(warning.message))
+                log.warning("llm.anthropic.sdk_warning", model=params["model"], warning=str(warning.message))
+        return manager
+
+    @property
+    def base_url(self) -> str:
+        """The address calls go to."""
+        return str(self._client.base_url)
+
+    async def aclose(self) -> None:
+        """Close the SDK client and its connections."""
+        await self._client.close()
+
+
+def _map_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    mapped: list[dict[str, Any]] = []
+    for message in messages:
+        ordered: list[Part] = list(message.parts)
+        if message.role == "user":
+            # The API wants every tool_result before any other content of the turn (a stable sort).
+            ordered.sort(key=lambda part: not isinstance(part, ToolResult))
+        content = [_map_part(part) for part in ordered if not (isinstance(part, Text) and not part.text)]
+        mapped.append({"role": message.role, "content": content})
+    return mapped
+
+
+def _map_part(part: Part) -> dict[str, Any]:
+    if isinstance(part, Text):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ToolCall):
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.input}
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.call_id, "content": part.content}
+    if part.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _map_tools(tools: Sequence[ToolSpec], *, cache: bool) -> list[dict[str, Any]]:
+    mapped: list[dict[str, Any]] = [
+        {"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in tools
+    ]
+    if cache:
+        mapped[-1]["cache_control"] = _CACHE
+    return mapped
+
+
+def _map_content(message: SDKMessage) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    for block in message.content:
+        if block.type == "text" and block.text:
+            parts.append(Text(block.text))
+        elif block.type == "tool_use":
+            if not isinstance(block.input, dict):
+                raise LLMUnavailable(f"{PROVIDER} returned tool input that is not an object for {block.name!r}")
+            parts.append(ToolCall(id=block.id, name=block.name, input=dict(block.input)))
+    return tuple(parts)
+
+
+def _map_usage(usage: SDKUsage) -> Usage:
+    # Anthropic's input_tokens already leave out the cached part: the four kinds are disjoint.
+    return Usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_write_tokens=usage.cache_creation_input_tokens or 0,
+        cache_read_tokens=usage.cache_read_input_tokens or 0,
+    )
