@@ -33,8 +33,10 @@ from shared.streams import (
     Publisher,
     Pump,
     Redis,
+    Route,
     StreamKeys,
     StreamMetrics,
+    StreamSettings,
     connect,
     require_version,
 )
@@ -83,8 +85,17 @@ def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-async def serve_pump(settings: Settings, factory: HandlerFactory, *, registry: CollectorRegistry | None = None) -> None:
+async def serve_pump(
+    settings: Settings,
+    factory: HandlerFactory,
+    *,
+    registry: CollectorRegistry | None = None,
+    route: Callable[[StreamKeys, StreamSettings], Route] = Route.activations,
+) -> None:
     """Run one pump until SIGTERM or SIGINT, then drain and return.
+
+    ``route`` picks what the pump consumes: the activation streams (the runner,
+    default) or ``Route.results`` (the metrics function).
 
     Raises:
         ConfigurationError: Redis is older than 7.0 or the handler cannot be built.
@@ -116,6 +127,7 @@ async def serve_pump(settings: Settings, factory: HandlerFactory, *, registry: C
             metrics=StreamMetrics(registry),
             concurrency=settings.runner.concurrency,
             grace_period_s=settings.runner.grace_period_s,
+            route=route(keys, settings.streams),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -25,6 +25,7 @@ from ._metrics import StreamMetrics
 from ._publish import Publisher
 from ._pump import Pump
 from ._redis import Pipeline, Redis, Scripts, connect, require_version, server_version
+from ._route import Route
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -39,6 +40,7 @@ __all__ = [
     "Pump",
     "Redis",
     "RetryLater",
+    "Route",
     "Scripts",
     "StreamKeys",
     "StreamMetrics",

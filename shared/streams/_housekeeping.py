@@ -17,7 +17,7 @@ log = structlog.get_logger("botburrow.pump")
 
 
 class Housekeeping:
-    """Periodic jobs that need no pump state; every replica runs them (they are idempotent)."""
+    """Periodic jobs on the pump's own streams; every replica runs them (they are idempotent)."""
 
     def __init__(
         self,
@@ -28,6 +28,8 @@ class Housekeeping:
         metrics: StreamMetrics,
         *,
         consumer: str,
+        streams: tuple[str, ...],
+        group: str,
     ) -> None:
         self._redis = redis
         self._scripts = scripts
@@ -35,6 +37,8 @@ class Housekeeping:
         self._cfg = settings
         self._metrics = metrics
         self._consumer = consumer
+        self._streams = streams
+        self._group = group
 
     def start(self, *, until: asyncio.Event) -> list[asyncio.Task[None]]:
         """Start the jobs; they end once ``until`` is set (or are cancelled)."""
@@ -48,7 +52,7 @@ class Housekeeping:
 
     async def promote(self) -> None:
         """Put delayed entries whose time has come back onto their stream."""
-        moved = await promote_due(self._redis, self._scripts, self._keys.activation_streams)
+        moved = await promote_due(self._redis, self._scripts, self._streams)
         if moved:
             self._metrics.promoted.inc(moved)
 
@@ -59,8 +63,8 @@ class Housekeeping:
 
     async def sample(self) -> None:
         """Refresh the lag, pending, length, delayed and dead-letter gauges."""
-        for stream in self._keys.activation_streams:
-            status = await stream_status(self._redis, stream, self._cfg.group)
+        for stream in self._streams:
+            status = await stream_status(self._redis, stream, self._group)
             self._metrics.lag.labels(stream).set(float("nan") if status.lag is None else status.lag)
             self._metrics.pending.labels(stream).set(status.pending)
             self._metrics.length.labels(stream).set(status.length)
@@ -70,9 +74,9 @@ class Housekeeping:
 
     async def prune(self) -> None:
         """Remove consumers that left nothing pending and have been silent a long time."""
-        for stream in self._keys.activation_streams:
+        for stream in self._streams:
             removed = await prune_consumers(
-                self._redis, stream, self._cfg.group, idle_s=self._cfg.prune_consumers_after_s, keep=self._consumer
+                self._redis, stream, self._group, idle_s=self._cfg.prune_consumers_after_s, keep=self._consumer
             )
             if removed:
                 log.info("pump.pruned_consumers", stream=stream, consumers=removed)

@@ -45,6 +45,7 @@ from ._leases import Holding, Leases, lease_value
 from ._metrics import StreamMetrics
 from ._policy import defer_delay, run_handler
 from ._redis import Redis, Scripts
+from ._route import Route
 from ._tasks import cancel_and_wait, every
 
 log = structlog.get_logger("botburrow.pump")
@@ -54,7 +55,10 @@ FLUSH_TIMEOUT_S = 10.0
 
 
 class Pump:
-    """One consumer of the activation streams feeding one handler."""
+    """One consumer of a group feeding one handler: by default, a runner on the activation streams.
+
+    ``route`` says what else to consume (``Route.results`` for the metrics function).
+    """
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class Pump:
         metrics: StreamMetrics,
         concurrency: int = 16,
         grace_period_s: float = 30.0,
+        route: Route | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -79,20 +84,24 @@ class Pump:
         self._concurrency = concurrency
         self._grace_period_s = grace_period_s
         self._scripts = Scripts(redis)
-        streams = keys.activation_streams
+        self._route = route or Route.activations(keys, settings)
+        streams = self._route.streams
+        group = self._route.group
         self._claimer = Claimer(
             redis,
             self._scripts,
             streams=streams,
-            weights={keys.activations(p): w for p, w in settings.weights.items()},
-            group=settings.group,
+            weights=dict(self._route.weights),
+            group=group,
             consumer=consumer,
             block_ms=settings.block_ms,
         )
         self._leases = Leases(
-            redis, self._scripts, keys, ttl_ms=settings.lease_key_ttl_ms, group=settings.group, consumer=consumer
+            redis, self._scripts, keys, ttl_ms=settings.lease_key_ttl_ms, group=group, consumer=consumer
         )
-        self._housekeeping = Housekeeping(redis, self._scripts, keys, settings, metrics, consumer=consumer)
+        self._housekeeping = Housekeeping(
+            redis, self._scripts, keys, settings, metrics, consumer=consumer, streams=streams, group=group
+        )
         # Label children bound once: labels() costs more than the increment on this path.
         self._settled_by = {a: metrics.settled.labels(a.value) for a in settle.Action}
         self._latency_by = {s: metrics.dispatch_latency.labels(s) for s in streams}
@@ -246,7 +255,7 @@ class Pump:
             reason = f"gave up after {e.deliveries - 1} deliveries (max_deliveries={self._cfg.max_deliveries})"
             last = e.last_error or "the runner handling the last delivery died or stalled"
             self._submit(settle.dead(e, reason, last_error=last))
-        elif (agent := e.agent) is None:
+        elif (agent := e.agent) is None or not self._route.serialise:
             self._unleased.add(e)
             self._start(e)
         elif agent in self._slots:
@@ -374,7 +383,7 @@ class Pump:
 
     async def _settle(self, batch: list[settle.Settlement]) -> None:
         """Write ``batch`` in one script call; retry until Redis takes it (settling twice changes nothing)."""
-        script_keys, args = settle.settle_call(batch, self._keys, group=self._cfg.group, consumer=self._consumer)
+        script_keys, args = settle.settle_call(batch, self._keys, group=self._route.group, consumer=self._consumer)
         failures = 0
         while True:
             try:

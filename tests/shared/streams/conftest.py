@@ -11,7 +11,17 @@ from cloudevents.http import CloudEvent
 
 from shared import events as ev
 from shared.errors import StreamUnavailable
-from shared.streams import Handler, Publisher, Pump, Redis, StreamKeys, StreamMetrics, StreamSettings, stream_status
+from shared.streams import (
+    Handler,
+    Publisher,
+    Pump,
+    Redis,
+    Route,
+    StreamKeys,
+    StreamMetrics,
+    StreamSettings,
+    stream_status,
+)
 from tests.conftest import fast_settings
 
 _seq = itertools.count()
@@ -66,6 +76,7 @@ class Pumps:
         grace_period_s: float = 5.0,
         consumer: str | None = None,
         metrics: StreamMetrics | None = None,
+        route: Route | None = None,
     ) -> Pump:
         pump = Pump(
             redis=self._redis,
@@ -76,6 +87,7 @@ class Pumps:
             metrics=metrics or self._metrics,
             concurrency=concurrency,
             grace_period_s=grace_period_s,
+            route=route,
         )
         task = asyncio.create_task(pump.run())
         self.running.append((pump, task))
