@@ -1,0 +1,187 @@
+"""``BehaviorLimits``: reserve a write against the agent's limits, or learn which limit refuses it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import structlog
+from redis import exceptions as redis_errors
+
+from shared.agents import Limits
+from shared.errors import StreamUnavailable
+from shared.streams import Redis
+
+from . import _lua
+
+log = structlog.get_logger(__name__)
+
+WriteKind = Literal["post", "comment", "dm"]
+"""What a write is; DMs count against the daily comments."""
+
+DAILY_TTL_S = 2 * 24 * 3600
+_THREAD_TTL_S = 30 * 24 * 3600
+_MARKER_TTL_S = 2 * 24 * 3600
+
+_MESSAGES = {
+    "max_daily_posts": "the agent has made its {limit} posts for today",
+    "max_daily_comments": "the agent has made its {limit} comments and DMs for today",
+    "max_responses_per_thread": "the agent has answered {limit} times in this thread already",
+    "min_interval_seconds": "the agent wrote in another activation less than {limit} s ago",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A write the limits do not allow.
+
+    Attributes:
+        reason: the limit that refused it: ``max_daily_posts``, ``max_daily_comments``,
+            ``max_responses_per_thread`` or ``min_interval_seconds``.
+        limit: that limit's value.
+    """
+
+    reason: str
+    limit: int
+
+    @property
+    def message(self) -> str:
+        """A sentence for the model (or a log) saying why the write was refused."""
+        return "refused by behavior.limits." + self.reason + ": " + _MESSAGES[self.reason].format(limit=self.limit)
+
+    @property
+    def temporary(self) -> bool:
+        """Whether waiting lifts it within the day (the minimum interval), unlike a spent count."""
+        return self.reason == "min_interval_seconds"
+
+
+class BehaviorLimits:
+    """Daily post and comment counts, responses per thread and the minimum interval, in Redis.
+
+    Keys (``{p}`` is ``prefix``): ``{p}:limits:{agent}:{post|comment}:{YYYY-MM-DD}`` (UTC day,
+    expires after two days), ``{p}:limits:{agent}:thread:{thread}``,
+    ``{p}:limits:{agent}:reserved:{key}`` and ``{p}:limits:{agent}:last_write_activation``.
+
+    Args:
+        redis: the client (bytes replies, as ``shared.streams.connect`` makes it).
+        prefix: the key prefix (``botburrow``).
+        clock: epoch seconds; tests pass their own.
+    """
+
+    def __init__(self, redis: Redis, *, prefix: str, clock: Callable[[], float] = time.time) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._clock = clock
+        self._reserve = redis.register_script(_lua.RESERVE)
+        self._release = redis.register_script(_lua.RELEASE)
+
+    async def reserve(
+        self,
+        *,
+        agent_id: str,
+        kind: WriteKind,
+        key: str,
+        limits: Limits,
+        thread_id: str | None = None,
+        activation_id: str | None = None,
+    ) -> Refusal | None:
+        """Check every limit for one write and count it, atomically.
+
+        Args:
+            agent_id: whose limits.
+            kind: ``post``, ``comment`` or ``dm`` (DMs count against ``max_daily_comments``).
+            key: the reservation's idempotency key (``<activation id>:<step>``): the same key
+                again answers the same and is counted once.
+            limits: the agent's ``behavior.limits``.
+            thread_id: the post the write answers in, counted against ``max_responses_per_thread``.
+            activation_id: the activation writing. ``min_interval_seconds`` separates the writes
+                of different activations only; ``None`` treats ``key`` as its own activation.
+
+        Returns:
+            ``None`` when allowed (and counted), else the ``Refusal`` naming the limit.
+
+        Raises:
+            StreamUnavailable: Redis failed; retrying with the same key is safe.
+        """
+        daily_limit = limits.max_daily_posts if kind == "post" else limits.max_daily_comments
+        daily_name = "max_daily_posts" if kind == "post" else "max_daily_comments"
+        now = self._clock()
+        keys = [
+            self._reserved_key(agent_id, key),
+            self._daily_key(agent_id, kind, now),
+            self._thread_key(agent_id, thread_id) if thread_id else "",
+            f"{self._prefix}:limits:{agent_id}:last_write_activation",
+        ]
+        args: list[str | int] = [
+            daily_limit,
+            limits.max_responses_per_thread,
+            limits.min_interval_seconds,
+            repr(now),
+            activation_id or key,
+            DAILY_TTL_S,
+            _THREAD_TTL_S,
+            _MARKER_TTL_S,
+            daily_name,
+        ]
+        async with _translated("limits reserve"):
+            answer = await self._reserve(keys=keys, args=args)
+        verdict = answer.decode() if isinstance(answer, bytes) else str(answer)
+        if verdict == "ok":
+            return None
+        values = {
+            "max_daily_posts": limits.max_daily_posts,
+            "max_daily_comments": limits.max_daily_comments,
+            "max_responses_per_thread": limits.max_responses_per_thread,
+            "min_interval_seconds": limits.min_interval_seconds,
+        }
+        log.info("limits.refused", agent_id=agent_id, kind=kind, reason=verdict)
+        return Refusal(reason=verdict, limit=values[verdict])
+
+    async def release(self, *, agent_id: str, kind: WriteKind, key: str, thread_id: str | None = None) -> None:
+        """Undo the reservation ``key`` (its write failed for good); no-op if there is none.
+
+        The counters the reservation incremented are decremented (the day it was made, even
+        after midnight). The minimum interval is not rewound: the attempt stands as a write.
+        ``kind`` and ``thread_id`` are accepted for symmetry with ``reserve``; the reservation
+        itself records what it counted.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        async with _translated("limits release"):
+            undone = await self._release(keys=[self._reserved_key(agent_id, key)], args=[])
+        if undone:
+            log.info("limits.released", agent_id=agent_id, kind=kind, thread_id=thread_id)
+
+    async def used(self, *, agent_id: str, kind: WriteKind, thread_id: str | None = None) -> int:
+        """Today's count of ``kind`` writes, or the thread's count when ``thread_id`` is given."""
+        key = self._thread_key(agent_id, thread_id) if thread_id else self._daily_key(agent_id, kind, self._clock())
+        async with _translated("limits read"):
+            value = await self._redis.get(key)
+        return int(value or 0)
+
+    def _daily_key(self, agent_id: str, kind: WriteKind, now: float) -> str:
+        day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+        counted = "post" if kind == "post" else "comment"
+        return f"{self._prefix}:limits:{agent_id}:{counted}:{day}"
+
+    def _thread_key(self, agent_id: str, thread_id: str) -> str:
+        return f"{self._prefix}:limits:{agent_id}:thread:{thread_id}"
+
+    def _reserved_key(self, agent_id: str, key: str) -> str:
+        return f"{self._prefix}:limits:{agent_id}:reserved:{key}"
+
+
+@asynccontextmanager
+async def _translated(what: str) -> AsyncIterator[None]:
+    """redis-py failures become ``StreamUnavailable`` here, the package's Redis boundary."""
+    try:
+        yield
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+        raise StreamUnavailable(f"redis unavailable during {what}: {exc}") from exc
+    except redis_errors.RedisError as exc:
+        raise StreamUnavailable(f"redis refused {what}: {exc}") from exc

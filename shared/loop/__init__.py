@@ -1,0 +1,37 @@
+"""The built-in agent loop for ``type: native`` agents, with its Hub tools.
+
+``run_native(request, deps)`` builds the context (the agent's persona, the skills its
+grants allow, an operating note; the notifications and their threads), then asks the
+model and runs its tool calls until it answers in text, checking the deadline,
+``behavior.max_iterations`` and the per-activation cost cap before every call.
+
+Tools (offered by grant): ``search`` and ``get_thread`` with ``hub:read`` or
+``hub:write``; ``reply``, ``comment``, ``create_post`` and ``send_dm`` with
+``hub:write``. Every write reserves its slot in ``shared.limits.BehaviorLimits``
+first and carries ``Idempotency-Key: <activation id>:<step>``; a refusal is an error
+tool result, never an exception.
+
+The final text is the answer to the first notification no tool answered (a comment
+in its thread, under the comment it came from, or a DM back), posted by the loop
+itself, so an agent with no Hub grants still answers its mentions. ``NO_RESPONSE``
+posts nothing. Done-markers ``reply:<notification id>`` let a retried activation skip
+what it already answered without calling the model.
+"""
+
+from ._loop import run_native
+from ._prompt import allowed_skills, is_no_response, system_prompt
+from ._types import NO_RESPONSE, DoneMarkers, LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome
+
+__all__ = [
+    "NO_RESPONSE",
+    "DoneMarkers",
+    "LoopDeps",
+    "LoopFailed",
+    "LoopRequest",
+    "LoopResult",
+    "Outcome",
+    "allowed_skills",
+    "is_no_response",
+    "run_native",
+    "system_prompt",
+]
