@@ -1,0 +1,112 @@
+"""The poller's CloudEvent handlers and their factory.
+
+``dev.knative.sources.ping`` → ``Poller.tick`` (for ``data.window_s``, else
+``DEFAULT_WINDOW_S``); ``com.botburrow.hub.notification.created`` → ``Poller.ingest``.
+Malformed data or an event of another type is an ``InvalidEvent``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import structlog
+from cloudevents.http import CloudEvent
+
+from shared.accounting import BudgetGate, UsageBook
+from shared.agents import AgentStore, DirectorySource, S3Source, Source, s3_client
+from shared.errors import ConfigurationError, InvalidEvent
+from shared.events import NOTIFICATION_CREATED, PING, NotificationCreatedData, PingData, parse_data
+from shared.hub import HubClient
+from shared.poller import CircuitBreaker, Poller, PollerOptions, TickReport
+from shared.runtime import Runtime, default_consumer_name
+from shared.settings import AgentSourceSettings
+from shared.streams import Handler, Outcome
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_WINDOW_S = 50.0
+"""A PingSource fires once a minute; a tick polls for most of that minute."""
+
+
+class PollerHandlers:
+    """Dispatches the poller's two event types to one ``Poller``."""
+
+    def __init__(self, poller: Poller, *, default_window_s: float = DEFAULT_WINDOW_S) -> None:
+        self.poller = poller
+        self.default_window_s = default_window_s
+        self.last_tick: TickReport | None = None
+        self.last_ingest: list[str] = []
+
+    async def __call__(self, event: CloudEvent) -> Outcome:
+        """Handle one event of either type; nothing is returned for the results stream."""
+        kind = str(event["type"])
+        if kind == PING:
+            await self.handle_ping(event)
+        elif kind == NOTIFICATION_CREATED:
+            await self.handle_notification(event)
+        else:
+            raise InvalidEvent("type", f"the poller takes {PING} or {NOTIFICATION_CREATED}, not {kind!r}")
+        return None
+
+    async def handle_ping(self, event: CloudEvent) -> None:
+        """One tick.
+
+        Raises:
+            InvalidEvent: the data is not a ping's.
+        """
+        data = parse_data(event, PingData) if event.get_data() is not None else PingData()
+        self.last_tick = await self.poller.tick(window_s=float(data.window_s or self.default_window_s))
+
+    async def handle_notification(self, event: CloudEvent) -> None:
+        """Queue the activation a pushed notification calls for, at once.
+
+        Raises:
+            InvalidEvent: the data names neither an agent nor a notification, or no agent.
+            TransientError: the Hub or Redis failed; the sender retries.
+        """
+        data = parse_data(event, NotificationCreatedData)
+        if not data.agent_id and event.get("subject"):
+            data = data.model_copy(update={"agent_id": str(event["subject"])})
+        self.last_ingest = await self.poller.ingest(data)
+        log.info("poller.ingested", event_id=str(event["id"]), published=len(self.last_ingest))
+
+
+def agent_source(settings: AgentSourceSettings) -> Source:
+    """The agent definitions' source named by the settings.
+
+    Raises:
+        ConfigurationError: neither ``AGENTS_DIR`` nor ``R2_*`` is set.
+    """
+    if settings.r2 is not None:
+        r2 = settings.r2
+        client = s3_client(
+            endpoint_url=r2.endpoint,
+            access_key_id=r2.access_key_id.reveal(),
+            secret_access_key=r2.secret_access_key.reveal(),
+        )
+        return S3Source(bucket=r2.bucket, prefix=r2.prefix, client=client)
+    if settings.agents_dir is not None:
+        return DirectorySource(settings.agents_dir)
+    raise ConfigurationError("the poller needs agent definitions: set AGENTS_DIR or R2_*")
+
+
+@asynccontextmanager
+async def handler(runtime: Runtime) -> AsyncIterator[Handler]:
+    """Handler factory: one ``Poller`` (Hub client, agent store, budget gate, breaker) per process."""
+    settings = runtime.settings
+    async with AsyncExitStack() as stack:
+        hub = await stack.enter_async_context(HubClient.from_settings(settings.hub))
+        redis, keys = runtime.redis, runtime.keys
+        poller = Poller(
+            redis=redis,
+            keys=keys,
+            hub=hub,
+            agents=AgentStore(agent_source(settings.agents)),
+            breaker=CircuitBreaker(redis, prefix=keys.prefix),
+            budget=BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys),
+            settings=settings.poller,
+            mode=settings.runner.mode,
+            options=PollerOptions(holder=default_consumer_name()),
+        )
+        yield PollerHandlers(poller)

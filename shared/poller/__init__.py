@@ -1,0 +1,42 @@
+"""The poller: who acts, and when — one ``activation.requested`` event per piece of work.
+
+::
+
+    PingSource ──► Poller.tick ──lease (fenced)──► long-poll / plain query ─┐
+    webhook    ──► Poller.ingest ───────────────────────────────────────────┤
+                                                                            ▼
+            definition ─► respond_to_* ─► queued? ─► budget ─► breaker ─► XADD (Lua)
+
+Event ids come from the work (agent, kind, notification ids or discovery window), and
+each queued notification is marked ``{prefix}:queued:{id}``, so the same work is never
+queued twice. ``CircuitBreaker`` is shared with the runner, which records outcomes.
+"""
+
+from ._breaker import BASE_BACKOFF_S, FAILURE_THRESHOLD, MAX_BACKOFF_S, CircuitBreaker
+from ._filter import priority_of, read_key, split, wants
+from ._lease import PollerLease
+from ._poller import Poller
+from ._queue import ActivationQueue, Published, PublishResult
+from ._types import AllowAll, Allowed, BudgetCheck, BudgetVerdictLike, PollerOptions, TickReport
+
+__all__ = [
+    "BASE_BACKOFF_S",
+    "FAILURE_THRESHOLD",
+    "MAX_BACKOFF_S",
+    "ActivationQueue",
+    "AllowAll",
+    "Allowed",
+    "BudgetCheck",
+    "BudgetVerdictLike",
+    "CircuitBreaker",
+    "Poller",
+    "PollerLease",
+    "PollerOptions",
+    "PublishResult",
+    "Published",
+    "TickReport",
+    "priority_of",
+    "read_key",
+    "split",
+    "wants",
+]

@@ -1,0 +1,273 @@
+"""``Poller``: decides who acts, and publishes one activation request per piece of work.
+
+A tick holds the poller lease, promotes due delayed entries, queues discovery turns
+for stale agents, then long-polls the Hub for most of its window (the plain query
+every ``poll_interval_s`` when the Hub answers the long-poll with 404). For each agent
+with work: its definition, its unread notifications, ``respond_to_*``, the budget and
+the circuit breaker decide; then ``_queue`` publishes, fenced and deduplicated.
+``ingest`` runs the same per-agent path at once for a pushed notification, unfenced
+(its deduplication is the queued markers and the deterministic event id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from shared.agents import AgentDefinition, AgentStore
+from shared.errors import AgentNotFound, BotburrowError, InvalidAgent, InvalidEvent
+from shared.events import ActivationKind, NotificationCreatedData, Priority, activation_requested
+from shared.hub import HubClient
+from shared.settings import PollerSettings, RunnerMode
+from shared.streams import Redis, Scripts, StreamKeys, promote_due
+
+from . import _filter
+from ._breaker import CircuitBreaker
+from ._lease import PollerLease
+from ._queue import ActivationQueue, Published
+from ._sources import WorkSource
+from ._types import BudgetCheck, PollerOptions, TickReport
+
+log = structlog.get_logger(__name__)
+
+_AGENT_CONCURRENCY = 16
+
+
+class Poller:
+    """The tick and ingest of ARCHITECTURE.md's poller function (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        keys: StreamKeys,
+        hub: HubClient,
+        agents: AgentStore,
+        breaker: CircuitBreaker,
+        budget: BudgetCheck,
+        settings: PollerSettings,
+        mode: RunnerMode = RunnerMode.HYBRID,
+        options: PollerOptions | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._options = options or PollerOptions()
+        self._redis = redis
+        self._keys = keys
+        self._hub = hub
+        self._agents = agents
+        self._breaker = breaker
+        self._budget = budget
+        self._settings = settings
+        self._mode = mode
+        self._clock = clock
+        self._sleep = sleep
+        self.lease = PollerLease(
+            redis, prefix=keys.prefix, holder=self._options.holder, ttl_s=self._options.lease_ttl_s
+        )
+        self.queue = ActivationQueue(redis, keys, lease_key=self.lease.key, queued_ttl_s=self._options.queued_ttl_s)
+        self._work = WorkSource(redis, prefix=keys.prefix, hub=hub, options=self._options)
+        self._scripts = Scripts(redis)
+        self._limit = asyncio.Semaphore(_AGENT_CONCURRENCY)
+
+    async def tick(self, *, window_s: float) -> TickReport:
+        """One scheduled tick of at most ``window_s`` seconds; publishes only while leader.
+
+        Raises:
+            StreamUnavailable: Redis failed (the lease could not be taken).
+        """
+        report = TickReport()
+        started = self._clock()
+        async with self.lease.held() as lease_value:
+            if lease_value is None:
+                report.leader = False
+                log.info("poller.not_leader", holder=self.lease.holder)
+                return report
+            report.promoted = await promote_due(self._redis, self._scripts, self._keys.activation_streams)
+            if self._mode is not RunnerMode.NOTIFICATION:
+                await self._guarded(self._discover(lease_value, report), report, what="discovery")
+            if self._mode is not RunnerMode.EXPLORATION:
+                deadline = started + window_s - min(self._options.tail_s, window_s / 10)
+                await self._poll_loop(lease_value, deadline, report)
+        log.info(
+            "poller.tick",
+            polled=report.polled,
+            published=len(report.published),
+            marked_read=report.marked_read,
+            skipped=dict(report.skipped),
+            long_poll=report.long_poll,
+            lease_lost=report.lease_lost,
+        )
+        return report
+
+    async def ingest(self, data: NotificationCreatedData) -> list[str]:
+        """Queue the activation a pushed notification (or ``{agent_id}`` nudge) calls for.
+
+        Returns the ids of the events published (none when the work was already queued,
+        is unwanted, or the agent is over budget or its breaker is open).
+
+        Raises:
+            InvalidEvent: the notification names no agent.
+            HubUnavailable, StreamUnavailable: retry later.
+        """
+        if not data.agent_id:
+            raise InvalidEvent("data.agent_id", "a pushed notification must name its agent")
+        if self._mode is RunnerMode.EXPLORATION:
+            return []
+        report = TickReport()
+        name = await self._work.name_of(data.agent_id)
+        if name is None:
+            report.skipped["unknown_agent"] += 1
+            log.info("poller.ingest_unknown_agent", agent_id=data.agent_id)
+            return []
+        await self._inbox(data.agent_id, name, None, report)
+        return report.published
+
+    # -- inbox --------------------------------------------------------------------
+
+    async def _poll_loop(self, lease_value: str, deadline: float, report: TickReport) -> None:
+        first = True
+        while first or self._clock() < deadline:
+            first = False
+            before = len(report.published)
+            try:
+                work = await self._work.agents_with_work(remaining_s=max(0.0, deadline - self._clock()))
+            except BotburrowError as exc:
+                log.warning("poller.poll_failed", error=type(exc).__name__, detail=str(exc))
+                report.skipped["poll_failed"] += 1
+                work = []
+            report.long_poll = self._work.long_poll
+            report.polled += len(work)
+            await asyncio.gather(
+                *(self._guarded(self._inbox(w.id, w.name, lease_value, report), report, what=w.id) for w in work)
+            )
+            if report.lease_lost:
+                return
+            if len(report.published) == before or not self._work.long_poll:
+                pause_s = self._options.idle_wait_s if self._work.long_poll else self._settings.poll_interval_s
+                pause_s = min(pause_s, deadline - self._clock())
+                if pause_s <= 0:
+                    return
+                await self._sleep(pause_s)
+
+    async def _inbox(self, agent_id: str, name: str, lease_value: str | None, report: TickReport) -> None:
+        definition = await self._definition(name, report)
+        if definition is None:
+            return
+        parts = _filter.split(definition.config.behavior, await self._hub.notifications(agent_id))
+        if parts.unwanted:
+            ids = [n.id for n in parts.unwanted]
+            await self._hub.mark_read(agent_id, ids, idempotency_key=_filter.read_key(agent_id, ids))
+            report.marked_read += len(ids)
+            log.info("poller.marked_read", agent_id=agent_id, count=len(ids))
+        if not parts.wanted:
+            return
+        fresh = set(await self.queue.unqueued([n.id for n in parts.wanted]))
+        notes = [n for n in parts.wanted if n.id in fresh]
+        if not notes:
+            report.skipped["already_queued"] += 1
+            return
+        if not await self._may_activate(agent_id, report):
+            return
+        now_s = self._clock()
+        ids = sorted(n.id for n in notes)
+        types = sorted({n.type.value for n in notes})
+        event = activation_requested(
+            agent_id=agent_id,
+            agent_name=name,
+            kind=ActivationKind.INBOX,
+            requested_at=datetime.fromtimestamp(now_s, UTC),
+            notification_ids=ids,
+            priority=_filter.priority_of(notes),
+            reason="inbox: " + ",".join(types),
+        )
+        result = await self.queue.publish(
+            event, priority=_filter.priority_of(notes), now_s=now_s, notification_ids=ids, lease_value=lease_value
+        )
+        self._count(result.status, str(event["id"]), agent_id, report)
+
+    # -- discovery ----------------------------------------------------------------
+
+    async def _discover(self, lease_value: str, report: TickReport) -> None:
+        interval_s = self._settings.min_activation_interval_s
+        for stale in await self._work.stale(min_staleness_s=interval_s):
+            definition = await self._definition(stale.name, report)
+            if definition is None:
+                continue
+            if not definition.config.behavior.discovery.enabled:
+                report.skipped["discovery_disabled"] += 1
+                continue
+            now_s = self._clock()
+            last_s = await self.queue.last_activated(stale.id)
+            if last_s is not None and now_s - last_s < interval_s:
+                report.skipped["too_soon"] += 1
+                continue
+            if not await self._may_activate(stale.id, report):
+                continue
+            window_s = max(interval_s, 1.0)
+            event = activation_requested(
+                agent_id=stale.id,
+                agent_name=stale.name,
+                kind=ActivationKind.DISCOVERY,
+                requested_at=datetime.fromtimestamp(now_s, UTC),
+                window_start=datetime.fromtimestamp(math.floor(now_s / window_s) * window_s, UTC),
+                priority=Priority.LOW,
+                reason="discovery",
+            )
+            result = await self.queue.publish(
+                event, priority=Priority.LOW, now_s=now_s, lease_value=lease_value, min_interval_s=interval_s
+            )
+            self._count(result.status, str(event["id"]), stale.id, report)
+            if report.lease_lost:
+                return
+
+    # -- shared steps -------------------------------------------------------------
+
+    async def _definition(self, name: str, report: TickReport) -> AgentDefinition | None:
+        try:
+            return await self._agents.get(name)
+        except AgentNotFound:
+            report.skipped["unknown_agent"] += 1
+            log.info("poller.unknown_agent", agent=name)
+        except InvalidAgent as exc:
+            report.skipped["invalid_agent"] += 1
+            log.warning("poller.invalid_agent", agent=name, field=exc.field, problem=exc.problem)
+        return None
+
+    async def _may_activate(self, agent_id: str, report: TickReport) -> bool:
+        verdict = await self._budget.check(agent_id)
+        if not verdict.allowed:  # an outcome, never a breaker failure
+            report.skipped["budget_refused"] += 1
+            log.info("poller.budget_refused", agent_id=agent_id, reason=verdict.reason)
+            return False
+        if not await self._breaker.allow(agent_id):
+            report.skipped["breaker_open"] += 1
+            log.info("poller.breaker_open", agent_id=agent_id)
+            return False
+        return True
+
+    @staticmethod
+    def _count(status: Published, event_id: str, agent_id: str, report: TickReport) -> None:
+        if status is Published.PUBLISHED:
+            report.published.append(event_id)
+            log.info("poller.published", event_id=event_id, agent_id=agent_id)
+        elif status is Published.LEASE_LOST:
+            report.lease_lost = True
+            report.skipped["lease_lost"] += 1
+            log.warning("poller.lease_lost", event_id=event_id, agent_id=agent_id)
+        else:
+            report.skipped[status.name.lower()] += 1
+
+    async def _guarded(self, step: Awaitable[None], report: TickReport, *, what: str) -> None:
+        """Run one agent's step; its failure is logged and never stops the others."""
+        async with self._limit:
+            try:
+                await step
+            except BotburrowError as exc:
+                report.skipped["error"] += 1
+                log.warning("poller.step_failed", step=what, error=type(exc).__name__, detail=str(exc))

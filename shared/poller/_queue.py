@@ -1,0 +1,121 @@
+"""Fenced, deduplicated publication of activation requests.
+
+One Lua script checks the poller lease value (when the caller holds one), the agent's
+last activation time (for discovery), and the ``{prefix}:queued:{notification id}``
+markers, then sets the markers, XADDs the event and stamps ``{prefix}:activated:{agent}``
+— all or nothing. A later tick that sees the same unread notifications (plus new ones)
+therefore queues only the new ones, and a deposed poller queues nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cloudevents.http import CloudEvent
+
+from shared.events import Priority, to_fields
+from shared.streams import Redis, StreamKeys
+
+from . import _scripts
+
+
+class Published(enum.IntEnum):
+    """What became of one publication."""
+
+    PUBLISHED = 1
+    LEASE_LOST = -1
+    TOO_SOON = -2
+    ALREADY_QUEUED = -3
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishResult:
+    """The status and, when published, the stream entry id."""
+
+    status: Published
+    entry_id: str = ""
+
+
+class ActivationQueue:
+    """Publishes ``activation.requested`` events on the priority streams."""
+
+    def __init__(self, redis: Redis, keys: StreamKeys, *, lease_key: str, queued_ttl_s: float) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._lease_key = lease_key
+        self._queued_ttl_ms = max(1, int(queued_ttl_s * 1000))
+        self._publish = _scripts.register(redis, _scripts.PUBLISH)
+
+    def queued_key(self, notification_id: str) -> str:
+        """The marker saying a notification's activation is queued."""
+        return f"{self._keys.prefix}:queued:{notification_id}"
+
+    def activated_key(self, agent_id: str) -> str:
+        """Epoch seconds of the agent's last queued activation."""
+        return f"{self._keys.prefix}:activated:{agent_id}"
+
+    async def unqueued(self, notification_ids: Sequence[str]) -> list[str]:
+        """Those of ``notification_ids`` with no activation queued for them."""
+        if not notification_ids:
+            return []
+        async with _scripts.translated("MGET queued markers"):
+            markers = await self._redis.mget([self.queued_key(n) for n in notification_ids])
+        return [n for n, m in zip(notification_ids, markers, strict=True) if m is None]
+
+    async def last_activated(self, agent_id: str) -> float | None:
+        """When an activation of ``agent_id`` was last queued (epoch seconds), if within memory."""
+        async with _scripts.translated("GET activated"):
+            raw = await self._redis.get(self.activated_key(agent_id))
+        return float(raw) if raw is not None else None
+
+    async def publish(
+        self,
+        event: CloudEvent,
+        *,
+        priority: Priority,
+        now_s: float,
+        notification_ids: Sequence[str] = (),
+        lease_value: str | None = None,
+        min_interval_s: float | None = None,
+    ) -> PublishResult:
+        """Publish ``event`` unless the lease moved, it is too soon, or a notification is queued.
+
+        Args:
+            event: the activation request.
+            priority: which stream it goes on.
+            now_s: epoch seconds, stamped as the agent's last activation.
+            notification_ids: markers to check and set (inbox activations).
+            lease_value: the poller lease value to check; None publishes unfenced (ingest).
+            min_interval_s: refuse when the agent's last activation is more recent (discovery).
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        agent_id = str(event["subject"])
+        fields = to_fields(event)
+        keys = [
+            self._lease_key,
+            self._keys.activations(priority),
+            self.activated_key(agent_id),
+            *(self.queued_key(n) for n in notification_ids),
+        ]
+        activated_ttl_ms = int(max((min_interval_s or 0) * 2, 3600) * 1000)
+        args: list[str | bytes | int | float] = [
+            lease_value or "",
+            self._queued_ttl_ms,
+            repr(now_s),
+            "" if min_interval_s is None else repr(min_interval_s),
+            activated_ttl_ms,
+            str(event["id"]),
+            len(fields),
+        ]
+        for name, value in fields.items():
+            args += [name, value]
+        status, entry_id = await _scripts.run(self._publish, keys, args, what="publish activation")
+        return PublishResult(status=Published(int(status)), entry_id=_scripts_text(entry_id))
+
+
+def _scripts_text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,122 @@
+"""Poller test kit: a real Redis, a mock Hub over HTTP, agents in a tmp directory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from local_emulator.hub import DEFAULT_API_KEY, MockHub, MockHubServer
+from shared.agents import AgentStore, DirectorySource
+from shared.events import ActivationRequested, Priority, data_of, from_fields
+from shared.hub import HubClient
+from shared.poller import AllowAll, BudgetCheck, CircuitBreaker, Poller, PollerOptions
+from shared.settings import PollerSettings, RunnerMode
+from shared.streams import Redis, StreamKeys
+
+AGENTS: dict[str, dict[str, Any]] = {
+    "alice": {},
+    "bob": {"respond_to_dms": False, "respond_to_mentions": True},
+    "carol": {"discovery": {"enabled": True}},
+    "dave": {"respond_to_replies": False},
+}
+
+
+def write_agent(root: Path, name: str, behavior: dict[str, Any]) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    config = {"name": name, "type": "native", "brain": {"model": "m"}, "capabilities": {}, "behavior": behavior}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "system-prompt.md").write_text("You are a test agent.")
+
+
+@pytest.fixture
+def agents_dir(tmp_path: Path) -> Path:
+    for name, behavior in AGENTS.items():
+        write_agent(tmp_path, name, behavior)
+    return tmp_path
+
+
+@pytest.fixture
+def hub() -> MockHub:
+    hub = MockHub()
+    for name in [*AGENTS, "ghost"]:  # ghost: on the Hub, no definition here
+        hub.add_agent(name)
+    return hub
+
+
+@pytest.fixture
+async def server(hub: MockHub) -> AsyncIterator[MockHubServer]:
+    async with MockHubServer(hub) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(server: MockHubServer) -> AsyncIterator[HubClient]:
+    async with HubClient(base_url=server.url, api_key=DEFAULT_API_KEY, max_attempts=1, timeout_s=5) as client:
+        yield client
+
+
+@dataclass
+class Clock:
+    """Wall time that tests move by hand (real time plus an offset)."""
+
+    now_s: float = 1_750_000_000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+MakePoller = Callable[..., Poller]
+
+
+@pytest.fixture
+def make_poller(redis: Redis, keys: StreamKeys, client: HubClient, agents_dir: Path) -> MakePoller:
+    def make(
+        *,
+        budget: BudgetCheck | None = None,
+        mode: RunnerMode = RunnerMode.HYBRID,
+        min_interval_s: float = 900.0,
+        clock: Callable[[], float] | None = None,
+        breaker_clock: Callable[[], float] | None = None,
+        holder: str = "p1",
+        **options: Any,
+    ) -> Poller:
+        tick_clock = clock or time.time
+        return Poller(
+            redis=redis,
+            keys=keys,
+            hub=client,
+            agents=AgentStore(DirectorySource(agents_dir)),
+            breaker=CircuitBreaker(redis, prefix=keys.prefix, clock=breaker_clock or tick_clock),
+            budget=budget or AllowAll(),
+            settings=PollerSettings(poll_interval_s=1.0, min_activation_interval_s=min_interval_s),
+            mode=mode,
+            options=PollerOptions(holder=holder, **{"idle_wait_s": 0.01, "tail_s": 0.0, **options}),
+            clock=tick_clock,
+        )
+
+    return make
+
+
+async def requested(redis: Redis, keys: StreamKeys, priority: Priority | None = None) -> list[ActivationRequested]:
+    """Every activation request on the activation streams (or one of them), oldest first per stream."""
+    out: list[ActivationRequested] = []
+    for p in [priority] if priority else list(Priority):
+        for _entry_id, fields in await redis.xrange(keys.activations(p)):
+            data = data_of(from_fields(fields))
+            assert isinstance(data, ActivationRequested)
+            out.append(data)
+    return out
+
+
+async def requested_ids(redis: Redis, keys: StreamKeys) -> list[str]:
+    ids: list[str] = []
+    for p in Priority:
+        ids += [str(from_fields(f)["id"]) for _i, f in await redis.xrange(keys.activations(p))]
+    return ids

@@ -1,0 +1,59 @@
+"""Discovery turns: stale agents with discovery enabled, at most one per interval, per mode."""
+
+from __future__ import annotations
+
+from local_emulator.hub import MockHub
+from shared.events import ActivationKind, Priority
+from shared.settings import RunnerMode
+from shared.streams import Redis, StreamKeys
+from tests.shared.poller.conftest import MakePoller, requested
+
+
+async def test_a_stale_agent_with_discovery_enabled_gets_one_low_priority_turn(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    report = await make_poller(mode=RunnerMode.EXPLORATION).tick(window_s=0.1)
+    events = await requested(redis, keys)
+    assert [(e.agent_name, e.kind) for e in events] == [("carol", ActivationKind.DISCOVERY)]
+    assert await requested(redis, keys, Priority.LOW) == events
+    assert report.skipped["discovery_disabled"] == 3  # alice, bob, dave
+    assert report.skipped["unknown_agent"] == 1  # ghost
+    stale_calls = [r for r in hub.requests if r.path.endswith("/agents") and r.query.get("stale") == "true"]
+    assert stale_calls and stale_calls[0].query["min_staleness"] == "900"
+
+
+async def test_no_second_turn_within_the_minimum_interval(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    now_s = [1_750_000_000.0]
+    poller = make_poller(mode=RunnerMode.EXPLORATION, min_interval_s=900, clock=lambda: now_s[0])
+    assert len((await poller.tick(window_s=0.1)).published) == 1
+    now_s[0] += 899
+    report = await poller.tick(window_s=0.1)  # the Hub still says stale: the runner never reported
+    assert report.published == [] and report.skipped["too_soon"] == 1
+    now_s[0] += 2
+    assert len((await poller.tick(window_s=0.1)).published) == 1
+    assert len(await requested(redis, keys)) == 2
+
+
+async def test_no_discovery_in_notification_mode_and_no_inbox_in_exploration_mode(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.human_post("dana", "hi @alice")
+    await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.1)
+    assert [e.kind for e in await requested(redis, keys)] == [ActivationKind.INBOX]
+    seen = len(hub.requests)
+    await make_poller(mode=RunnerMode.EXPLORATION).tick(window_s=0.1)
+    kinds = sorted(e.kind for e in await requested(redis, keys))
+    assert kinds == [ActivationKind.DISCOVERY, ActivationKind.INBOX]
+    assert [r.path for r in hub.requests[seen:]] == ["/api/v1/agents"]  # the stale query, no polling
+
+
+async def test_an_agent_the_hub_activated_recently_is_not_stale(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    carol = hub.agent("carol")
+    assert carol is not None
+    hub.mark_activated(carol)
+    report = await make_poller(mode=RunnerMode.EXPLORATION).tick(window_s=0.1)
+    assert report.published == [] and await requested(redis, keys) == []

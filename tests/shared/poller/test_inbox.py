@@ -1,0 +1,111 @@
+"""The tick's inbox path: mentions become one activation per agent, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from local_emulator.hub import MockHub
+from shared.events import ActivationKind, Priority, activation_id
+from shared.settings import RunnerMode
+from shared.streams import Redis, StreamKeys
+from tests.shared.poller.conftest import MakePoller, requested, requested_ids
+
+
+async def test_mentions_become_one_activation_per_agent_with_their_ids(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    p1 = hub.human_post("dana", "hi @alice and @bob")
+    hub.human_post("erin", "@alice again")
+    alice, bob = hub.agent("alice"), hub.agent("bob")
+    assert alice and bob
+    alice_ids = sorted(n.id for n in hub.inbox(alice, unread_only=True))
+    assert len(alice_ids) == 2 and p1
+
+    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.3)
+
+    assert report.leader and report.long_poll is True
+    events = await requested(redis, keys, Priority.HIGH)
+    by_agent = {e.agent_name: e for e in events}
+    assert sorted(by_agent) == ["alice", "bob"] and len(events) == 2
+    assert by_agent["alice"].notification_ids == alice_ids
+    assert by_agent["alice"].agent_id == alice.id and by_agent["alice"].kind is ActivationKind.INBOX
+    expected = activation_id(agent_id=alice.id, kind=ActivationKind.INBOX, notification_ids=alice_ids)
+    assert expected in report.published
+    assert await requested(redis, keys, Priority.NORMAL) == []
+    assert all(not n.read for n in hub.inbox(alice, unread_only=False))  # read only once handled
+
+
+async def test_the_same_work_is_queued_once_and_only_new_notifications_later(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.human_post("dana", "hi @alice")
+    poller = make_poller(mode=RunnerMode.NOTIFICATION)
+    first = await poller.tick(window_s=0.2)
+    second = await poller.tick(window_s=0.2)
+    assert len(first.published) == 1 and second.published == []
+    assert second.skipped["already_queued"] >= 1
+
+    hub.human_post("erin", "more for @alice")
+    third = await poller.tick(window_s=0.2)
+    events = await requested(redis, keys)
+    assert len(third.published) == 1 and len(events) == 2
+    assert set(events[0].notification_ids).isdisjoint(events[1].notification_ids)
+
+
+async def test_replies_are_normal_priority_and_unwanted_types_are_marked_read(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    reply = hub.add_notification("alice", "reply", content="re")
+    follow = hub.add_notification("alice", "follow")
+    like = hub.add_notification("alice", "like")
+    dm = hub.add_notification("bob", "dm", content="psst")  # bob: respond_to_dms false
+    dave_reply = hub.add_notification("dave", "reply")  # dave: respond_to_replies false
+
+    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
+
+    events = await requested(redis, keys)
+    assert [(e.agent_name, e.notification_ids) for e in events] == [("alice", [reply.id])]
+    assert await requested(redis, keys, Priority.NORMAL) == events
+    assert follow.read and like.read and dm.read and dave_reply.read and not reply.read
+    assert report.marked_read == 4
+    keyed = [r for r in hub.requests if r.path.endswith("/notifications/read")]
+    assert keyed and not hub.writes_without_idempotency_key
+
+
+async def test_an_agent_without_a_definition_is_skipped(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.human_post("dana", "@ghost are you there? @alice")
+    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
+    assert [e.agent_name for e in await requested(redis, keys)] == ["alice"]
+    assert report.skipped["unknown_agent"] >= 1
+
+
+async def test_without_long_poll_the_plain_query_is_used(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.long_poll = False
+    hub.human_post("dana", "hi @alice")
+    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
+    assert report.long_poll is False and len(report.published) == 1
+    polls = [r for r in hub.requests if r.path.endswith("/notifications/poll")]
+    plain = [r for r in hub.requests if r.path.endswith("/agents") and r.query.get("has_notifications") == "true"]
+    assert [r.status for r in polls] == [404] and plain
+
+
+async def test_a_long_poll_wakes_the_tick_when_a_mention_arrives(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    poller = make_poller(mode=RunnerMode.NOTIFICATION)
+    tick = asyncio.create_task(poller.tick(window_s=3.0))
+    await asyncio.sleep(0.2)
+    assert not tick.done() and await requested_ids(redis, keys) == []
+    hub.human_post("dana", "wake up @alice")
+    started = asyncio.get_running_loop().time()
+    while not await requested_ids(redis, keys):
+        await asyncio.sleep(0.01)
+    assert asyncio.get_running_loop().time() - started < 1.0  # the long-poll answered, not a timer
+    tick.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await tick

@@ -1,0 +1,63 @@
+"""Ingest: a pushed notification (or a bare nudge) is queued at once, once."""
+
+from __future__ import annotations
+
+import pytest
+
+from local_emulator.hub import MockHub
+from shared.errors import InvalidEvent
+from shared.events import NotificationCreatedData, Priority
+from shared.settings import RunnerMode
+from shared.streams import Redis, StreamKeys
+from tests.shared.poller.conftest import MakePoller, requested, requested_ids
+
+
+async def test_a_pushed_notification_is_published_at_once_and_once(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.human_post("dana", "hi @alice")
+    alice = hub.agent("alice")
+    assert alice is not None
+    (note,) = hub.inbox(alice, unread_only=True)
+    data = NotificationCreatedData.model_validate({"id": note.id, "type": "mention", "agent_id": alice.id})
+    poller = make_poller(mode=RunnerMode.NOTIFICATION)
+
+    published = await poller.ingest(data)  # the name is learned from the Hub: nothing cached yet
+
+    events = await requested(redis, keys, Priority.HIGH)
+    assert [(e.agent_name, e.notification_ids) for e in events] == [("alice", [note.id])]
+    assert published == await requested_ids(redis, keys)
+    assert await poller.ingest(data) == []  # pushed twice (webhook retry): queued once
+    assert (await poller.tick(window_s=0.1)).published == []  # and the tick agrees
+    assert len(await requested_ids(redis, keys)) == 1
+
+
+async def test_a_bare_nudge_fetches_the_agents_unread_notifications(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    dm = hub.add_notification("alice", "dm", content="psst")
+    reply = hub.add_notification("alice", "reply", content="re")
+    published = await make_poller().ingest(NotificationCreatedData(agent_id="alice"))
+    (event,) = await requested(redis, keys)
+    assert len(published) == 1 and sorted(event.notification_ids) == sorted([dm.id, reply.id])
+    assert event.priority is Priority.HIGH
+
+
+async def test_unwanted_and_unknown_pushes_publish_nothing(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    follow = hub.add_notification("alice", "follow")
+    poller = make_poller()
+    assert await poller.ingest(NotificationCreatedData(agent_id="alice")) == []
+    assert follow.read
+    assert await poller.ingest(NotificationCreatedData(agent_id="no-such-agent-id")) == []
+    hub.add_notification("ghost", "mention")
+    assert await poller.ingest(NotificationCreatedData(agent_id="ghost")) == []
+    assert await make_poller(mode=RunnerMode.EXPLORATION).ingest(NotificationCreatedData(agent_id="alice")) == []
+    assert await requested_ids(redis, keys) == []
+
+
+async def test_a_notification_naming_no_agent_is_invalid(make_poller: MakePoller) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        await make_poller().ingest(NotificationCreatedData(id="ntf_1"))
+    assert caught.value.field == "data.agent_id"

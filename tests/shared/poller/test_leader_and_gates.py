@@ -1,0 +1,115 @@
+"""One leader publishes; a deposed one cannot; the breaker and budget gate activations."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from local_emulator.hub import MockHub
+from shared.poller import Allowed, BudgetVerdictLike, CircuitBreaker
+from shared.settings import RunnerMode
+from shared.streams import Redis, StreamKeys
+from tests.shared.poller.conftest import MakePoller, requested, requested_ids
+
+
+@dataclass
+class Refuse:
+    """A budget gate that refuses some agents."""
+
+    refused: set[str]
+    asked: list[str] = field(default_factory=list)
+
+    async def check(self, agent_id: str) -> BudgetVerdictLike:
+        self.asked.append(agent_id)
+        if agent_id in self.refused:
+            return Allowed(allowed=False, reason="daily limit reached")
+        return Allowed()
+
+
+@dataclass
+class TakeOver:
+    """A budget check during which another poller takes the lease over (a stalled leader)."""
+
+    redis: Redis
+    lease_key: str
+
+    async def check(self, agent_id: str) -> BudgetVerdictLike:
+        await self.redis.set(self.lease_key, "999:usurper")
+        return Allowed()
+
+
+async def test_two_pollers_at_once_only_the_lease_holder_publishes(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    leader = make_poller(mode=RunnerMode.NOTIFICATION, holder="p1")
+    follower = make_poller(mode=RunnerMode.NOTIFICATION, holder="p2")
+    leading = asyncio.create_task(leader.tick(window_s=1.0))
+    while not await redis.exists(leader.lease.key):
+        await asyncio.sleep(0.01)
+    hub.human_post("dana", "hi @alice")
+    second = await follower.tick(window_s=0.5)
+    first = await leading
+    assert second.leader is False and second.published == [] and second.polled == 0
+    assert first.leader and len(first.published) == 1
+    assert await requested_ids(redis, keys) == first.published
+    assert not await redis.exists(leader.lease.key)  # released at the end of the tick
+    assert (await follower.tick(window_s=0.1)).leader  # and then the other may lead
+
+
+async def test_a_poller_whose_lease_was_taken_over_cannot_publish(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.human_post("dana", "hi @alice")
+    poller = make_poller(mode=RunnerMode.NOTIFICATION, budget=TakeOver(redis, f"{keys.prefix}:poller:lease"))
+    report = await poller.tick(window_s=0.5)
+    assert report.lease_lost and report.published == []
+    assert await requested_ids(redis, keys) == []
+    assert await redis.get(poller.lease.key) == b"999:usurper"  # not released: not ours
+    alice = hub.agent("alice")
+    assert alice is not None
+    assert await poller.queue.unqueued([n.id for n in hub.inbox(alice, unread_only=True)])  # nothing marked queued
+
+
+async def test_an_open_breaker_skips_the_agent_until_its_probe(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    alice = hub.agent("alice")
+    assert alice is not None
+    hub.human_post("dana", "hi @alice and @bob")
+    clock_s = [1_750_000_000.0]
+    poller = make_poller(mode=RunnerMode.NOTIFICATION, breaker_clock=lambda: clock_s[0])
+    breaker = CircuitBreaker(redis, prefix=keys.prefix, clock=lambda: clock_s[0])
+    for _ in range(5):
+        await breaker.record(alice.id, ok=False)
+
+    report = await poller.tick(window_s=0.2)
+    assert [e.agent_name for e in await requested(redis, keys)] == ["bob"]
+    assert report.skipped["breaker_open"] >= 1
+
+    clock_s[0] += 61
+    report = await poller.tick(window_s=0.2)
+    assert len(report.published) == 1  # the single half-open probe
+    assert sorted(e.agent_name for e in await requested(redis, keys)) == ["alice", "bob"]
+    assert (await breaker.state(alice.id))["state"] == "half_open"
+
+
+async def test_a_budget_refusal_skips_without_touching_the_breaker(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    alice = hub.agent("alice")
+    assert alice is not None
+    for i in range(7):
+        hub.human_post("dana", f"hi @alice #{i}")
+    gate = Refuse({alice.id})
+    poller = make_poller(mode=RunnerMode.NOTIFICATION, budget=gate)
+    for _ in range(6):  # more refusals than the breaker's threshold
+        report = await poller.tick(window_s=0.05)
+        assert report.skipped["budget_refused"] >= 1
+    assert await requested_ids(redis, keys) == []
+    assert alice.id in gate.asked
+    breaker = CircuitBreaker(redis, prefix=keys.prefix)
+    assert await breaker.state(alice.id) == {} and await breaker.allow(alice.id)
+    assert all(not n.read for n in hub.inbox(alice, unread_only=False))  # still waiting for budget
+
+    gate.refused.clear()
+    assert len((await poller.tick(window_s=0.05)).published) == 1
