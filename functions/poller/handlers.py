@@ -14,13 +14,12 @@ import structlog
 from cloudevents.http import CloudEvent
 
 from shared.accounting import BudgetGate, UsageBook
-from shared.agents import AgentStore, DirectorySource, S3Source, Source, s3_client
-from shared.errors import ConfigurationError, InvalidEvent
+from shared.agents import AgentStore, configured_source
+from shared.errors import InvalidEvent
 from shared.events import NOTIFICATION_CREATED, PING, NotificationCreatedData, PingData, parse_data
 from shared.hub import HubClient
 from shared.poller import CircuitBreaker, Poller, PollerOptions, TickReport
 from shared.runtime import Runtime, default_consumer_name
-from shared.settings import AgentSourceSettings
 from shared.streams import Handler, Outcome
 
 log = structlog.get_logger(__name__)
@@ -72,25 +71,6 @@ class PollerHandlers:
         log.info("poller.ingested", event_id=str(event["id"]), published=len(self.last_ingest))
 
 
-def agent_source(settings: AgentSourceSettings) -> Source:
-    """The agent definitions' source named by the settings.
-
-    Raises:
-        ConfigurationError: neither ``AGENTS_DIR`` nor ``R2_*`` is set.
-    """
-    if settings.r2 is not None:
-        r2 = settings.r2
-        client = s3_client(
-            endpoint_url=r2.endpoint,
-            access_key_id=r2.access_key_id.reveal(),
-            secret_access_key=r2.secret_access_key.reveal(),
-        )
-        return S3Source(bucket=r2.bucket, prefix=r2.prefix, client=client)
-    if settings.agents_dir is not None:
-        return DirectorySource(settings.agents_dir)
-    raise ConfigurationError("the poller needs agent definitions: set AGENTS_DIR or R2_*")
-
-
 @asynccontextmanager
 async def handler(runtime: Runtime) -> AsyncIterator[Handler]:
     """Handler factory: one ``Poller`` (Hub client, agent store, budget gate, breaker) per process."""
@@ -102,7 +82,7 @@ async def handler(runtime: Runtime) -> AsyncIterator[Handler]:
             redis=redis,
             keys=keys,
             hub=hub,
-            agents=AgentStore(agent_source(settings.agents)),
+            agents=AgentStore(configured_source(settings.agents)),
             breaker=CircuitBreaker(redis, prefix=keys.prefix),
             budget=BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys),
             settings=settings.poller,

@@ -15,6 +15,7 @@ and the dotted field at fault); a bucket that cannot be reached raises
 ``TransientError``, one that refuses access ``ConfigurationError``.
 """
 
+from ._configured import configured_source
 from ._loader import AgentDefinition, load_agent, parse_config
 from ._models import (
     AgentConfig,
@@ -65,6 +66,7 @@ __all__ = [
     "Source",
     "Spawning",
     "agent_names",
+    "configured_source",
     "is_agent_name",
     "load_agent",
     "parse_config",

@@ -10,10 +10,9 @@ import pytest
 from cloudevents.http import CloudEvent
 from prometheus_client import CollectorRegistry
 
-from functions.poller.handlers import PollerHandlers, agent_source, handler
+from functions.poller.handlers import PollerHandlers, handler
 from local_emulator.hub import DEFAULT_API_KEY, MockHub, MockHubServer
-from shared.agents import DirectorySource
-from shared.errors import ConfigurationError, InvalidEvent
+from shared.errors import InvalidEvent
 from shared.events import ActivationRequested, Priority, data_of, from_fields, notification_created, ping
 from shared.runtime import Runtime
 from shared.settings import (
@@ -131,9 +130,3 @@ async def test_malformed_events_are_invalid(
         await handlers(bad_event(type_, data))
     assert caught.value.field == field
     assert await activations(redis, keys) == []
-
-
-def test_agent_source_follows_the_settings(tmp_path: Path) -> None:
-    assert isinstance(agent_source(AgentSourceSettings(agents_dir=tmp_path)), DirectorySource)
-    with pytest.raises(ConfigurationError):
-        agent_source(AgentSourceSettings())
