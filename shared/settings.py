@@ -62,15 +62,17 @@ class RunnerSettings:
     """The runner process: how many handlers at once, how long to drain, which handler.
 
     ``handler`` is ``module:attribute`` of a handler factory (see ``shared.runtime``).
-    ``activation_timeout_s`` is the deadline of one activation, LLM calls and tools included.
+    ``activation_timeout_s`` is the deadline of one activation, LLM calls and tools included;
+    ``max_cost_usd`` caps what one activation may spend (checked before every LLM call).
     """
 
     concurrency: int = 16
     grace_period_s: float = 30.0
-    handler: str = "functions.runner.noop:handler"
+    handler: str = "functions.runner.activation:handler"
     consumer: str | None = None
     mode: RunnerMode = RunnerMode.HYBRID
     activation_timeout_s: float = 300.0
+    max_cost_usd: float = 0.50
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,6 +220,7 @@ def _runner(env: _Env) -> RunnerSettings:
         consumer=env.get("RUNNER_CONSUMER", d.consumer, _name),
         mode=env.get("RUNNER_MODE", d.mode, _choice(RunnerMode)),
         activation_timeout_s=env.get("ACTIVATION_TIMEOUT", d.activation_timeout_s, _float(1.0)),
+        max_cost_usd=env.get("ACTIVATION_MAX_COST_USD", d.max_cost_usd, _float(0.0)),
     )
 
 

@@ -1,0 +1,172 @@
+"""One activation, end to end: the runner's handler of ``com.botburrow.activation.requested``.
+
+1. the agent's definition (``AgentNotFound``/``InvalidAgent``: dead letter);
+2. an executor for its ``type`` (only ``native`` so far; any other type is dead-lettered
+   with that reason, never retried);
+3. the budget (a refusal is the outcome ``budget_exhausted``, not a failure, and never
+   trips the circuit breaker);
+4. the notifications the event names that are still unread on the Hub (a retry after
+   they were handled finds none, and posts nothing);
+5. the loop (``shared.loop.run_native``), which posts replies idempotently;
+6. the handled notifications marked read, the Hub told the agent was activated;
+7. a ``com.botburrow.activation.completed`` event with usage and cost, published by
+   the pump with the acknowledgement.
+
+Every Hub write carries ``Idempotency-Key: <event id>:<step>``, so a retried
+activation lands each effect once. An attempt that fails after spending tokens still
+reports them: its ``completed`` event (outcome ``failed``) is published before the
+error goes back to the pump for a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import structlog
+from cloudevents.http import CloudEvent
+
+from shared.agents import AgentDefinition
+from shared.errors import InvalidEvent, PermanentError
+from shared.events import (
+    ACTIVATION_REQUESTED,
+    ActivationKind,
+    ActivationRequested,
+    Usage,
+    activation_completed,
+    parse_data,
+)
+from shared.hub import AgentRef, Notification
+from shared.loop import LoopDeps, LoopFailed, LoopRequest, LoopResult, run_native
+from shared.streams import Outcome, current_delivery
+
+from ._deps import ActivationDeps
+
+log = structlog.get_logger(__name__)
+
+EXECUTORS = ("native",)
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    event: CloudEvent
+    request: ActivationRequested
+    attempt: int
+    started: float
+
+    @property
+    def event_id(self) -> str:
+        return str(self.event["id"])
+
+
+async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
+    """Run the activation ``event`` asks for; the completed event is the outcome.
+
+    Raises:
+        InvalidEvent: not an activation request, or its data does not parse.
+        PermanentError: the agent is unknown, invalid, or of a type with no executor.
+        TransientError: the Hub, the LLM or Redis failed; the pump retries.
+    """
+    if event["type"] != ACTIVATION_REQUESTED:
+        raise InvalidEvent("type", f"the runner handles {ACTIVATION_REQUESTED}, not {event['type']!r}")
+    delivery = current_delivery()
+    run = _Attempt(
+        event=event,
+        request=parse_data(event, ActivationRequested),
+        attempt=delivery.deliveries if delivery else 1,
+        started=time.perf_counter(),
+    )
+    request = run.request
+    agent = await deps.agents.get(request.agent_name)
+    if agent.config.type not in EXECUTORS:
+        raise PermanentError(f"agent {agent.name!r} is of type {agent.config.type!r}, which has no executor yet")
+    verdict = await deps.budget.check(request.agent_id)
+    if not verdict.allowed:
+        log.info("activation.budget_refused", agent_id=request.agent_id, reason=verdict.reason)
+        return [_completed(run, outcome="budget_exhausted", error=verdict.reason)]
+    notifications = await _still_unread(run, deps)
+    if request.kind is ActivationKind.INBOX and not notifications:
+        await deps.hub.mark_activated(request.agent_name, idempotency_key=f"{run.event_id}:activated")
+        return [_completed(run, outcome="nothing_to_do")]
+    try:
+        result = await _execute(run, agent, notifications, deps)
+    except asyncio.CancelledError:
+        raise  # lease lost or shutdown: not the agent's failure
+    except Exception as exc:
+        await deps.breaker.record(request.agent_id, ok=False)
+        if isinstance(exc, LoopFailed) and exc.usage_spent:
+            await deps.report_failed(_completed(run, outcome="failed", error=str(exc.cause), spent=exc))
+            raise exc.cause from exc
+        raise
+    await deps.hub.mark_read(request.agent_name, result.handled, idempotency_key=f"{run.event_id}:read")
+    await deps.hub.mark_activated(request.agent_name, idempotency_key=f"{run.event_id}:activated")
+    await deps.breaker.record(request.agent_id, ok=True)
+    log.info("activation.finished", agent_id=request.agent_id, outcome=result.outcome, steps=result.steps)
+    return [_completed(run, outcome=result.outcome, spent=result)]
+
+
+async def _still_unread(run: _Attempt, deps: ActivationDeps) -> list[Notification]:
+    """The event's notifications that the Hub still lists as unread, in the Hub's order."""
+    if run.request.kind is not ActivationKind.INBOX:
+        return []
+    wanted = set(run.request.notification_ids)
+    unread = await deps.hub.notifications(run.request.agent_name)
+    return [n for n in unread if n.id in wanted]
+
+
+async def _execute(
+    run: _Attempt, agent: AgentDefinition, notifications: list[Notification], deps: ActivationDeps
+) -> LoopResult:
+    request = run.request
+    loop_request = LoopRequest(
+        agent=agent,
+        agent_ref=AgentRef(id=request.agent_id, name=request.agent_name),
+        activation_id=run.event_id,
+        kind=request.kind,
+        notifications=notifications,
+        deadline=deps.clock() + deps.settings.activation_timeout_s,
+        cost_cap_usd=Decimal(str(deps.settings.max_cost_usd)),
+    )
+    loop_deps = LoopDeps(
+        llm=deps.providers.for_brain(agent.config.brain),
+        hub=deps.hub,
+        limits=deps.limits,
+        ledger=deps.ledger,
+        clock=deps.clock,
+    )
+    return await run_native(loop_request, loop_deps)
+
+
+def _completed(
+    run: _Attempt, *, outcome: str, error: str | None = None, spent: LoopResult | LoopFailed | None = None
+) -> CloudEvent:
+    usage = None
+    posts: list[str] = []
+    comments: list[str] = []
+    if spent is not None:
+        u = spent.usage
+        usage = Usage(
+            model=spent.model or None,
+            input_tokens=u.input_tokens,
+            output_tokens=u.output_tokens,
+            cache_creation_input_tokens=u.cache_write_tokens,
+            cache_read_input_tokens=u.cache_read_tokens,
+            cost_usd=float(spent.cost_usd),
+        )
+        posts, comments = list(spent.posts), [*spent.comments, *spent.dms]
+    return activation_completed(
+        activation_id=run.event_id,
+        agent_id=run.request.agent_id,
+        attempt=run.attempt,
+        outcome=outcome,
+        duration_ms=round((time.perf_counter() - run.started) * 1000),
+        finished_at=datetime.now(UTC),
+        usage=usage,
+        posts=posts,
+        comments=comments,
+        error=error,
+        traceparent=run.event.get("traceparent"),
+    )

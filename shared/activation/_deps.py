@@ -1,0 +1,47 @@
+"""What an activation uses, built once per process and shared by every activation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cloudevents.http import CloudEvent
+
+from shared.agents import AgentStore
+from shared.hub import HubClient
+from shared.limits import BehaviorLimits
+from shared.poller import BudgetCheck
+from shared.settings import RunnerSettings
+from shared.streams import EffectLedger
+
+from ._providers import Providers
+
+
+class BreakerRecord(Protocol):
+    """Where activation failures are counted (``shared.poller.CircuitBreaker``)."""
+
+    async def record(self, agent_id: str, *, ok: bool) -> None:
+        """Count one finished activation of ``agent_id``: a success, or a failure."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivationDeps:
+    """The clients and policies of one runner process.
+
+    ``report_failed`` publishes the ``completed`` event of an attempt that failed after
+    spending tokens (the pump publishes outcomes only with an acknowledgement).
+    """
+
+    settings: RunnerSettings
+    hub: HubClient
+    agents: AgentStore
+    providers: Providers
+    limits: BehaviorLimits
+    budget: BudgetCheck
+    breaker: BreakerRecord
+    ledger: EffectLedger
+    report_failed: Callable[[CloudEvent], Awaitable[object]]
+    clock: Callable[[], float] = time.monotonic

@@ -1,0 +1,52 @@
+"""The runner's handler factory: one set of clients per process, one activation per event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
+
+from cloudevents.http import CloudEvent
+
+from shared.accounting import BudgetGate, UsageBook
+from shared.agents import AgentStore, configured_source
+from shared.hub import HubClient
+from shared.limits import BehaviorLimits
+from shared.poller import CircuitBreaker
+from shared.runtime import Runtime
+from shared.streams import Handler
+
+from ._activation import handle_activation
+from ._deps import ActivationDeps
+from ._providers import Providers
+
+
+@asynccontextmanager
+async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
+    """Handler factory for ``RUNNER_HANDLER=functions.runner.activation:handler``.
+
+    Raises:
+        ConfigurationError: agent definitions are not configured.
+    """
+    settings = runtime.settings
+    redis, keys = runtime.redis, runtime.keys
+    async with AsyncExitStack() as stack:
+        hub = await stack.enter_async_context(HubClient.from_settings(settings.hub))
+        providers = Providers(settings.llm)
+        stack.push_async_callback(providers.aclose)
+
+        async def report_failed(event: CloudEvent) -> None:
+            await runtime.publisher.publish(keys.results, event)
+
+        deps = ActivationDeps(
+            settings=settings.runner,
+            hub=hub,
+            agents=AgentStore(configured_source(settings.agents)),
+            providers=providers,
+            limits=BehaviorLimits(redis, prefix=keys.prefix),
+            budget=BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys),
+            breaker=CircuitBreaker(redis, prefix=keys.prefix),
+            ledger=runtime.ledger,
+            report_failed=report_failed,
+        )
+        yield partial(handle_activation, deps=deps)

@@ -1,0 +1,178 @@
+"""The activation path assembled as in production, in one event loop: the real poller handler,
+the real runner handler fed by a real pump, the real metrics handler, against redis-server,
+the mock Hub and the fake LLM on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cloudevents.http import CloudEvent
+from prometheus_client import CollectorRegistry
+
+from functions.poller.handlers import handler as poller_handler
+from local_emulator.fake_llm import FakeLLMServer
+from local_emulator.hub import MockHub, MockHubServer
+from shared import events as ev
+from shared.activation import activation_handler
+from shared.runtime import Runtime
+from shared.settings import (
+    AgentSourceSettings,
+    HubSettings,
+    LLMSettings,
+    PollerSettings,
+    RunnerSettings,
+    Secret,
+    Settings,
+)
+from shared.streams import (
+    EffectLedger,
+    Handler,
+    Publisher,
+    Pump,
+    Redis,
+    StreamKeys,
+    StreamMetrics,
+    stream_status,
+)
+from tests.conftest import fast_settings
+
+LLM_KEY = "sk-fake-0123456789"
+
+
+def native_agent(
+    name: str,
+    *,
+    provider: str = "anthropic",
+    api_base: str | None = None,
+    limits: dict[str, int] | None = None,
+    grants: tuple[str, ...] = ("hub:read", "hub:write"),
+) -> dict[str, Any]:
+    brain: dict[str, Any] = {"provider": provider, "model": "claude-haiku-4-5", "max_tokens": 512}
+    if provider == "openai":
+        brain.update(model="gpt-4o-mini", api_base=api_base, api_key_env="OPENAI_API_KEY")
+    return {
+        "name": name,
+        "type": "native",
+        "brain": brain,
+        "capabilities": {"grants": list(grants)},
+        "behavior": {"limits": {"min_interval_seconds": 0, **(limits or {})}},
+    }
+
+
+@dataclass
+class System:
+    hub: MockHub
+    hub_url: str
+    fake: FakeLLMServer
+    redis: Redis
+    keys: StreamKeys
+    settings: Settings
+    runtime: Runtime
+    agents_dir: Path
+    poller: Handler
+    runner: Handler
+    pumps: list[tuple[Pump, asyncio.Task[None]]] = field(default_factory=list)
+
+    def add_agent(self, config: dict[str, Any], prompt: str = "You are a helpful agent on the Hub.") -> str:
+        folder = self.agents_dir / "agents" / config["name"]
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+        (folder / "system-prompt.md").write_text(prompt)
+        return self.hub.add_agent(config["name"]).id
+
+    async def tick(self, window_s: int = 1) -> None:
+        await self.poller(ev.ping(at=datetime.now(UTC), window_s=window_s))
+
+    async def start_runner(self) -> Pump:
+        pump = Pump(
+            redis=self.redis,
+            keys=self.keys,
+            settings=self.settings.streams,
+            handler=self.runner,
+            consumer=f"runner-{len(self.pumps)}",
+            metrics=StreamMetrics(CollectorRegistry()),
+            concurrency=4,
+            grace_period_s=5,
+        )
+        task = asyncio.create_task(pump.run())
+        self.pumps.append((pump, task))
+        await asyncio.wait_for(pump.wait_ready(), 5)
+        return pump
+
+    async def results(self) -> list[CloudEvent]:
+        entries = await self.redis.xrange(self.keys.results)
+        return [ev.from_fields(fields) for _, fields in entries]
+
+    async def settled(self) -> bool:
+        for stream in self.keys.activation_streams:
+            status = await stream_status(self.redis, stream, self.settings.streams.group)
+            if status.lag or status.pending or status.delayed:
+                return False
+        return True
+
+    def replies_by(self, agent: str) -> list[Any]:
+        return [c for c in self.hub.content.comments if c.author is not None and c.author.name == agent]
+
+
+SystemFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def system(redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path) -> AsyncIterator[System]:
+    hub = MockHub()
+    async with AsyncExitStack() as stack:
+        server = await stack.enter_async_context(MockHubServer(hub))
+        fake = await stack.enter_async_context(FakeLLMServer())
+        agents_dir = tmp_path / "defs"
+        (agents_dir / "agents").mkdir(parents=True)
+        settings = Settings(
+            redis_url=redis_url,
+            streams=fast_settings(keys),
+            runner=RunnerSettings(activation_timeout_s=30, max_cost_usd=1.0),
+            poller=PollerSettings(poll_interval_s=1, min_activation_interval_s=900),
+            hub=HubSettings(url=server.url, api_key=Secret(hub.api_key), timeout_s=5, max_attempts=3),
+            agents=AgentSourceSettings(agents_dir=agents_dir),
+            llm=LLMSettings(
+                api_keys={"ANTHROPIC_API_KEY": Secret(LLM_KEY), "OPENAI_API_KEY": Secret(LLM_KEY)},
+                anthropic_base_url=fake.anthropic_base_url,
+                timeout_s=5,
+                max_attempts=2,
+            ),
+            metrics_port=None,
+        )
+        runtime = Runtime(
+            settings=settings,
+            redis=redis,
+            keys=keys,
+            ledger=EffectLedger(redis, keys),
+            publisher=Publisher(redis),
+            registry=CollectorRegistry(),
+        )
+        poller = await stack.enter_async_context(poller_handler(runtime))
+        runner = await stack.enter_async_context(activation_handler(runtime))
+        world = System(
+            hub=hub,
+            hub_url=server.url,
+            fake=fake,
+            redis=redis,
+            keys=keys,
+            settings=settings,
+            runtime=runtime,
+            agents_dir=agents_dir,
+            poller=poller,
+            runner=runner,
+        )
+        try:
+            yield world
+        finally:
+            for pump, _ in world.pumps:
+                pump.stop()
+            await asyncio.gather(*(t for _, t in world.pumps), return_exceptions=True)

@@ -1,0 +1,145 @@
+"""A mention on the Hub becomes exactly one reply: poller tick → stream → pump → runner → Hub."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from local_emulator.fake_llm import Script, Step, ToolCall
+from shared import events as ev
+from shared.poller import CircuitBreaker
+from tests.conftest import eventually
+from tests.integration.conftest import System, native_agent
+
+
+def research(post_id: str) -> Script:
+    return Script(
+        name="research",
+        steps=[
+            Step(tool_calls=[ToolCall(name="get_thread", input={"post_id": post_id})]),
+            Step(tool_calls=[ToolCall(name="search", input={"query": "flaky", "limit": 5})]),
+            Step(text="Found it: the flaky build post explains the cache miss."),
+        ],
+    )
+
+
+async def test_a_mention_gets_one_multi_step_tool_using_reply_through_the_anthropic_sdk(system: System) -> None:
+    system.add_agent(native_agent("ana"))
+    system.hub.human_post("erin", "The build is flaky again", title="flaky build")
+    post = system.hub.human_post("dana", "@ana why is CI red? [[script:research]]")
+    system.fake.add_script(research(post.id))
+    await system.tick()
+    await system.start_runner()
+
+    await eventually(lambda: system.replies_by("ana"))
+    await eventually(system.settled)
+    [reply] = system.replies_by("ana")
+    assert reply.post_id == post.id
+    assert reply.content == "Found it: the flaky build post explains the cache miss."
+    calls = [r for r in system.fake.requests if r.path == "/v1/messages"]
+    assert len(calls) == 3  # tool_use → tool_result twice, then the answer
+    [done] = [e for e in await system.results() if e["subject"] == system.hub.require_agent("ana").id]
+    data = done.get_data()
+    assert data["outcome"] == "replied" and data["comments"] == [reply.id]
+    assert data["usage"]["input_tokens"] > 0 and data["usage"]["cost_usd"] > 0
+    ana = system.hub.require_agent("ana")
+    assert [n for n in system.hub.notifications if n.agent_id == ana.id and not n.read] == []
+    assert system.hub.require_agent("ana").last_activated_at is not None
+
+
+async def test_an_openai_compatible_agent_answers_the_same_way(system: System) -> None:
+    system.add_agent(native_agent("sprint", provider="openai", api_base=system.fake.openai_base_url))
+    system.hub.human_post("erin", "The build is flaky again", title="flaky build")
+    post = system.hub.human_post("dana", "@sprint why is CI red? [[script:research]]")
+    system.fake.add_script(research(post.id))
+    await system.tick()
+    await system.start_runner()
+
+    await eventually(lambda: system.replies_by("sprint"))
+    await eventually(system.settled)
+    [reply] = system.replies_by("sprint")
+    assert reply.content.startswith("Found it")
+    calls = [r for r in system.fake.requests if r.path == "/v1/chat/completions"]
+    assert len(calls) == 3
+    assert calls[-1].body["messages"][-1]["role"] == "tool"
+
+
+async def test_a_hub_500_on_the_reply_is_retried_and_creates_one_comment(system: System) -> None:
+    system.add_agent(native_agent("ana"))
+    post = system.hub.human_post("dana", "@ana hello")
+    system.hub.fail(f"/api/v1/posts/{post.id}/comments", method="POST", status=500, times=1, after=True)
+    await system.tick()
+    await system.start_runner()
+
+    await eventually(lambda: system.replies_by("ana"))
+    await eventually(system.settled)
+    assert len(system.replies_by("ana")) == 1
+    attempts = [r for r in system.hub.requests if r.method == "POST" and r.path.endswith("/comments")]
+    assert [r.status for r in attempts] == [500, 201]
+    assert len({r.idempotency_key for r in attempts}) == 1
+
+
+async def test_a_budget_exhausted_agent_is_skipped_without_tripping_its_breaker(system: System) -> None:
+    agent_id = system.add_agent(native_agent("ana"))
+    system.hub.set_budget("ana", daily_limit=1.0, daily_used=1.5, healthy=False)
+    system.hub.human_post("dana", "@ana hello")
+    for _ in range(6):
+        await system.tick()
+    assert await system.redis.xlen(system.keys.activations(ev.Priority.HIGH)) == 0
+
+    # An activation queued before the budget ran out is refused by the runner too.
+    [note] = [n for n in system.hub.notifications if n.agent_id == agent_id]
+    queued = ev.activation_requested(
+        agent_id=agent_id,
+        agent_name="ana",
+        kind=ev.ActivationKind.INBOX,
+        requested_at=datetime.now(UTC),
+        notification_ids=[note.id],
+    )
+    outcome = await system.runner(queued)
+    assert outcome is not None
+    assert [e.get_data()["outcome"] for e in outcome] == ["budget_exhausted"]
+    assert system.replies_by("ana") == []
+    breaker = CircuitBreaker(system.redis, prefix=system.keys.prefix)
+    assert await breaker.state(agent_id) == {}
+    assert await breaker.allow(agent_id)
+    assert not note.read
+
+
+async def test_the_daily_post_limit_refuses_the_post_past_its_count(system: System) -> None:
+    system.add_agent(native_agent("ana", limits={"max_daily_posts": 1}))
+    system.fake.add_script(
+        Script(
+            name="poster",
+            steps=[
+                Step(tool_calls=[ToolCall(name="create_post", input={"content": "first news"})]),
+                Step(tool_calls=[ToolCall(name="create_post", input={"content": "second news"})]),
+                Step(text="I shared the news."),
+            ],
+        )
+    )
+    system.hub.human_post("dana", "@ana share the news [[script:poster]]")
+    await system.tick()
+    await system.start_runner()
+
+    await eventually(lambda: system.replies_by("ana"))
+    await eventually(system.settled)
+    posts = [p for p in system.hub.content.posts.values() if p.author is not None and p.author.name == "ana"]
+    assert [p.content for p in posts] == ["first news"]
+    calls = [r for r in system.fake.requests if r.path == "/v1/messages"]
+    refused = [b for b in calls[2].body["messages"][-1]["content"] if b["type"] == "tool_result"]
+    assert refused and refused[0].get("is_error") is True
+    assert "max_daily_posts" in str(refused[0]["content"])
+
+
+async def test_an_agent_type_without_an_executor_is_dead_lettered_with_that_reason(system: System) -> None:
+    config = native_agent("coder")
+    config["type"] = "claude-code"
+    system.add_agent(config)
+    system.hub.human_post("dana", "@coder fix it")
+    await system.tick()
+    await system.start_runner()
+
+    await eventually(lambda: system.redis.xlen(system.keys.dlq))
+    [(_, fields)] = await system.redis.xrange(system.keys.dlq)
+    assert b"type 'claude-code', which has no executor yet" in fields[b"reason"]
+    assert system.replies_by("coder") == []
