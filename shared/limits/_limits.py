@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 import structlog
-from redis import exceptions as redis_errors
 
 from shared.agents import Limits
-from shared.errors import StreamUnavailable
-from shared.streams import Redis
+from shared.streams import Redis, translated
 
 from . import _lua
 
@@ -127,7 +124,7 @@ class BehaviorLimits:
             _MARKER_TTL_S,
             daily_name,
         ]
-        async with _translated("limits reserve"):
+        async with translated("limits reserve"):
             answer = await self._reserve(keys=keys, args=args)
         verdict = answer.decode() if isinstance(answer, bytes) else str(answer)
         if verdict == "ok":
@@ -152,7 +149,7 @@ class BehaviorLimits:
         Raises:
             StreamUnavailable: Redis failed.
         """
-        async with _translated("limits release"):
+        async with translated("limits release"):
             undone = await self._release(keys=[self._reserved_key(agent_id, key)], args=[])
         if undone:
             log.info("limits.released", agent_id=agent_id, kind=kind, thread_id=thread_id)
@@ -160,7 +157,7 @@ class BehaviorLimits:
     async def used(self, *, agent_id: str, kind: WriteKind, thread_id: str | None = None) -> int:
         """Today's count of ``kind`` writes, or the thread's count when ``thread_id`` is given."""
         key = self._thread_key(agent_id, thread_id) if thread_id else self._daily_key(agent_id, kind, self._clock())
-        async with _translated("limits read"):
+        async with translated("limits read"):
             value = await self._redis.get(key)
         return int(value or 0)
 
@@ -174,14 +171,3 @@ class BehaviorLimits:
 
     def _reserved_key(self, agent_id: str, key: str) -> str:
         return f"{self._prefix}:limits:{agent_id}:reserved:{key}"
-
-
-@asynccontextmanager
-async def _translated(what: str) -> AsyncIterator[None]:
-    """redis-py failures become ``StreamUnavailable`` here, the package's Redis boundary."""
-    try:
-        yield
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        raise StreamUnavailable(f"redis unavailable during {what}: {exc}") from exc
-    except redis_errors.RedisError as exc:
-        raise StreamUnavailable(f"redis refused {what}: {exc}") from exc

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import structlog
 
-from shared.streams import Redis
+from shared.streams import Redis, translated
 
 from . import _scripts
 
@@ -104,7 +104,7 @@ class CircuitBreaker:
 
     async def state(self, agent_id: str) -> dict[str, str]:
         """The raw breaker hash of ``agent_id`` (empty when closed with no failures)."""
-        async with _scripts.translated("breaker state"):
+        async with translated("breaker state"):
             raw = await self._redis.hgetall(self.key(agent_id))
         return {_scripts_text(k): _scripts_text(v) for k, v in raw.items()}
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 
-from shared.streams import Redis
+from shared.streams import Redis, translated
 
 from . import _scripts
 
@@ -37,7 +37,7 @@ class PollerLease:
 
     async def acquire(self) -> str | None:
         """The lease value when this holder got the lease now, else None (someone holds it)."""
-        async with _scripts.translated("poller lease acquire"):
+        async with translated("poller lease acquire"):
             token = await self._redis.incr(self.fence_key)
             value = f"{token}:{self.holder}"
             got = await self._redis.set(self.key, value, nx=True, px=self.ttl_ms)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cloudevents.http import CloudEvent
 
 from shared.events import Priority, to_fields
-from shared.streams import Redis, StreamKeys
+from shared.streams import Redis, StreamKeys, translated
 
 from . import _scripts
 
@@ -60,13 +60,13 @@ class ActivationQueue:
         """Those of ``notification_ids`` with no activation queued for them."""
         if not notification_ids:
             return []
-        async with _scripts.translated("MGET queued markers"):
+        async with translated("MGET queued markers"):
             markers = await self._redis.mget([self.queued_key(n) for n in notification_ids])
         return [n for n, m in zip(notification_ids, markers, strict=True) if m is None]
 
     async def last_activated(self, agent_id: str) -> float | None:
         """When an activation of ``agent_id`` was last queued (epoch seconds), if within memory."""
-        async with _scripts.translated("GET activated"):
+        async with translated("GET activated"):
             raw = await self._redis.get(self.activated_key(agent_id))
         return float(raw) if raw is not None else None
 

@@ -6,15 +6,12 @@ publication of an activation, and the circuit breaker's ``allow`` and ``record``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from redis import exceptions as redis_errors
 from redis.commands.core import AsyncScript
 
-from shared.errors import StreamUnavailable
-from shared.streams import Redis
+from shared.streams import Redis, translated
 
 RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -103,14 +100,3 @@ async def run(script: AsyncScript, keys: Sequence[str], args: Sequence[Any], *, 
     """Run ``script``; Redis failures become ``StreamUnavailable``."""
     async with translated(what):
         return await script(keys=list(keys), args=list(args))
-
-
-@asynccontextmanager
-async def translated(what: str) -> AsyncIterator[None]:
-    """Turn redis-py failures inside the block into ``StreamUnavailable`` (retryable)."""
-    try:
-        yield
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        raise StreamUnavailable(f"redis unavailable during {what}: {exc}") from exc
-    except redis_errors.RedisError as exc:
-        raise StreamUnavailable(f"redis refused {what}: {exc}") from exc

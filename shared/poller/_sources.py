@@ -13,9 +13,8 @@ import structlog
 
 from shared.agents import is_agent_name
 from shared.hub import AgentWork, HubClient, StaleAgent
-from shared.streams import Redis
+from shared.streams import Redis, translated
 
-from . import _scripts
 from ._types import PollerOptions
 
 log = structlog.get_logger(__name__)
@@ -59,12 +58,12 @@ class WorkSource:
         """Record agent ids and their names."""
         mapping: dict[str | bytes, str | bytes] = dict(pairs)
         if mapping:
-            async with _scripts.translated("HSET poller agents"):
+            async with translated("HSET poller agents"):
                 await self._redis.hset(self.names_key, mapping=mapping)  # type: ignore[arg-type]
 
     async def name_of(self, agent_id: str) -> str | None:
         """The name of the agent with id (or name) ``agent_id``; asks the Hub when unknown here."""
-        async with _scripts.translated("HGET poller agents"):
+        async with translated("HGET poller agents"):
             raw = await self._redis.hget(self.names_key, agent_id)
         if raw is not None:
             return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -24,7 +24,7 @@ from ._ledger import EffectLedger
 from ._metrics import StreamMetrics
 from ._publish import Publisher
 from ._pump import Pump
-from ._redis import Pipeline, Redis, Scripts, connect, require_version, server_version
+from ._redis import Pipeline, Redis, Scripts, connect, require_version, server_version, text, translated
 from ._route import Route
 
 __all__ = [
@@ -54,6 +54,8 @@ __all__ = [
     "require_version",
     "server_version",
     "stream_status",
+    "text",
+    "translated",
     "transport_groups",
     "trim_acknowledged",
 ]

@@ -1,0 +1,220 @@
+"""``BudgetGate``: may an agent spend now? Daily and monthly USD limits, Hub and local accounting.
+
+The rule, in order:
+
+1. Limits come from the Hub's budget health (``GET /system/budget-health``), cached in
+   Redis (``{p}:budget:{agent}``) for ``hub_cache_ttl_s`` with the time it was fetched.
+2. Used = max(the Hub's used, local spend from the ``UsageBook``): local accounting
+   counts what the Hub has not been told yet, the Hub counts what other runners spent.
+   The Hub's used figures only count in the UTC day (month) they were fetched in.
+3. Refused when used ≥ limit (daily or monthly), or the Hub said ``healthy: false``.
+4. Hub unreachable → the last known limits, with a safety margin: refused from
+   ``near_limit_ratio`` times the limit on, since the Hub's figures may have moved meanwhile.
+5. No limits known at all (the Hub unreachable and never answered) → fail closed near
+   the fallback caps: refused once local spend reaches ``near_limit_ratio`` times the
+   fallback daily (monthly) cap, allowed below it.
+
+A refusal is an outcome (``budget_exhausted``), never a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import structlog
+
+from shared.errors import BotburrowError
+from shared.hub import HubClient
+from shared.streams import Redis, StreamKeys, text, translated
+
+from ._book import UsageBook
+from ._keys import MONTH_TTL_S, AccountingKeys
+from ._metrics import AccountingMetrics
+
+log = structlog.get_logger("botburrow.accounting")
+
+BUDGET_EXHAUSTED = "budget_exhausted"
+"""The activation outcome of a budget refusal."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetVerdict:
+    """Whether the agent may spend now, why, and the figures the answer came from.
+
+    ``source`` says where the limits came from: ``hub`` (fresh), ``cache`` (fetched within
+    the cache TTL), ``stale`` (the Hub is unreachable; last known) or ``fallback`` (none known).
+    ``reason`` is ``ok``, ``daily_limit``, ``monthly_limit`` or ``hub_unhealthy``.
+    """
+
+    allowed: bool
+    reason: str
+    daily_used_usd: Decimal
+    daily_limit_usd: Decimal
+    monthly_used_usd: Decimal
+    monthly_limit_usd: Decimal
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Health:
+    daily_limit: Decimal
+    daily_used: Decimal
+    monthly_limit: Decimal
+    monthly_used: Decimal
+    healthy: bool
+    fetched_at: float
+
+    @classmethod
+    def parse(cls, raw: Mapping[bytes | str, bytes | str]) -> _Health | None:
+        f = {text(k): text(v) for k, v in raw.items()}
+        try:
+            return cls(
+                daily_limit=Decimal(f["daily_limit"]),
+                daily_used=Decimal(f["daily_used"]),
+                monthly_limit=Decimal(f["monthly_limit"]),
+                monthly_used=Decimal(f["monthly_used"]),
+                healthy=f["healthy"] == "1",
+                fetched_at=float(f["fetched_at"]),
+            )
+        except (KeyError, ArithmeticError, ValueError):
+            return None
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "daily_limit": str(self.daily_limit),
+            "daily_used": str(self.daily_used),
+            "monthly_limit": str(self.monthly_limit),
+            "monthly_used": str(self.monthly_used),
+            "healthy": "1" if self.healthy else "0",
+            "fetched_at": repr(self.fetched_at),
+        }
+
+
+class BudgetGate:
+    """Answers "may this agent spend now?" for the poller and the runner.
+
+    Args:
+        book: local accounting.
+        hub: the Hub client asked for budget health.
+        redis: where the Hub's answers are cached.
+        keys: the stream keys; the cache shares their prefix.
+        clock: seconds since the epoch.
+        hub_cache_ttl_s: how long a Hub answer is used before asking again.
+        hub_timeout_s: how long one budget check waits for the Hub before using what it knows.
+        near_limit_ratio: the margin used when the limits are stale or unknown.
+        fallback_daily_limit_usd: the daily cap assumed when no limit was ever known.
+        fallback_monthly_limit_usd: the monthly cap assumed when no limit was ever known.
+        metrics: budget check counters.
+    """
+
+    def __init__(
+        self,
+        *,
+        book: UsageBook,
+        hub: HubClient,
+        redis: Redis,
+        keys: StreamKeys,
+        clock: Callable[[], float] = time.time,
+        hub_cache_ttl_s: float = 60.0,
+        hub_timeout_s: float = 5.0,
+        near_limit_ratio: float = 0.9,
+        fallback_daily_limit_usd: Decimal = Decimal(10),
+        fallback_monthly_limit_usd: Decimal = Decimal(200),
+        metrics: AccountingMetrics | None = None,
+    ) -> None:
+        if not 0 < near_limit_ratio <= 1:
+            raise ValueError("near_limit_ratio must be in (0, 1]")
+        self._book = book
+        self._hub = hub
+        self._redis = redis
+        self._keys = AccountingKeys(keys.prefix)
+        self._clock = clock
+        self._ttl_s = hub_cache_ttl_s
+        self._hub_timeout_s = hub_timeout_s
+        self._ratio = Decimal(str(near_limit_ratio))
+        self._fallback = (fallback_daily_limit_usd, fallback_monthly_limit_usd)
+        self._metrics = metrics
+
+    async def check(self, agent_id: str) -> BudgetVerdict:
+        """The verdict for ``agent_id`` now.
+
+        Raises:
+            StreamUnavailable: Redis failed (local spend is unknown; the caller retries).
+        """
+        now = self._clock()
+        at = datetime.fromtimestamp(now, UTC)
+        spend = await self._book.spent(agent_id, at=at)
+        health, source = await self._health(agent_id, now)
+        if health is None:
+            daily_used, monthly_used, healthy, margin = spend.day_usd, spend.month_usd, True, self._ratio
+            daily_limit, monthly_limit = self._fallback
+            source = "fallback"
+        else:
+            fetched = datetime.fromtimestamp(health.fetched_at, UTC)
+            same_day = fetched.date() == at.date()
+            same_month = (fetched.year, fetched.month) == (at.year, at.month)
+            daily_used = max(spend.day_usd, health.daily_used if same_day else Decimal(0))
+            monthly_used = max(spend.month_usd, health.monthly_used if same_month else Decimal(0))
+            # Yesterday's "unhealthy" was about yesterday's spend.
+            healthy = health.healthy or not same_day
+            margin = self._ratio if source == "stale" else Decimal(1)
+            daily_limit, monthly_limit = health.daily_limit, health.monthly_limit
+        reason = "ok"
+        if daily_used >= daily_limit * margin:
+            reason = "daily_limit"
+        elif monthly_used >= monthly_limit * margin:
+            reason = "monthly_limit"
+        elif not healthy:
+            reason = "hub_unhealthy"
+        verdict = BudgetVerdict(
+            allowed=reason == "ok",
+            reason=reason,
+            daily_used_usd=daily_used,
+            daily_limit_usd=daily_limit,
+            monthly_used_usd=monthly_used,
+            monthly_limit_usd=monthly_limit,
+            source=source,
+        )
+        if self._metrics is not None:
+            self._metrics.budget_checks.labels(allowed=str(verdict.allowed).lower(), reason=verdict.reason).inc()
+        if not verdict.allowed:
+            log.info(
+                "budget.refused",
+                agent_id=agent_id,
+                reason=verdict.reason,
+                source=verdict.source,
+                daily_used_usd=str(verdict.daily_used_usd),
+                monthly_used_usd=str(verdict.monthly_used_usd),
+            )
+        return verdict
+
+    async def _health(self, agent_id: str, now: float) -> tuple[_Health | None, str]:
+        key = self._keys.budget(agent_id)
+        async with translated("HGETALL budget"):
+            cached = _Health.parse(await self._redis.hgetall(key))
+        if cached is not None and now - cached.fetched_at < self._ttl_s:
+            return cached, "cache"
+        try:
+            async with asyncio.timeout(self._hub_timeout_s):
+                answer = await self._hub.budget_health(agent_id)
+        except (BotburrowError, TimeoutError) as exc:
+            log.warning("budget.hub_unknown", agent_id=agent_id, error=type(exc).__name__, cached=cached is not None)
+            return cached, "stale"
+        fresh = _Health(
+            daily_limit=Decimal(str(answer.daily_limit)),
+            daily_used=Decimal(str(answer.daily_used)),
+            monthly_limit=Decimal(str(answer.monthly_limit)),
+            monthly_used=Decimal(str(answer.monthly_used)),
+            healthy=answer.healthy,
+            fetched_at=now,
+        )
+        async with translated("HSET budget"), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fresh.fields())  # type: ignore[arg-type]
+            pipe.expire(key, MONTH_TTL_S)
+            await pipe.execute()
+        return fresh, "hub"

@@ -1,0 +1,62 @@
+"""Prometheus metrics of accounting, declared once on an injected registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+TOKEN_KINDS = ("input", "output", "cache_write", "cache_read")
+
+
+class AccountingMetrics:
+    """Tokens and cost by agent and model, consumption reporting, the outbox and budget checks.
+
+    Args:
+        registry: where the metrics are declared (one ``AccountingMetrics`` per registry).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.tokens = Counter(
+            "botburrow_tokens_total",
+            "LLM tokens spent by activations, by agent, model and kind.",
+            ["agent", "model", "kind"],
+            registry=registry,
+        )
+        self.cost_usd = Counter(
+            "botburrow_cost_usd_total",
+            "USD spent by activations, by agent and model.",
+            ["agent", "model"],
+            registry=registry,
+        )
+        self.recorded = Counter(
+            "botburrow_activations_recorded_total",
+            "Completed activations recorded in the usage book, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.reported = Counter(
+            "botburrow_consumption_reported_total",
+            "Consumption records the Hub accepted.",
+            registry=registry,
+        )
+        self.report_failed = Counter(
+            "botburrow_consumption_report_failed_total",
+            "Consumption reports that failed: unavailable (kept for later) or rejected (dead-lettered).",
+            ["reason"],
+            registry=registry,
+        )
+        self.outbox_size = Gauge(
+            "botburrow_consumption_outbox_size",
+            "Consumption records waiting to be reported.",
+            registry=registry,
+        )
+        self.dead_size = Gauge(
+            "botburrow_consumption_dead_size",
+            "Consumption records the Hub refused, waiting for an operator.",
+            registry=registry,
+        )
+        self.budget_checks = Counter(
+            "botburrow_budget_checks_total",
+            "Budget checks, by verdict reason.",
+            ["allowed", "reason"],
+            registry=registry,
+        )
