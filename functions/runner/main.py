@@ -1,0 +1,35 @@
+r"""The runner as a functions-framework CloudEvent target: one activation per POST.
+
+The handler is the one the pump feeds (``RUNNER_HANDLER``, a handler factory), so
+``curl`` reaches exactly what the streams reach::
+
+    functions-framework --source functions/runner/main.py --target runner --signature-type cloudevent --port 8080
+    # long activations: gunicorn directly, so SIGTERM leaves them time to finish
+    gunicorn --bind :8080 --threads 16 --timeout 0 --graceful-timeout 330 \
+      'functions_framework:create_app(target="runner", source="functions/runner/main.py")'
+
+Besides ``POST /`` (binary or structured CloudEvent): ``GET /healthz``, ``/readyz``,
+``/metrics``. Settings come from the environment once, here (see ``shared.settings``).
+"""
+
+from __future__ import annotations
+
+import functions_framework
+import structlog
+from cloudevents.http import CloudEvent
+
+from shared.logs import configure_logging
+from shared.serving import FunctionTarget, install_into_current_app, serve
+from shared.settings import Settings
+
+settings = Settings.from_env()
+if not structlog.is_configured():  # once per process: a host that configured it (a test session) keeps its own
+    configure_logging(level=settings.log_level, json=settings.log_json, secrets=settings.secrets())
+target = FunctionTarget.from_settings("runner", settings, handler=settings.runner.handler)
+install_into_current_app(target)
+
+
+@functions_framework.cloud_event
+def runner(event: CloudEvent) -> None:
+    """Handle one ``activation.requested``; its completed event goes to the results stream."""
+    serve(target, event)

@@ -1,0 +1,23 @@
+"""Observability shared by every function: activation metrics and per-event log context.
+
+Both are ``Handler -> Handler`` policies, so the stream pump and the HTTP target wrap
+the same handler the same way::
+
+    handler = with_log_context(with_activation_metrics(handler, ActivationMetrics(registry)))
+
+Metrics are declared once per process on the registry it serves on ``/metrics``.
+"""
+
+from ._context import CONTEXT_KEYS, event_context, log_context, with_log_context
+from ._metrics import ActivationMetrics, failure_of, outcome_of, with_activation_metrics
+
+__all__ = [
+    "CONTEXT_KEYS",
+    "ActivationMetrics",
+    "event_context",
+    "failure_of",
+    "log_context",
+    "outcome_of",
+    "with_activation_metrics",
+    "with_log_context",
+]

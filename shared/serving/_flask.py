@@ -1,0 +1,137 @@
+"""Wiring a ``FunctionTarget`` into the Flask app functions-framework builds.
+
+functions-framework executes the target's source file inside the app context of the
+Flask app it is building, so ``functions/<name>/main.py`` can reach that app as
+``flask.current_app`` and add to it what the framework lacks:
+
+- ``GET /healthz`` (alive, no I/O), ``GET /readyz`` (Redis and the Hub), ``GET /metrics``;
+- a guard before the framework's CloudEvent view that validates the event strictly
+  (``shared.events.from_http``) and answers 400 naming the attribute, so the
+  framework's own 400, which echoes the request, is never reached;
+- error handlers mapping the error tree to statuses (see ``_responses``);
+- a JSON answer (event id, outcome ids) in place of the framework's ``OK``;
+- the event's log context on the request thread, and ``botburrow_http_requests_total``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+import structlog
+from cloudevents.http import CloudEvent
+from prometheus_client import CONTENT_TYPE_LATEST
+from werkzeug.exceptions import HTTPException
+
+from shared.errors import InvalidEvent
+from shared.events import from_http
+from shared.logs import Redactor
+from shared.observability import CONTEXT_KEYS, event_context
+
+from . import _responses as responses
+from ._core import Served
+from ._target import FunctionTarget
+
+log = structlog.get_logger("botburrow.serving")
+
+_SERVED = "botburrow_served"
+_OWN_ENDPOINTS = frozenset({"healthz", "readyz", "metrics"})
+
+
+def serve(target: FunctionTarget, event: CloudEvent) -> Served:
+    """Handle ``event`` with ``target``; inside a request, its result becomes the JSON answer.
+
+    This is what the ``@functions_framework.cloud_event`` function of a ``main.py`` calls.
+    """
+    served = target.handle(event)
+    if flask.has_request_context():
+        setattr(flask.g, _SERVED, served)
+    return served
+
+
+def install_into_current_app(target: FunctionTarget) -> bool:
+    """``install`` on the app functions-framework is building, if any; False outside one."""
+    if not flask.has_app_context():
+        return False
+    install(flask.current_app, target)
+    return True
+
+
+def install(app: flask.Flask, target: FunctionTarget) -> None:
+    """Add the probe routes, the CloudEvent guard, the error handlers and request metrics to ``app``."""
+    wiring = _Wiring(target)
+    app.add_url_rule("/healthz", "healthz", wiring.healthz, methods=["GET"])
+    app.add_url_rule("/readyz", "readyz", wiring.readyz, methods=["GET"])
+    app.add_url_rule("/metrics", "metrics", wiring.metrics, methods=["GET"])
+    app.before_request(wiring.guard)
+    app.after_request(wiring.answer)
+    app.teardown_request(wiring.forget)
+    app.register_error_handler(HTTPException, wiring.http_error)
+    app.register_error_handler(Exception, wiring.handler_error)
+
+
+class _Wiring:
+    """The views and hooks ``install`` adds, around one target."""
+
+    def __init__(self, target: FunctionTarget) -> None:
+        self.target = target
+        self.redactor = Redactor(target.settings.secrets())
+
+    def healthz(self) -> flask.Response:
+        return responses.json_response(200, {"status": "ok", "function": self.target.name})
+
+    def readyz(self) -> flask.Response:
+        readiness = self.target.readiness()
+        if readiness.ok:
+            return responses.json_response(200, {"status": "ready", "checks": readiness.checks})
+        log.warning("serving.not_ready", function=self.target.name, failing=readiness.failing)
+        body = {"status": "not ready", "failing": readiness.failing, "checks": readiness.checks}
+        return responses.json_response(503, body)
+
+    def metrics(self) -> flask.Response:
+        return flask.Response(self.target.exposition(), status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def guard(self) -> flask.Response | None:
+        """Validate a POSTed CloudEvent before the framework parses it (and echoes it on failure)."""
+        request = flask.request
+        if request.method != "POST" or request.endpoint in _OWN_ENDPOINTS:
+            return None
+        try:
+            event = from_http(dict(request.headers), request.get_data())
+        except InvalidEvent as exc:
+            log.info("http.event_rejected", function=self.target.name, field=exc.field)
+            return responses.invalid_event(exc, _request_parts())
+        structlog.contextvars.bind_contextvars(**event_context(event))
+        return None
+
+    def answer(self, response: flask.Response) -> flask.Response:
+        """Replace the framework's ``OK`` with the JSON of what was served; count the request."""
+        served: Served | None = flask.g.pop(_SERVED, None)
+        if served is not None and response.status_code == 200:
+            body = {"id": served.event_id, "outcome": list(served.outcome_ids), "entries": list(served.entry_ids)}
+            response = responses.json_response(200, body)
+        rule = flask.request.url_rule
+        route = rule.rule if rule is not None else "unmatched"
+        self.target.metrics.http_requests.labels(route=route, status=str(response.status_code)).inc()
+        return response
+
+    def forget(self, _exc: BaseException | None) -> None:
+        structlog.contextvars.unbind_contextvars(*CONTEXT_KEYS)
+
+    def http_error(self, exc: HTTPException) -> flask.Response:
+        return responses.json_response(exc.code or 500, {"error": (exc.name or "error").lower().replace(" ", "_")})
+
+    def handler_error(self, exc: Exception) -> flask.Response:
+        response = responses.for_handler_error(exc, redact=self.redactor.text, request_parts=_request_parts())
+        if response.status_code == 500:
+            log.exception("http.handler_crashed", function=self.target.name)
+        else:
+            status, error = response.status_code, type(exc).__name__
+            log.warning("http.handler_failed", function=self.target.name, status=status, error=error)
+        return response
+
+
+def _request_parts() -> list[str]:
+    request = flask.request
+    parts: list[Any] = [request.get_data(as_text=True), *request.headers.values()]
+    return [str(p) for p in parts]

@@ -1,0 +1,125 @@
+"""The functions as functions-framework targets, started the documented way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import flask
+import functions_framework
+import httpx
+import orjson
+import pytest
+
+from local_emulator.hub import MockHub, MockHubServer
+from shared.events import ACTIVATION_COMPLETED, ActivationKind, activation_requested, from_fields, to_http
+from shared.streams import Redis, StreamKeys
+from tests.conftest import ROOT, eventually
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+CLI = Path(sys.executable).parent / "functions-framework"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def hub_server() -> AsyncIterator[MockHubServer]:
+    async with MockHubServer(MockHub()) as server:
+        yield server
+
+
+@pytest.mark.slow
+async def test_the_runner_target_serves_a_binary_cloudevent_over_http(
+    redis: Redis, redis_url: str, keys: StreamKeys, hub_server: MockHubServer, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "STREAM_PREFIX": keys.prefix,
+        "HUB_URL": hub_server.url,
+        "HUB_API_KEY": "botburrow-local",
+        "RUNNER_HANDLER": "functions.runner.noop:handler",
+        "LOG_LEVEL": "info",
+        "LOG_FORMAT": "json",
+    }
+    command = [str(CLI), "--source", "functions/runner/main.py", "--target", "runner", "--signature-type"]
+    command += ["cloudevent", "--host", "127.0.0.1", "--port", str(port)]
+    log = tmp_path / "runner.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=sink)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+
+            async def alive() -> bool:
+                try:
+                    return (await http.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    assert process.poll() is None, log.read_text()
+                    return False
+
+            await eventually(alive, timeout_s=20)
+            event = activation_requested(
+                agent_id="agent-7",
+                agent_name="alice",
+                kind=ActivationKind.INBOX,
+                requested_at=datetime.now(UTC),
+                notification_ids=["n-7"],
+                traceparent=TRACEPARENT,
+            )
+            headers, body = to_http(event, binary=True)
+            response = await http.post("/", headers=headers, content=body)
+            assert response.status_code == 200, response.text
+            assert response.json()["id"] == event["id"]
+            assert (await http.get("/readyz")).status_code == 200
+            exposition = (await http.get("/metrics")).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        finally:
+            process.kill()
+    published = [from_fields(fields) for _id, fields in await redis.xrange(keys.results)]
+    assert [e["type"] for e in published] == [ACTIVATION_COMPLETED]
+    assert response.json()["outcome"] == [published[0]["id"]]
+    assert 'botburrow_activations_total{outcome="noop"} 1.0' in exposition
+    lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if line.startswith(b"{")]
+    finished = [line for line in lines if line.get("event") == "activation.finished"]
+    assert len(finished) == 1, log.read_text()
+    assert finished[0]["event_id"] == event["id"]
+    assert finished[0]["agent_id"] == "agent-7"
+    assert finished[0]["traceparent"] == TRACEPARENT
+    assert "botburrow-local" not in log.read_text()
+
+
+@pytest.mark.parametrize("name", ["runner", "poller", "metrics"])
+def test_every_function_main_is_a_cloudevent_target_with_probes(
+    name: str, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    """Building the app imports the handler factory and adds the probes; nothing starts yet."""
+    for variable, value in {
+        "REDIS_URL": redis_url,
+        "HUB_API_KEY": "botburrow-local",
+        "LOG_FORMAT": "console",
+        "LOG_LEVEL": "debug",
+        "FUNCTION_TARGET": name,
+        "FUNCTION_SIGNATURE_TYPE": "cloudevent",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    app = functions_framework.create_app(target=name, source=str(ROOT / "functions" / name / "main.py"))
+    assert isinstance(app, flask.Flask)
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok", "function": name}
+    rejected = client.post("/", data=b"PRIVATE", headers={"content-type": "text/plain"})
+    assert rejected.status_code == 400 and b"PRIVATE" not in rejected.data
+    assert rejected.get_json()["field"] == "specversion"

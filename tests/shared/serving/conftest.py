@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import flask
+import functions_framework
+import httpx
+import pytest
+from werkzeug.serving import make_server
+
+from local_emulator.hub import MockHub, MockHubServer
+from shared.serving import FunctionTarget
+from shared.streams import StreamKeys
+from tests.conftest import ROOT
+
+RUNNER_SOURCE = str(ROOT / "functions" / "runner" / "main.py")
+HUB_KEY = "botburrow-local"
+
+
+@pytest.fixture
+def hub() -> MockHub:
+    hub = MockHub()
+    hub.add_agent("alice")
+    return hub
+
+
+@pytest.fixture
+async def hub_server(hub: MockHub) -> AsyncIterator[MockHubServer]:
+    async with MockHubServer(hub) as server:
+        yield server
+
+
+class Served:
+    """A functions-framework app on 127.0.0.1 over real HTTP, and its target."""
+
+    def __init__(self, app: flask.Flask, target: FunctionTarget) -> None:
+        self.app = app
+        self.target = target
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=10)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+        self.target.close()
+
+
+ServeRunner = Callable[..., Served]
+
+
+@pytest.fixture
+def serve_runner(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, keys: StreamKeys, hub_server: MockHubServer
+) -> Iterator[ServeRunner]:
+    """Build the runner target the way functions-framework does and serve it over HTTP."""
+    started: list[Served] = []
+
+    def start(handler: str = "tests.shared.serving.handlers:recording", **env: str) -> Served:
+        full: dict[str, Any] = {
+            "REDIS_URL": redis_url,
+            "STREAM_PREFIX": keys.prefix,
+            "HUB_URL": hub_server.url,
+            "HUB_API_KEY": HUB_KEY,
+            "RUNNER_HANDLER": handler,
+            "LOG_LEVEL": "debug",
+            "LOG_FORMAT": "console",
+            # functions-framework writes these two itself; set them here so they are restored.
+            "FUNCTION_TARGET": "runner",
+            "FUNCTION_SIGNATURE_TYPE": "cloudevent",
+            **env,
+        }
+        for name, value in full.items():
+            monkeypatch.setenv(name, value)
+        app = functions_framework.create_app(target="runner", source=RUNNER_SOURCE, signature_type="cloudevent")
+        served = Served(app, sys.modules["main"].target)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.close()
