@@ -13,19 +13,24 @@ can own clients (HTTP pools, sandboxes) for the life of the process::
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import os
 import secrets
 import signal
 import socket
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, start_http_server
 
 from shared.errors import ConfigurationError
+from shared.logs import configure_logging
+from shared.observability import ActivationMetrics, with_activation_metrics, with_log_context
 from shared.settings import Settings
 from shared.streams import (
     EffectLedger,
@@ -118,6 +123,8 @@ async def serve_pump(
             registry=registry,
         )
         handler = await stack.enter_async_context(factory(runtime))
+        # The same wrappers as over HTTP: log context (event, agent, trace) and activation metrics.
+        handler = with_log_context(with_activation_metrics(handler, ActivationMetrics(registry)))
         pump = Pump(
             redis=redis,
             keys=keys,
@@ -140,3 +147,40 @@ async def serve_pump(
             metrics_port=settings.metrics_port,
         )
         await pump.run()
+
+
+def run_pump_process(
+    prog: str,
+    *,
+    handler: str | None = None,
+    route: Callable[[StreamKeys, StreamSettings], Route] = Route.activations,
+) -> int:
+    """The body of a pump process's ``main()``: settings, logs, the pump until SIGTERM.
+
+    ``handler`` fixes the handler factory (the metrics function); by default it is
+    ``RUNNER_HANDLER``. Returns the exit status: 0 after a drain, 2 on bad configuration.
+    """
+    try:
+        settings = Settings.from_env()
+        configure_logging(level=settings.log_level, json=settings.log_json, secrets=settings.secrets())
+        factory = load_factory(handler or settings.runner.handler)
+    except ConfigurationError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    # Everything imported so far lives as long as the process: keep it out of GC scans.
+    gc.freeze()
+    try:
+        _run(serve_pump(settings, factory, route=route))
+    except ConfigurationError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(main_coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:  # not on every platform; asyncio's loop works, a little slower
+        asyncio.run(main_coro)
+    else:
+        uvloop.run(main_coro)

@@ -17,6 +17,7 @@ import yaml
 from cloudevents.http import CloudEvent
 from prometheus_client import CollectorRegistry
 
+from functions.metrics.handler import handler as metrics_handler
 from functions.poller.handlers import handler as poller_handler
 from local_emulator.fake_llm import FakeLLMServer
 from local_emulator.hub import MockHub, MockHubServer
@@ -38,6 +39,7 @@ from shared.streams import (
     Publisher,
     Pump,
     Redis,
+    Route,
     StreamKeys,
     StreamMetrics,
     stream_status,
@@ -79,6 +81,7 @@ class System:
     agents_dir: Path
     poller: Handler
     runner: Handler
+    stack: AsyncExitStack
     pumps: list[tuple[Pump, asyncio.Task[None]]] = field(default_factory=list)
 
     def add_agent(self, config: dict[str, Any], prompt: str = "You are a helpful agent on the Hub.") -> str:
@@ -107,6 +110,25 @@ class System:
         await asyncio.wait_for(pump.wait_ready(), 5)
         return pump
 
+    async def start_metrics(self) -> Pump:
+        """The metrics function fed by a pump on the results stream, flushing every 0.1 s."""
+        handler = await self.stack.enter_async_context(metrics_handler(self.runtime, flush_interval_s=0.1))
+        pump = Pump(
+            redis=self.redis,
+            keys=self.keys,
+            settings=self.settings.streams,
+            handler=handler,
+            consumer="metrics-0",
+            metrics=StreamMetrics(CollectorRegistry()),
+            concurrency=4,
+            grace_period_s=5,
+            route=Route.results(self.keys, self.settings.streams),
+        )
+        task = asyncio.create_task(pump.run())
+        self.pumps.append((pump, task))
+        await asyncio.wait_for(pump.wait_ready(), 5)
+        return pump
+
     async def results(self) -> list[CloudEvent]:
         entries = await self.redis.xrange(self.keys.results)
         return [ev.from_fields(fields) for _, fields in entries]
@@ -117,6 +139,11 @@ class System:
             if status.lag or status.pending or status.delayed:
                 return False
         return True
+
+    async def stop_pumps(self) -> None:
+        for pump, _ in self.pumps:
+            pump.stop()
+        await asyncio.gather(*(t for _, t in self.pumps), return_exceptions=True)
 
     def replies_by(self, agent: str) -> list[Any]:
         return [c for c in self.hub.content.comments if c.author is not None and c.author.name == agent]
@@ -169,10 +196,7 @@ async def system(redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path)
             agents_dir=agents_dir,
             poller=poller,
             runner=runner,
+            stack=stack,
         )
-        try:
-            yield world
-        finally:
-            for pump, _ in world.pumps:
-                pump.stop()
-            await asyncio.gather(*(t for _, t in world.pumps), return_exceptions=True)
+        stack.push_async_callback(world.stop_pumps)
+        yield world

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
 
 from local_emulator.fake_llm import Script, Step, ToolCall
+from local_emulator.fake_llm import Usage as FakeUsage
 from shared import events as ev
+from shared.accounting import UsageBook
 from shared.poller import CircuitBreaker
 from tests.conftest import eventually
 from tests.integration.conftest import System, native_agent
@@ -143,3 +148,27 @@ async def test_an_agent_type_without_an_executor_is_dead_lettered_with_that_reas
     [(_, fields)] = await system.redis.xrange(system.keys.dlq)
     assert b"type 'claude-code', which has no executor yet" in fields[b"reason"]
     assert system.replies_by("coder") == []
+
+
+async def test_consumption_reaches_the_hub_priced_by_the_table(system: System) -> None:
+    agent_id = system.add_agent(native_agent("ana"))
+    usage = FakeUsage(
+        input_tokens=1200, output_tokens=300, cache_creation_input_tokens=400, cache_read_input_tokens=2000
+    )
+    system.fake.add_script(Script(name="priced", steps=[Step(text="Here you go.", usage=usage)]))
+    system.hub.human_post("dana", "@ana a quick one [[script:priced]]")
+    await system.tick()
+    await system.start_runner()
+    await system.start_metrics()
+
+    await eventually(lambda: system.hub.consumption)
+    [record] = system.hub.consumption
+    # claude-haiku-4-5 in shared/llm/prices.json, USD per million tokens: 1, 5, 1.25 (cache write), 0.10 (cache read)
+    expected = (1200 * 1 + 300 * 5 + 400 * 1.25 + 2000 * 0.10) / 1_000_000
+    assert record.cost_usd == pytest.approx(expected, abs=1e-9)
+    body = record.body
+    assert (body["tokens_input"], body["tokens_output"]) == (1200, 300)
+    assert (body["cache_write_tokens"], body["cache_read_tokens"]) == (400, 2000)
+    assert record.agent_id == agent_id and body["model"] == "claude-haiku-4-5"
+    spent = await UsageBook(system.redis, keys=system.keys).spent(agent_id, at=datetime.now(UTC))
+    assert spent.day_usd == Decimal("0.0034")
