@@ -1,4 +1,4 @@
-"""``python -m bench dispatch|recovery [--json]``."""
+"""``python -m bench dispatch|recovery|e2e [--json]``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     recovery.add_argument("--events", type=int, default=240)
     recovery.add_argument("--kills", type=int, default=12)
     recovery.add_argument("--seed", type=int, default=None)
-    for p in (dispatch, recovery):
+    e2e = sub.add_parser("e2e", help="mentions on the mock Hub to replies, every function running as in production")
+    e2e.add_argument("--mentions", type=int, default=300)
+    e2e.add_argument("--agents", type=int, default=10)
+    e2e.add_argument("--runners", type=int, default=2)
+    for p in (dispatch, recovery, e2e):
         p.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
 
@@ -33,10 +37,14 @@ def main(argv: list[str] | None = None) -> int:
                 events=args.events, latency_events=args.latency_events, rate=args.rate, concurrency=args.concurrency
             )
         )
-    else:
+    elif args.bench == "recovery":
         from bench import recovery as bench  # type: ignore[no-redef]
 
         result = asyncio.run(bench.run(events=args.events, kills=args.kills, seed=args.seed))
+    else:
+        from bench import e2e as bench  # type: ignore[no-redef]
+
+        result = asyncio.run(bench.run(mentions=args.mentions, agents=args.agents, runners=args.runners))
     if not args.json:
         for key, value in result.items():
             print(f"{key:>24}: {value}", file=sys.stderr)

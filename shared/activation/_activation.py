@@ -7,8 +7,10 @@
    trips the circuit breaker);
 4. the notifications the event names that are still unread on the Hub (a retry after
    they were handled finds none, and posts nothing);
-5. the loop (``shared.loop.run_native``), which posts replies idempotently;
-6. the handled notifications marked read, the Hub told the agent was activated;
+5. the loop (``shared.loop.run_native``), which posts one reply per notification,
+   idempotently;
+6. the handled notifications marked read, the others released for the poller to queue
+   again, the Hub told the agent was activated;
 7. a ``com.botburrow.activation.completed`` event with usage and cost, published by
    the pump with the acknowledgement.
 
@@ -102,6 +104,9 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
             raise exc.cause from exc
         raise
     await deps.hub.mark_read(request.agent_name, result.handled, idempotency_key=f"{run.event_id}:read")
+    left = [n.id for n in notifications if n.id not in set(result.handled)]
+    if left:  # a cap or a minimum interval stopped the loop: the next poll queues them again
+        await deps.requeue(left)
     await deps.hub.mark_activated(request.agent_name, idempotency_key=f"{run.event_id}:activated")
     await deps.breaker.record(request.agent_id, ok=True)
     log.info("activation.finished", agent_id=request.agent_id, outcome=result.outcome, steps=result.steps)

@@ -32,7 +32,9 @@ class ActivationDeps:
     """The clients and policies of one runner process.
 
     ``report_failed`` publishes the ``completed`` event of an attempt that failed after
-    spending tokens (the pump publishes outcomes only with an acknowledgement).
+    spending tokens (the pump publishes outcomes only with an acknowledgement);
+    ``requeue`` lets the poller queue again the notifications an activation left
+    unanswered (``shared.poller.release_queued``).
     """
 
     settings: RunnerSettings
@@ -44,4 +46,5 @@ class ActivationDeps:
     breaker: BreakerRecord
     ledger: EffectLedger
     report_failed: Callable[[CloudEvent], Awaitable[object]]
+    requeue: Callable[[list[str]], Awaitable[None]]
     clock: Callable[[], float] = time.monotonic

@@ -11,9 +11,11 @@ Tools (offered by grant): ``search`` and ``get_thread`` with ``hub:read`` or
 first and carries ``Idempotency-Key: <activation id>:<step>``; a refusal is an error
 tool result, never an exception.
 
-The final text is the answer to the first notification no tool answered (a comment
-in its thread, under the comment it came from, or a DM back), posted by the loop
-itself, so an agent with no Hub grants still answers its mentions. ``NO_RESPONSE``
+Each notification gets a conversation of its own (one reply per notification), all
+under the activation's deadline, iteration and cost caps. The final text is the answer
+to that notification (a comment in its thread, under the comment it came from, or a
+DM back), posted by the loop itself, so an agent with no Hub grants still answers its
+mentions. ``NO_RESPONSE``
 posts nothing. Done-markers ``reply:<notification id>`` let a retried activation skip
 what it already answered without calling the model.
 """

@@ -3,9 +3,9 @@
 ::
 
     skip notifications already answered (done-markers) ─► context (system, threads)
-      └─► loop: deadline? max_iterations? cost cap? ─► LLM ─► tool calls ─► results ─┐
-                 ▲──────────────────────────────────────────────────────────────────┘
-      └─► final text: NO_RESPONSE posts nothing; else the reply to the first unanswered notification
+      └─► per notification: deadline? max_iterations? cost cap? ─► LLM ─► tool calls ─► results ─┐
+                             ▲───────────────────────────────────────────────────────────────────┘
+          └─► final text: NO_RESPONSE posts nothing; else the reply to that notification
 """
 
 from __future__ import annotations
@@ -60,14 +60,25 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
     tools = HubTools(request, deps)
     threads = await _threads(request, pending, deps)
     system = system_prompt(request.agent, request.agent_ref)
-    first = user_message(pending, threads, max_thread_chars=deps.max_thread_chars)
-    state = _State(messages=[Message.user(first)], model=brain.model)
+    state = _State(messages=[], model=brain.model)
     max_tokens = brain.max_tokens or deps.default_max_tokens
     handled = [*done]
+    outcomes: list[Outcome] = []
     try:
-        stopped, final = await _iterate(request, deps, state, tools, system, max_tokens)
-        handled.extend(tools.answered)
-        outcome = stopped or await _finish(request, tools, pending, final, handled, deps)
+        # One conversation per notification (one reply each), under the activation's caps;
+        # a discovery activation (no notifications) is one conversation about the feed.
+        for batch in [[n] for n in pending] or [[]]:
+            if batch and batch[0].id in tools.answered:
+                continue  # answered by a tool while handling an earlier one
+            state.messages = [Message.user(user_message(batch, threads, max_thread_chars=deps.max_thread_chars))]
+            state.last_context_tokens = 0
+            stopped, final = await _iterate(request, deps, state, tools, system, max_tokens)
+            handled.extend(n for n in tools.answered if n not in handled)
+            if stopped is not None:
+                outcomes.append(stopped)
+                break
+            outcomes.append(await _finish(request, tools, batch, final, handled, deps))
+        outcome = _overall(outcomes)
     except Exception as exc:
         if state.steps == 0:
             raise
@@ -132,6 +143,13 @@ async def _iterate(
             return None, completion.text
         results = [await tools.run(call) for call in completion.tool_calls]
         state.messages.append(Message("user", tuple(results)))
+
+
+def _overall(outcomes: list[Outcome]) -> Outcome:
+    """The activation's outcome: ``replied`` if any notification was answered, else the last word."""
+    if "replied" in outcomes:
+        return "replied"
+    return outcomes[-1] if outcomes else "no_response"
 
 
 def _stop_before_call(

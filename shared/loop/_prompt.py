@@ -46,8 +46,8 @@ def system_prompt(agent: AgentDefinition, me: AgentRef) -> str:
         "# Operating notes\n"
         f"You are @{handle} on Botburrow Hub, a social network where AI agents and people post and "
         "answer each other. You were activated because of the notifications in the user message.\n"
-        "Your final answer (plain text, no tool call) is posted as your reply to the first notification "
-        "you have not answered with a tool: as a comment in its thread, or as a DM for a DM. "
+        "Your final answer (plain text, no tool call) is posted as your reply to the notification, "
+        "unless you answered it with a tool: as a comment in its thread, or as a DM for a DM. "
         f"{writes}\n"
         f"If no response is needed, answer with exactly {NO_RESPONSE} and nothing else: nothing is posted."
     )

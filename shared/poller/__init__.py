@@ -16,7 +16,7 @@ from ._breaker import BASE_BACKOFF_S, FAILURE_THRESHOLD, MAX_BACKOFF_S, CircuitB
 from ._filter import priority_of, read_key, split, wants
 from ._lease import PollerLease
 from ._poller import Poller
-from ._queue import ActivationQueue, Published, PublishResult
+from ._queue import ActivationQueue, Published, PublishResult, queued_key, release_queued
 from ._types import AllowAll, Allowed, BudgetCheck, BudgetVerdictLike, PollerOptions, TickReport
 
 __all__ = [
@@ -36,7 +36,9 @@ __all__ = [
     "Published",
     "TickReport",
     "priority_of",
+    "queued_key",
     "read_key",
+    "release_queued",
     "split",
     "wants",
 ]

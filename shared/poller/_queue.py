@@ -38,6 +38,23 @@ class PublishResult:
     entry_id: str = ""
 
 
+def queued_key(keys: StreamKeys, notification_id: str) -> str:
+    """The marker saying an activation is queued for ``notification_id``."""
+    return f"{keys.prefix}:queued:{notification_id}"
+
+
+async def release_queued(redis: Redis, keys: StreamKeys, notification_ids: Sequence[str]) -> None:
+    """Forget that activations were queued for ``notification_ids``, so the next tick queues them again.
+
+    The runner calls this for notifications its activation left unanswered (a cap stopped
+    it, or a minimum interval refused the write), which would otherwise wait out the
+    marker's ttl.
+    """
+    if notification_ids:
+        async with translated("DEL queued markers"):
+            await redis.delete(*(queued_key(keys, n) for n in notification_ids))
+
+
 class ActivationQueue:
     """Publishes ``activation.requested`` events on the priority streams."""
 
@@ -50,7 +67,7 @@ class ActivationQueue:
 
     def queued_key(self, notification_id: str) -> str:
         """The marker saying a notification's activation is queued."""
-        return f"{self._keys.prefix}:queued:{notification_id}"
+        return queued_key(self._keys, notification_id)
 
     def activated_key(self, agent_id: str) -> str:
         """Epoch seconds of the agent's last queued activation."""

@@ -172,3 +172,18 @@ async def test_consumption_reaches_the_hub_priced_by_the_table(system: System) -
     assert record.agent_id == agent_id and body["model"] == "claude-haiku-4-5"
     spent = await UsageBook(system.redis, keys=system.keys).spent(agent_id, at=datetime.now(UTC))
     assert spent.day_usd == Decimal("0.0034")
+
+
+async def test_notifications_a_cap_left_unanswered_are_queued_again_by_the_next_tick(system: System) -> None:
+    config = native_agent("ana")
+    config["behavior"]["max_iterations"] = 1
+    system.add_agent(config)
+    posts = [system.hub.human_post(f"person-{i}", f"@ana question {i}") for i in range(2)]
+    await system.tick()
+    await system.start_runner()
+    await eventually(lambda: len(system.replies_by("ana")) == 1)
+    await eventually(system.settled)
+
+    await system.tick()  # the released notification is queued again
+    await eventually(lambda: len(system.replies_by("ana")) == 2)
+    assert sorted(c.post_id for c in system.replies_by("ana")) == sorted(p.id for p in posts)

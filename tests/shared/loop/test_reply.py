@@ -127,3 +127,27 @@ async def test_a_hub_outage_on_the_reply_propagates_and_the_retry_posts_one_comm
 
     assert len(world.comments()) == 1
     assert retried.outcome == "replied" and retried.handled == [request.notifications[0].id]
+
+
+async def test_each_of_several_notifications_gets_its_own_reply(world: World) -> None:
+    posts = [world.hub.human_post(f"person-{i}", f"@{AGENT} question {i}") for i in range(3)]
+    request = await world.request(agent())
+
+    result = await run_native(request, world.deps())
+
+    assert sorted(c.post_id for c in world.comments()) == sorted(p.id for p in posts)
+    assert sorted(result.handled) == sorted(n.id for n in request.notifications)
+    assert result.outcome == "replied" and result.steps == 3
+    asked = [r.body["messages"][0]["content"] for r in world.llm_calls()]
+    assert all(sum(f"question {i}" in str(text) for i in range(3)) == 1 for text in asked)  # one each
+
+
+async def test_the_iteration_cap_spans_the_activation_and_leaves_the_rest_unhandled(world: World) -> None:
+    for i in range(3):
+        world.hub.human_post(f"person-{i}", f"@{AGENT} question {i}")
+    request = await world.request(agent(max_iterations=2))
+
+    result = await run_native(request, world.deps())
+
+    assert len(world.comments()) == 2 and result.steps == 2
+    assert len(result.handled) == 2  # the third stays unread for a later activation

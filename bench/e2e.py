@@ -1,0 +1,224 @@
+"""End to end: mentions on the mock Hub become replies, with every function running as in production.
+
+A private redis-server, the mock Hub and the fake LLM as processes on loopback; the
+poller as its functions-framework HTTP target, fed by the mock Hub's notification
+webhook (and one PingSource-style tick at the end to sweep anything the webhook
+missed); two runner processes and the metrics function fed by their pumps. People
+(not agents) post mentions through the mock Hub's API; latency is mention created →
+reply visible on the Hub, both stamped by the Hub's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from bench._harness import ROOT, fresh_prefix, percentile, redis_for_bench
+from shared.events import ping, to_http
+
+API_KEY = "botburrow-local"
+MODEL = "claude-haiku-4-5"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_agents(root: Path, count: int) -> list[str]:
+    names = [f"bench-agent-{i:02d}" for i in range(count)]
+    for name in names:
+        folder = root / "agents" / name
+        folder.mkdir(parents=True)
+        config = {
+            "name": name,
+            "type": "native",
+            "brain": {"provider": "anthropic", "model": MODEL, "max_tokens": 256},
+            "capabilities": {"grants": ["hub:read", "hub:write"]},
+            "behavior": {
+                "limits": {
+                    "max_daily_posts": 1000,
+                    "max_daily_comments": 100_000,
+                    "max_responses_per_thread": 1000,
+                    "min_interval_seconds": 0,
+                }
+            },
+        }
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+        (folder / "system-prompt.md").write_text(f"You are {name}, a terse benchmark agent.\n")
+    return names
+
+
+class Fleet:
+    """The processes of one run; all stopped (SIGTERM, then SIGKILL) on exit."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        with (self.logs / f"{name}.log").open("ab") as sink:
+            process = subprocess.Popen(argv, cwd=ROOT, env=dict(env), stdout=sink, stderr=sink)
+        self.processes.append((name, process))
+        return process
+
+    def stop(self) -> None:
+        for _, process in reversed(self.processes):
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        for _, process in reversed(self.processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
+def fleet(logs: Path) -> Iterator[Fleet]:
+    f = Fleet(logs)
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+async def wait_http(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url, timeout=1)).status_code < 500:
+                    return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout_s}s")
+
+
+async def run(*, mentions: int = 300, agents: int = 10, runners: int = 2, timeout_s: float = 240) -> dict[str, Any]:
+    with redis_for_bench() as redis_url, tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        work = Path(tmp)
+        names = write_agents(work / "defs", agents)
+        hub_port, llm_port, poller_port = free_port(), free_port(), free_port()
+        hub_url, poller_url = f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{poller_port}"
+        base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
+        env = {
+            **base,
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": redis_url,
+            "STREAM_PREFIX": fresh_prefix("e2e"),
+            "AGENTS_DIR": str(work / "defs"),
+            "HUB_URL": hub_url,
+            "HUB_API_KEY": API_KEY,
+            "ANTHROPIC_API_KEY": "sk-bench-fake",
+            "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{llm_port}",
+            "METRICS_PORT": "0",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
+        }
+        logs = Path(os.environ.get("BENCH_LOGS", work))
+        logs.mkdir(parents=True, exist_ok=True)
+        with fleet(logs) as f:
+            bin_dir = Path(sys.executable).parent
+            hub_argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(hub_port)]
+            hub_argv += ["--agents", str(work / "defs"), "--webhook-url", poller_url]
+            f.start("hub", hub_argv, env)
+            f.start("fake-llm", [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(llm_port)], env)
+            poller_argv = [str(bin_dir / "functions-framework"), "--source", "functions/poller/main.py"]
+            poller_argv += ["--target", "poller", "--signature-type", "cloudevent", "--port", str(poller_port)]
+            f.start("poller", poller_argv, env)
+            for i in range(runners):
+                f.start(f"runner-{i}", [sys.executable, "-m", "functions.runner"], env)
+            f.start("metrics", [sys.executable, "-m", "functions.metrics"], env)
+            await wait_http(f"{hub_url}/api/v1/health")
+            await wait_http(f"http://127.0.0.1:{llm_port}/healthz")
+            await wait_http(f"{poller_url}/healthz")
+            return await measure(hub_url, poller_url, names, mentions=mentions, timeout_s=timeout_s)
+
+
+async def measure(
+    hub_url: str, poller_url: str, names: list[str], *, mentions: int, timeout_s: float
+) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=hub_url, timeout=30) as hub:
+        started = time.monotonic()
+        gate = asyncio.Semaphore(32)
+
+        async def mention(i: int) -> None:
+            async with gate:
+                body = {"author": f"person-{i % 17}", "content": f"@{names[i % len(names)]} question number {i}?"}
+                (await hub.post("/_mock/posts", json=body)).raise_for_status()
+
+        await asyncio.gather(*(mention(i) for i in range(mentions)))
+        posted_s = time.monotonic() - started
+        state = await _wait_for_replies(hub, set(names), mentions, timeout_s=timeout_s, poller_url=poller_url)
+        elapsed_s = time.monotonic() - started
+    return _figures(state, set(names), mentions=mentions, posted_s=posted_s, elapsed_s=elapsed_s)
+
+
+async def _wait_for_replies(
+    hub: httpx.AsyncClient, agents: set[str], mentions: int, *, timeout_s: float, poller_url: str
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    swept = False
+    while True:
+        state: dict[str, Any] = (await hub.get("/_mock/state")).json()
+        replies = [c for c in state["comments"] if (c.get("author") or {}).get("name") in agents]
+        if len(replies) >= mentions and len(state["consumption"]) >= len(replies):
+            await asyncio.sleep(2)  # a late duplicate would show now
+            return dict((await hub.get("/_mock/state")).json())
+        if time.monotonic() > deadline:
+            return state
+        if not swept and time.monotonic() > deadline - timeout_s / 2:
+            swept = True  # a PingSource tick: the poller sweeps whatever the webhook missed
+            headers, body = to_http(ping(at=datetime.now().astimezone(), window_s=2), binary=True)
+            async with httpx.AsyncClient() as client:
+                await client.post(poller_url, headers=headers, content=body, timeout=30)
+        await asyncio.sleep(0.5)
+
+
+def _figures(
+    state: dict[str, Any], agents: set[str], *, mentions: int, posted_s: float, elapsed_s: float
+) -> dict[str, Any]:
+    posts = {p["id"]: p for p in state["posts"]}
+    replies = [c for c in state["comments"] if (c.get("author") or {}).get("name") in agents]
+    per_post = Counter(c["post_id"] for c in replies)
+    stamps = [datetime.fromisoformat(str(p["created_at"]).replace("Z", "+00:00")) for p in posts.values()]
+    first_reply: dict[str, datetime] = {}
+    for c in replies:
+        at = datetime.fromisoformat(str(c["created_at"]).replace("Z", "+00:00"))
+        first_reply[c["post_id"]] = min(at, first_reply.get(c["post_id"], at))
+    latencies = [
+        (at - datetime.fromisoformat(str(posts[pid]["created_at"]).replace("Z", "+00:00"))).total_seconds() * 1000
+        for pid, at in first_reply.items()
+        if pid in posts
+    ]
+    window_s = (max(first_reply.values()) - min(stamps)).total_seconds() if first_reply and stamps else elapsed_s
+    consumption = state["consumption"]
+    tokens = sum(int(c.get(k, 0)) for c in consumption for k in ("tokens_input", "tokens_output"))
+    tokens += sum(int(c.get(k, 0)) for c in consumption for k in ("cache_read_tokens", "cache_write_tokens"))
+    return {
+        "mentions": mentions,
+        "replies": len(per_post),
+        "duplicate_replies": sum(n - 1 for n in per_post.values()),
+        "activations_per_s": round(len(per_post) / window_s, 1) if window_s > 0 else 0.0,
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "tokens": tokens,
+        "cost_usd": round(sum(float(c.get("cost_usd", 0)) for c in consumption), 6),
+        "consumption_records": len(consumption),
+        "mentions_posted_s": round(posted_s, 2),
+        "elapsed_s": round(elapsed_s, 2),
+    }
