@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from local_emulator.hub import MockHub, MockHubServer
 from local_emulator.redis_server import RedisServer, RedisServerMissing
 from shared.logs import configure_logging
 from shared.streams import Redis, StreamKeys, StreamMetrics, StreamSettings, connect
@@ -66,6 +67,22 @@ async def keys(redis: Redis) -> AsyncIterator[StreamKeys]:
     yield keys
     async for key in redis.scan_iter(match=f"{keys.prefix}:*", count=1000):
         await redis.delete(key)
+
+
+@pytest.fixture
+def hub() -> MockHub:
+    """An in-memory Hub with two agents, ``alice`` and ``bob`` (service key ``botburrow-local``)."""
+    hub = MockHub()
+    hub.add_agent("alice")
+    hub.add_agent("bob")
+    return hub
+
+
+@pytest.fixture
+async def server(hub: MockHub) -> AsyncIterator[MockHubServer]:
+    """``hub`` over real HTTP on a free loopback port."""
+    async with MockHubServer(hub) as server:
+        yield server
 
 
 @pytest.fixture

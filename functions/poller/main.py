@@ -13,20 +13,13 @@ Besides ``POST /`` (binary or structured CloudEvent): ``GET /healthz``, ``/ready
 from __future__ import annotations
 
 import functions_framework
-import structlog
 from cloudevents.http import CloudEvent
 
-from shared.logs import configure_logging
-from shared.serving import FunctionTarget, install_into_current_app, serve
-from shared.settings import Settings
+from shared.serving import serve, start_target
 
 HANDLER = "functions.poller.handlers:handler"
 
-settings = Settings.from_env()
-if not structlog.is_configured():  # once per process: a host that configured it (a test session) keeps its own
-    configure_logging(level=settings.log_level, json=settings.log_json, secrets=settings.secrets())
-target = FunctionTarget.from_settings("poller", settings, handler=HANDLER)
-install_into_current_app(target)
+target = start_target("poller", handler=HANDLER)
 
 
 @functions_framework.cloud_event

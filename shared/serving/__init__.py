@@ -24,7 +24,15 @@ Run a target (see each ``functions/<name>/main.py`` for its name)::
 """
 
 from ._core import Readiness, Served
-from ._flask import install, install_into_current_app, serve
+from ._flask import install, install_into_current_app, serve, start_target
 from ._target import FunctionTarget
 
-__all__ = ["FunctionTarget", "Readiness", "Served", "install", "install_into_current_app", "serve"]
+__all__ = [
+    "FunctionTarget",
+    "Readiness",
+    "Served",
+    "install",
+    "install_into_current_app",
+    "serve",
+    "start_target",
+]

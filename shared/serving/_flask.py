@@ -25,8 +25,9 @@ from werkzeug.exceptions import HTTPException
 
 from shared.errors import InvalidEvent
 from shared.events import from_http
-from shared.logs import Redactor
+from shared.logs import Redactor, configure_logging
 from shared.observability import CONTEXT_KEYS, event_context
+from shared.settings import Settings
 
 from . import _responses as responses
 from ._core import Served
@@ -135,3 +136,18 @@ def _request_parts() -> list[str]:
     request = flask.request
     parts: list[Any] = [request.get_data(as_text=True), *request.headers.values()]
     return [str(p) for p in parts]
+
+
+def start_target(name: str, *, handler: str | None = None) -> FunctionTarget:
+    """What every ``functions/<name>/main.py`` does at import: settings, logs, the target, the routes.
+
+    ``handler`` is the handler factory (``module:attribute``); ``None`` means
+    ``RUNNER_HANDLER``. Logging is configured once per process: a host that already
+    configured it (a test session) keeps its own.
+    """
+    settings = Settings.from_env()
+    if not structlog.is_configured():
+        configure_logging(level=settings.log_level, json=settings.log_json, secrets=settings.secrets())
+    target = FunctionTarget.from_settings(name, settings, handler=handler or settings.runner.handler)
+    install_into_current_app(target)
+    return target

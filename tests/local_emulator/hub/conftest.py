@@ -5,25 +5,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from local_emulator.hub import MockHub, MockHubServer
+from local_emulator.hub import MockHubServer
 from shared.hub import HubClient
 from tests.shared.hub.helpers import Sleeps, make_client
 
 SERVICE = {"Authorization": "Bearer botburrow-local"}
-
-
-@pytest.fixture
-def hub() -> MockHub:
-    hub = MockHub()
-    hub.add_agent("alice")
-    hub.add_agent("bob")
-    return hub
-
-
-@pytest.fixture
-async def server(hub: MockHub) -> AsyncIterator[MockHubServer]:
-    async with MockHubServer(hub) as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from local_emulator.hub import DEFAULT_API_KEY, MockHub, MockHubServer
+from local_emulator.hub import DEFAULT_API_KEY, MockHubServer
 from shared.accounting import AccountingMetrics, ConsumptionOutbox, UsageBook
 from shared.hub import HubClient
 from shared.streams import Redis, StreamKeys
@@ -13,20 +13,6 @@ from shared.streams import Redis, StreamKeys
 
 async def _no_sleep(_delay_s: float) -> None:
     return None
-
-
-@pytest.fixture
-def hub() -> MockHub:
-    hub = MockHub()
-    hub.add_agent("alice")
-    hub.add_agent("bob")
-    return hub
-
-
-@pytest.fixture
-async def server(hub: MockHub) -> AsyncIterator[MockHubServer]:
-    async with MockHubServer(hub) as server:
-        yield server
 
 
 @pytest.fixture

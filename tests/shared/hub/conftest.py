@@ -10,20 +10,6 @@ from tests.shared.hub.helpers import Sleeps, make_client
 
 
 @pytest.fixture
-def hub() -> MockHub:
-    hub = MockHub()
-    hub.add_agent("alice")
-    hub.add_agent("bob")
-    return hub
-
-
-@pytest.fixture
-async def server(hub: MockHub) -> AsyncIterator[MockHubServer]:
-    async with MockHubServer(hub) as server:
-        yield server
-
-
-@pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
 
