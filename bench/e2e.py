@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import yaml
 
-from bench._harness import ROOT, fresh_prefix, percentile, redis_for_bench
+from bench._harness import CLOCK_TICKS, ROOT, fresh_prefix, percentile, redis_for_bench
 from shared.events import ping, to_http
 
 API_KEY = "botburrow-local"
@@ -78,6 +78,15 @@ class Fleet:
             process = subprocess.Popen(argv, cwd=ROOT, env=dict(env), stdout=sink, stderr=sink)
         self.processes.append((name, process))
         return process
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds each process has used so far (user + system)."""
+        used: dict[str, float] = {}
+        for name, process in self.processes:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                used[name] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return used
 
     def stop(self) -> None:
         for _, process in reversed(self.processes):
@@ -150,11 +159,11 @@ async def run(*, mentions: int = 300, agents: int = 10, runners: int = 2, timeou
             await wait_http(f"{hub_url}/api/v1/health")
             await wait_http(f"http://127.0.0.1:{llm_port}/healthz")
             await wait_http(f"{poller_url}/healthz")
-            return await measure(hub_url, poller_url, names, mentions=mentions, timeout_s=timeout_s)
+            return await measure(hub_url, poller_url, names, mentions=mentions, timeout_s=timeout_s, fleet=f)
 
 
 async def measure(
-    hub_url: str, poller_url: str, names: list[str], *, mentions: int, timeout_s: float
+    hub_url: str, poller_url: str, names: list[str], *, mentions: int, timeout_s: float, fleet: Fleet
 ) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=hub_url, timeout=30) as hub:
         ticks = asyncio.create_task(ping_source(poller_url))
@@ -173,14 +182,18 @@ async def measure(
             warm = set(await asyncio.gather(*(mention(i, "warm-up") for i in range(len(names)))))
             warmed = await _wait_for_replies(hub, set(names), len(names), timeout_s=timeout_s)
             started = time.monotonic()
+            cpu_before = fleet.cpu_s()
             await asyncio.gather(*(mention(i, "question number") for i in range(mentions)))
             posted_s = time.monotonic() - started
             state = await _wait_for_replies(hub, set(names), len(names) + mentions, timeout_s=timeout_s)
+            cpu_after = fleet.cpu_s()
         finally:
             ticks.cancel()
         elapsed_s = time.monotonic() - started
     state["consumption"] = state["consumption"][len(warmed["consumption"]) :]
-    return _figures(state, set(names), warm, mentions=mentions, posted_s=posted_s, elapsed_s=elapsed_s)
+    figures = _figures(state, set(names), warm, mentions=mentions, posted_s=posted_s, elapsed_s=elapsed_s)
+    figures["cpu_s"] = {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 2) for k in cpu_after}
+    return figures
 
 
 async def _wait_for_replies(
