@@ -3,9 +3,11 @@
 A private redis-server, the mock Hub and the fake LLM as processes on loopback; the
 poller as its functions-framework HTTP target, fed by the mock Hub's notification
 webhook and by PingSource-style ticks (one a minute, each long-polling the Hub for
-most of its minute); two runner processes and the metrics function fed by their pumps. People
-(not agents) post mentions through the mock Hub's API; latency is mention created →
-reply visible on the Hub, both stamped by the Hub's clock.
+most of its minute); two runner processes and the metrics function fed by their
+pumps. People (not agents) post mentions through the mock Hub's API; latency is
+mention created → reply visible on the Hub, both stamped by the Hub's clock.
+``activations_per_s`` counts mentions answered per second (one activation may answer
+several mentions of an agent; ``consumption_records`` counts the activations).
 """
 
 from __future__ import annotations
