@@ -88,6 +88,7 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
     verdict = await deps.budget.check(request.agent_id)
     if not verdict.allowed:
         log.info("activation.budget_refused", agent_id=request.agent_id, reason=verdict.reason)
+        await deps.requeue(list(request.notification_ids))  # answered once the budget allows, not in 30 min
         return [_completed(run, outcome="budget_exhausted", error=verdict.reason)]
     notifications = await _still_unread(run, deps)
     if request.kind is ActivationKind.INBOX and not notifications:
@@ -109,7 +110,6 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
         await deps.requeue(left)
     await deps.hub.mark_activated(request.agent_name, idempotency_key=f"{run.event_id}:activated")
     await deps.breaker.record(request.agent_id, ok=True)
-    log.info("activation.finished", agent_id=request.agent_id, outcome=result.outcome, steps=result.steps)
     return [_completed(run, outcome=result.outcome, spent=result)]
 
 
