@@ -131,7 +131,12 @@ async def test_the_flusher_outlives_hub_outages_and_stops_when_cancelled(
     hub.fail(CONSUMPTION, method="POST", status=503, times=3)
     async with HubClient(base_url=server.url, api_key=DEFAULT_API_KEY, max_attempts=1) as client:
         task = asyncio.create_task(run_flusher(outbox, client, interval_s=0.01))
-        await eventually(lambda: len(hub.consumption) == 1)
+
+        async def delivered() -> bool:
+            # The Hub has it and the flusher has let go of it (it deletes only after the Hub took it).
+            return len(hub.consumption) == 1 and await outbox.size() == 0
+
+        await eventually(delivered)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
