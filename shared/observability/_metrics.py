@@ -3,15 +3,15 @@
 ``with_activation_metrics(handler, metrics)`` times every handler call and labels it
 with its outcome: the ``outcome`` of the ``activation.completed`` event the handler
 returned (``replied``, ``no_response``, ``budget_exhausted``...), ``none`` when it
-returned nothing, or the kind of failure when it raised. Tokens and cost come from
-the same completed events, by agent and model (both bounded sets).
+returned nothing, or the kind of failure when it raised. Tokens and cost by agent and
+model are counted once, where the completed events are booked: the metrics function
+(``shared.accounting.AccountingMetrics``), not again in every runner.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
 
 import structlog
 from cloudevents.http import CloudEvent
@@ -24,7 +24,6 @@ from shared.streams import Handler, Outcome, RetryLater
 log = structlog.get_logger("botburrow.activation")
 
 _DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
-_TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
 class ActivationMetrics:
@@ -42,18 +41,6 @@ class ActivationMetrics:
         self.activations = Counter(
             "botburrow_activations_total", "Activations handled, by outcome.", ["outcome"], registry=registry
         )
-        self.tokens = Counter(
-            "botburrow_llm_tokens_total",
-            "LLM tokens spent by activations, by agent, model and kind.",
-            ["agent", "model", "kind"],
-            registry=registry,
-        )
-        self.cost = Counter(
-            "botburrow_llm_cost_usd_total",
-            "LLM cost of activations in USD, by agent and model.",
-            ["agent", "model"],
-            registry=registry,
-        )
         self.http_requests = Counter(
             "botburrow_http_requests_total",
             "HTTP requests answered, by route and status.",
@@ -65,20 +52,6 @@ class ActivationMetrics:
         """Count one activation and its run time."""
         self.activations.labels(outcome=outcome).inc()
         self.duration.labels(outcome=outcome).observe(duration_s)
-
-    def spent(self, events: Sequence[CloudEvent]) -> None:
-        """Add the usage of every ``activation.completed`` event in ``events``."""
-        for event in events:
-            if event["type"] != ACTIVATION_COMPLETED or not isinstance(data := event.get_data(), dict):
-                continue
-            usage = data.get("usage") or {}
-            agent = str(data.get("agent_id") or "-")
-            model = str(usage.get("model") or "-")
-            for kind in _TOKEN_KINDS:
-                if count := usage.get(kind):
-                    self.tokens.labels(agent=agent, model=model, kind=kind).inc(count)
-            if cost := usage.get("cost_usd"):
-                self.cost.labels(agent=agent, model=model).inc(cost)
 
 
 def outcome_of(events: Outcome) -> str:
@@ -118,7 +91,6 @@ def with_activation_metrics(handler: Handler, metrics: ActivationMetrics) -> Han
         outcome = outcome_of(result)
         elapsed = time.perf_counter() - started
         metrics.observe(outcome, elapsed)
-        metrics.spent(result or ())
         log.info("activation.finished", outcome=outcome, duration_ms=_ms(elapsed))
         return result
 

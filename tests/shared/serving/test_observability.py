@@ -60,7 +60,7 @@ async def test_log_context_is_bound_during_the_call_and_restored_after() -> None
         structlog.contextvars.clear_contextvars()
 
 
-async def test_activations_are_counted_by_outcome_with_tokens_and_cost(registry: CollectorRegistry) -> None:
+async def test_activations_are_counted_by_outcome(registry: CollectorRegistry) -> None:
     metrics = ActivationMetrics(registry)
     usage = Usage(model="claude-x", input_tokens=100, output_tokens=20, cost_usd=0.25)
 
@@ -76,10 +76,6 @@ async def test_activations_are_counted_by_outcome_with_tokens_and_cost(registry:
     assert sample(registry, "botburrow_activations_total", outcome="replied") == 2
     assert sample(registry, "botburrow_activations_total", outcome="none") == 1
     assert sample(registry, "botburrow_activation_duration_seconds_count", outcome="replied") == 2
-    tokens = {"agent": "agent-1", "model": "claude-x"}
-    assert sample(registry, "botburrow_llm_tokens_total", **tokens, kind="input_tokens") == 200
-    assert sample(registry, "botburrow_llm_tokens_total", **tokens, kind="output_tokens") == 40
-    assert sample(registry, "botburrow_llm_cost_usd_total", **tokens) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(
