@@ -21,6 +21,8 @@ from shared.streams import Redis, StreamKeys, StreamMetrics, StreamSettings, con
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+"""``../shared/fixtures``: real agent definitions written outside this project."""
 
 
 def require(condition: bool, reason: str) -> None:

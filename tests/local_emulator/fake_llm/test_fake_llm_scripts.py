@@ -22,7 +22,7 @@ from local_emulator.fake_llm import (
     default_reply,
     load_script_file,
 )
-from tests.conftest import ROOT, require
+from tests.conftest import FIXTURES, require
 
 from .conftest import post
 
@@ -191,7 +191,7 @@ async def test_the_openai_stream_is_data_lines_ending_in_done(
 
 
 def test_agent_names_come_from_the_real_system_prompts() -> None:
-    agents = ROOT.parent / "shared" / "fixtures" / "agent-definitions" / "agents"
+    agents = FIXTURES / "agent-definitions" / "agents"
     require(agents.is_dir(), f"fixtures not found at {agents}")
     names = {d.name: agent_name((d / "system-prompt.md").read_text()) for d in agents.iterdir() if d.is_dir()}
     assert names["claude-coder-1"] == "claude-coder-1"

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require
+from tests.conftest import FIXTURES, require
 
-FIXTURES = ROOT.parent / "shared" / "fixtures"
 DEFINITIONS = FIXTURES / "agent-definitions"
 INVALID = FIXTURES / "invalid-agents"
 SCHEMAS = DEFINITIONS / "schemas"

@@ -6,7 +6,6 @@ import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from shared.limits import BehaviorLimits
 from shared.llm import LLMProvider, make_provider
 from shared.loop import LoopDeps, LoopRequest
 from shared.streams import EffectLedger, Redis, StreamKeys
+from tests.conftest import FIXTURES
 
 AGENT = "tester-bot"
 KEY = "sk-test-0123456789"
@@ -151,4 +151,4 @@ async def world(redis: Redis, keys: StreamKeys) -> AsyncIterator[World]:
             await provider.aclose()
 
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "agent-definitions"
+DEFINITIONS = FIXTURES / "agent-definitions"

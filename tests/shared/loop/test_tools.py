@@ -11,7 +11,7 @@ from shared.events import ActivationKind
 from shared.hub import AgentRef
 from shared.loop import LoopRequest, run_native
 from tests.conftest import require
-from tests.shared.loop.conftest import AGENT, FIXTURES, World, agent
+from tests.shared.loop.conftest import AGENT, DEFINITIONS, World, agent
 
 
 def research_script(post_id: str) -> Script:
@@ -43,8 +43,8 @@ async def test_a_multi_step_tool_using_reply_through_the_anthropic_provider(worl
 
 
 async def test_a_multi_step_tool_using_reply_for_the_openai_compatible_sprint_coder(world: World) -> None:
-    require(FIXTURES.is_dir(), f"the agent-definition fixtures are missing from {FIXTURES}")
-    fixture = load_agent(DirectorySource(FIXTURES), "sprint-coder")
+    require(DEFINITIONS.is_dir(), f"the agent-definition fixtures are missing from {DEFINITIONS}")
+    fixture = load_agent(DirectorySource(DEFINITIONS), "sprint-coder")
     brain = fixture.config.brain.model_copy(update={"api_base": world.fake.openai_base_url})
     definition = type(fixture)(
         config=fixture.config.model_copy(update={"brain": brain}),
