@@ -15,7 +15,7 @@ Failures come only from the ``shared.errors`` tree::
     └── LLMSpendLimit  the account's spend limit or quota: never retried
 """
 
-from ._anthropic import ANTHROPIC_BASE_URL, AnthropicProvider
+from ._anthropic import ANTHROPIC_BASE_URL, STREAM_ABOVE_TOKENS, AnthropicProvider
 from ._cost import Cost, ModelPrice, PriceTable, cost_usd, load_price_table, price_table
 from ._factory import GOOGLE_BASE_URL, OPENAI_BASE_URL, PROVIDERS, make_provider
 from ._openai import OpenAICompatibleProvider
@@ -39,6 +39,7 @@ __all__ = [
     "GOOGLE_BASE_URL",
     "OPENAI_BASE_URL",
     "PROVIDERS",
+    "STREAM_ABOVE_TOKENS",
     "AnthropicProvider",
     "Completion",
     "Cost",

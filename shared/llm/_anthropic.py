@@ -2,10 +2,14 @@
 
 Tool use follows the API's protocol exactly: an assistant turn carries ``tool_use``
 blocks; the next user turn answers every one with a ``tool_result`` block, results
-first. Calls stream (``messages.stream`` -> final message) because the SDK refuses a
-large ``max_tokens`` without streaming; the SDK's own retries are off (``RetryingProvider``
-owns the policy). The system prompt and the tool list carry a cache breakpoint, so an
-agent loop pays full price for them once per cache lifetime.
+first. A call whose ``max_tokens`` is above ``STREAM_ABOVE_TOKENS`` streams
+(``messages.stream`` -> final message), because the SDK refuses a large ``max_tokens``
+without streaming; a smaller one is a plain request, which costs the runner about half
+the CPU of parsing a stream. The SDK speaks HTTP through aiohttp (its
+``DefaultAioHttpClient``): per call a third of the CPU of its default httpx stack. The
+SDK's own retries are off (``RetryingProvider`` owns the policy). The system prompt and
+the tool list carry a cache breakpoint, so an agent loop pays full price for them once
+per cache lifetime.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import anthropic
 import httpx2
 import structlog
 from anthropic.lib.streaming import AsyncMessageStreamManager
+from anthropic.resources.messages.messages import DEPRECATED_MODELS
 from anthropic.types import Message as SDKMessage
 from anthropic.types import Usage as SDKUsage
 
@@ -30,6 +35,8 @@ log = structlog.get_logger(__name__)
 
 PROVIDER = "anthropic"
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+STREAM_ABOVE_TOKENS = 8192
+"""The largest ``max_tokens`` the SDK accepts without streaming for every model it knows."""
 _CACHE = {"type": "ephemeral"}
 _STOPS: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -66,7 +73,13 @@ class AnthropicProvider:
     def __init__(
         self, *, api_key: str, base_url: str = ANTHROPIC_BASE_URL, timeout_s: float = 120.0, cache_prompt: bool = True
     ) -> None:
-        self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=0,
+            http_client=anthropic.DefaultAioHttpClient(),
+        )
         self._cache_prompt = cache_prompt
         self._reported: set[str] = set()
 
@@ -93,10 +106,8 @@ class AnthropicProvider:
             # The SDK no longer has the argument (newer models refuse non-default sampling), but
             # older models honour it: send it as the agent asked and let the API judge.
             params["extra_body"] = {"temperature": temperature}
-        manager = self._open_stream(params)
         try:
-            async with manager as stream:
-                final = await stream.get_final_message()
+            final = await self._call(params)
         except anthropic.APIStatusError as exc:
             status = exc.status_code if exc.status_code >= 400 else _STATUS_OF_TYPE.get(exc.type or "", 500)
             raise status_error(
@@ -120,17 +131,27 @@ class AnthropicProvider:
             model=final.model,
         )
 
-    def _open_stream(self, params: dict[str, Any]) -> AsyncMessageStreamManager[None]:
+    async def _call(self, params: dict[str, Any]) -> SDKMessage:
+        """The assistant's message: streamed when ``max_tokens`` is large, else one plain request."""
         # The SDK warns about deprecated model names on every call; say it once, in our logs.
-        # Nothing is awaited in here, so no other task's warnings can be caught by mistake.
+        # Nothing is awaited while warnings are caught, so no other task's can be caught by mistake.
+        # A plain request warns only once awaited, where catching is not safe: a deprecated model
+        # (the only cause of the SDK's warning for our calls) streams.
+        if params["max_tokens"] <= STREAM_ABOVE_TOKENS and params["model"] not in DEPRECATED_MODELS:
+            message: SDKMessage = await self._client.messages.create(**params)
+            return message
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             manager: AsyncMessageStreamManager[None] = self._client.messages.stream(**params)
+        self._report(params["model"], caught)
+        async with manager as stream:
+            return await stream.get_final_message()
+
+    def _report(self, model: str, caught: list[warnings.WarningMessage]) -> None:
         for warning in caught:
             if str(warning.message) not in self._reported:
                 self._reported.add(str(warning.message))
-                log.warning("llm.anthropic.sdk_warning", model=params["model"], warning=str(warning.message))
-        return manager
+                log.warning("llm.anthropic.sdk_warning", model=model, warning=str(warning.message))
 
     @property
     def base_url(self) -> str:

@@ -48,7 +48,13 @@ class OpenAICompatibleProvider:
         timeout_s: float = 120.0,
         max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
     ) -> None:
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=0,
+            http_client=openai.DefaultAioHttpClient(),  # a third of the CPU of the default httpx stack
+        )
         self._max_tokens_param = max_tokens_param
 
     async def complete(

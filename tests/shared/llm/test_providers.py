@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 from local_emulator.fake_llm import FakeLLMServer, Script, Step
 from local_emulator.fake_llm import ToolCall as FakeCall
 from local_emulator.fake_llm import Usage as FakeUsage
-from shared.llm import AnthropicProvider, Completion, Message, Text, ToolCall, ToolResult, Usage
+from shared.llm import STREAM_ABOVE_TOKENS, AnthropicProvider, Completion, Message, Text, ToolCall, ToolResult, Usage
 
 from .conftest import KEY, MODELS, PATHS, TOOLS, ProviderFactory, ask
 
@@ -154,6 +154,20 @@ async def test_a_plain_reply_by_default_in_the_agents_voice(providers: ProviderF
     assert completion.text.startswith("tester-bot here.")
     assert "Is the build green?" in completion.text
     assert completion.usage.input_tokens > 0 and completion.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize(("max_tokens", "streamed"), [(STREAM_ABOVE_TOKENS, False), (STREAM_ABOVE_TOKENS + 1, True)])
+async def test_only_a_large_max_tokens_streams(fake: FakeLLMServer, max_tokens: int, streamed: bool) -> None:
+    # The SDK refuses a large max_tokens without streaming; smaller calls skip the stream's parsing.
+    provider = AnthropicProvider(api_key=KEY, base_url=fake.anthropic_base_url, timeout_s=5)
+    try:
+        completion = await provider.complete(
+            model=MODELS["anthropic"], system="", messages=[Message.user("hi")], max_tokens=max_tokens
+        )
+    finally:
+        await provider.aclose()
+    (call,) = fake.calls("/v1/messages")
+    assert bool(call.body.get("stream")) is streamed and completion.text
 
 
 async def test_the_sdks_deprecation_warning_becomes_one_log_line(fake: FakeLLMServer) -> None:

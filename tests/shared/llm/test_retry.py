@@ -9,7 +9,7 @@ import pytest
 
 from local_emulator.fake_llm import Fail, FakeLLMServer, Script, Step
 from shared.errors import LLMRejected, LLMSpendLimit, LLMUnavailable, PermanentError, TransientError
-from shared.llm import Message, ToolResult, make_provider
+from shared.llm import STREAM_ABOVE_TOKENS, Message, ToolResult, make_provider
 
 from .conftest import KEY, MODELS, PATHS, TOOLS, ProviderFactory, ask
 
@@ -149,7 +149,7 @@ async def test_an_error_event_inside_an_anthropic_stream_is_retried(fake: FakeLL
     fake.add_script(flaky(Fail(kind="overloaded", in_stream=True)))
     provider = make_provider(provider="anthropic", api_base=fake.anthropic_base_url, api_key=KEY, base_delay_s=0.01)
     try:
-        completion = await ask(provider, "anthropic", "[[script:flaky]]")
+        completion = await ask(provider, "anthropic", "[[script:flaky]]", max_tokens=STREAM_ABOVE_TOKENS + 1)
     finally:
         await provider.aclose()
     assert completion.text == "recovered"
