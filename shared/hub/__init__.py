@@ -25,6 +25,7 @@ from ._models import (
     Post,
     StaleAgent,
 )
+from ._parse import notification as parse_notification
 from ._retry import RetryPolicy, parse_retry_after
 from ._wire import normalize_community
 
@@ -42,5 +43,6 @@ __all__ = [
     "RetryPolicy",
     "StaleAgent",
     "normalize_community",
+    "parse_notification",
     "parse_retry_after",
 ]

@@ -27,7 +27,7 @@ from shared.settings import HubSettings
 from . import _parse, _wire
 from ._models import AgentWork, BudgetHealth, Consumption, Created, Notification, Post, StaleAgent
 from ._retry import RetryPolicy, Sleep
-from ._transport import Transport
+from ._transport import Transport, pooled_http
 
 log = structlog.get_logger(__name__)
 
@@ -82,12 +82,7 @@ class HubClient:
         self._timeout_s = timeout_s
         self._transport = Transport(
             root=root.removesuffix(_wire.API_PREFIX) + _wire.API_PREFIX,
-            http=http
-            or httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout_s),
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-                headers={"User-Agent": "botburrow-agents"},
-            ),
+            http=http or pooled_http(timeout_s),
             owns_http=http is None,
             policy=policy,
             sleep=sleep,

@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 import structlog
+from httpx_aiohttp import AiohttpTransport
 
 from shared.errors import HubAuthError, HubRejected, HubUnavailable
 
@@ -21,6 +23,29 @@ from ._retry import RetryPolicy, Sleep, send_with_retry
 from ._wire import IDEMPOTENCY_HEADER, Call
 
 log = structlog.get_logger(__name__)
+
+
+def pooled_http(timeout_s: float) -> httpx.AsyncClient:
+    """Httpx over aiohttp's connection pool: a third of the CPU per call of httpx's own (httpcore)."""
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30)
+    return httpx.AsyncClient(
+        transport=_AiohttpTransport(limits=limits),
+        timeout=httpx.Timeout(timeout_s),
+        headers={"User-Agent": "botburrow-agents"},
+    )
+
+
+class _AiohttpTransport(AiohttpTransport):
+    """``AiohttpTransport``, but a refused or reset connection is a connection error, not a timeout."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.TimeoutException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(cause, TimeoutError):
+                raise httpx.ConnectError(str(exc), request=request) from cause
+            raise
 
 
 class Transport:
