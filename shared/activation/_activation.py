@@ -5,8 +5,9 @@
    with that reason, never retried);
 3. the budget (a refusal is the outcome ``budget_exhausted``, not a failure, and never
    trips the circuit breaker);
-4. the notifications the event names that are still unread on the Hub (a retry after
-   they were handled finds none, and posts nothing);
+4. the notifications the event names, and those that joined it while it waited on its
+   stream (sealed now, the same on every retry), that are still unread on the Hub (a
+   retry after they were handled finds none, and posts nothing);
 5. the loop (``shared.loop.run_native``), which posts one reply per notification,
    idempotently;
 6. the handled notifications marked read, the others released for the poller to queue
@@ -42,7 +43,7 @@ from shared.events import (
     parse_data,
 )
 from shared.hub import AgentRef, Notification
-from shared.loop import LoopDeps, LoopFailed, LoopRequest, LoopResult, run_native
+from shared.loop import LoopDeps, LoopFailed, LoopRequest, LoopResult, reply_step, run_native
 from shared.streams import Outcome, current_delivery
 
 from ._deps import ActivationDeps
@@ -50,6 +51,8 @@ from ._deps import ActivationDeps
 log = structlog.get_logger(__name__)
 
 EXECUTORS = ("native",)
+INBOX_PAGE = 200
+"""Unread notifications asked for per activation (the mock Hub's default page is 50)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class _Attempt:
     request: ActivationRequested
     attempt: int
     started: float
+    notification_ids: list[str]  # the event's own and those that joined it
 
     @property
     def event_id(self) -> str:
@@ -75,20 +79,25 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
     if event["type"] != ACTIVATION_REQUESTED:
         raise InvalidEvent("type", f"the runner handles {ACTIVATION_REQUESTED}, not {event['type']!r}")
     delivery = current_delivery()
-    run = _Attempt(
-        event=event,
-        request=parse_data(event, ActivationRequested),
-        attempt=delivery.deliveries if delivery else 1,
-        started=time.perf_counter(),
-    )
-    request = run.request
+    started = time.perf_counter()
+    request = parse_data(event, ActivationRequested)
     agent = await deps.agents.get(request.agent_name)
     if agent.config.type not in EXECUTORS:
         raise PermanentError(f"agent {agent.name!r} is of type {agent.config.type!r}, which has no executor yet")
+    joined: list[str] = []
+    if request.kind is ActivationKind.INBOX:
+        joined = await deps.seal(agent_id=request.agent_id, priority=request.priority, event_id=str(event["id"]))
+    run = _Attempt(
+        event=event,
+        request=request,
+        attempt=delivery.deliveries if delivery else 1,
+        started=started,
+        notification_ids=sorted({*request.notification_ids, *joined}),
+    )
     verdict = await deps.budget.check(request.agent_id)
     if not verdict.allowed:
         log.info("activation.budget_refused", agent_id=request.agent_id, reason=verdict.reason)
-        await deps.requeue(list(request.notification_ids))  # answered once the budget allows, not in 30 min
+        await deps.requeue(run.notification_ids)  # answered once the budget allows, not in 30 min
         return [_completed(run, outcome="budget_exhausted", error=verdict.reason)]
     notifications = await _still_unread(run, deps)
     if request.kind is ActivationKind.INBOX and not notifications:
@@ -114,12 +123,26 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
 
 
 async def _still_unread(run: _Attempt, deps: ActivationDeps) -> list[Notification]:
-    """The event's notifications that the Hub still lists as unread, in the Hub's order."""
+    """The event's notifications that the Hub still lists as unread, in the Hub's order.
+
+    One page of the inbox is read. A wanted notification not on it was read already, or
+    is beyond the page (behind older unread ones of other activations). One that an
+    earlier attempt answered is marked read now; the rest are released, so the poller
+    queues them again if they are still unread.
+    """
     if run.request.kind is not ActivationKind.INBOX:
         return []
-    wanted = set(run.request.notification_ids)
-    unread = await deps.hub.notifications(run.request.agent_name)
-    return [n for n in unread if n.id in wanted]
+    wanted = set(run.notification_ids)
+    unread = await deps.hub.notifications(run.request.agent_name, limit=INBOX_PAGE)
+    found = [n for n in unread if n.id in wanted]
+    unseen = sorted(wanted - {n.id for n in found})
+    if unseen:
+        log.info("activation.notifications_not_listed", event_id=run.event_id, count=len(unseen))
+        answered = [n for n in unseen if await deps.ledger.is_done(run.event_id, reply_step(n))]
+        if answered:
+            await deps.hub.mark_read(run.request.agent_name, answered, idempotency_key=f"{run.event_id}:read-unlisted")
+        await deps.requeue([n for n in unseen if n not in answered])
+    return found
 
 
 async def _execute(

@@ -10,6 +10,7 @@ from typing import Protocol
 from cloudevents.http import CloudEvent
 
 from shared.agents import AgentStore
+from shared.events import Priority
 from shared.hub import HubClient
 from shared.limits import BehaviorLimits
 from shared.poller import BudgetCheck
@@ -27,6 +28,14 @@ class BreakerRecord(Protocol):
         ...
 
 
+class SealActivation(Protocol):
+    """Closes an inbox activation to newcomers (``shared.poller.Sealer``)."""
+
+    async def __call__(self, *, agent_id: str, priority: Priority, event_id: str) -> list[str]:
+        """The ids of the notifications that joined the activation ``event_id`` while it waited."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class ActivationDeps:
     """The clients and policies of one runner process.
@@ -34,7 +43,8 @@ class ActivationDeps:
     ``report_failed`` publishes the ``completed`` event of an attempt that failed after
     spending tokens (the pump publishes outcomes only with an acknowledgement);
     ``requeue`` lets the poller queue again the notifications an activation left
-    unanswered (``shared.poller.release_queued``).
+    unanswered (``shared.poller.release_queued``); ``seal`` gives the notifications
+    that joined an inbox activation while it waited on its stream.
     """
 
     settings: RunnerSettings
@@ -47,4 +57,5 @@ class ActivationDeps:
     ledger: EffectLedger
     report_failed: Callable[[CloudEvent], Awaitable[object]]
     requeue: Callable[[list[str]], Awaitable[None]]
+    seal: SealActivation
     clock: Callable[[], float] = time.monotonic

@@ -12,7 +12,7 @@ from shared.accounting import BudgetGate, UsageBook
 from shared.agents import AgentStore, configured_source
 from shared.hub import HubClient
 from shared.limits import BehaviorLimits
-from shared.poller import CircuitBreaker, release_queued
+from shared.poller import CircuitBreaker, PollerOptions, Sealer, release_queued
 from shared.runtime import Runtime
 from shared.streams import Handler
 
@@ -49,5 +49,6 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
             ledger=runtime.ledger,
             report_failed=report_failed,
             requeue=partial(release_queued, redis, keys),
+            seal=Sealer(redis, keys, ttl_s=PollerOptions().queued_ttl_s),
         )
         yield partial(handle_activation, deps=deps)

@@ -22,7 +22,7 @@ what it already answered without calling the model.
 
 from ._loop import run_native
 from ._prompt import allowed_skills, is_no_response, system_prompt
-from ._types import NO_RESPONSE, DoneMarkers, LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome
+from ._types import NO_RESPONSE, DoneMarkers, LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome, reply_step
 
 __all__ = [
     "NO_RESPONSE",
@@ -34,6 +34,7 @@ __all__ = [
     "Outcome",
     "allowed_skills",
     "is_no_response",
+    "reply_step",
     "run_native",
     "system_prompt",
 ]

@@ -3,13 +3,21 @@
 ::
 
     skip notifications already answered (done-markers) ─► context (system, threads)
-      └─► per notification: deadline? max_iterations? cost cap? ─► LLM ─► tool calls ─► results ─┐
-                             ▲───────────────────────────────────────────────────────────────────┘
+      └─► per notification, up to ``max_conversations`` at once:
+            deadline? max_iterations? cost cap? ─► LLM ─► tool calls ─► results ─┐
+            ▲────────────────────────────────────────────────────────────────────┘
           └─► final text: NO_RESPONSE posts nothing; else the reply to that notification
+
+The caps are the activation's, shared by its conversations: a call counts against
+``max_iterations`` and, at its worst case, against the cost cap from the moment it
+starts, so conversations running side by side can never overshoot either together.
+Each conversation names its own tool writes (``<notification id>:comment:1``), so a
+retried activation writes the same keys whatever order its conversations ran in.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -22,7 +30,7 @@ from shared.llm import Message, Usage, cost_usd
 
 from ._prompt import answerable, is_no_response, system_prompt, user_message
 from ._tools import HubTools
-from ._types import LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome
+from ._types import LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome, reply_step
 
 log = structlog.get_logger(__name__)
 
@@ -31,14 +39,23 @@ _CHARS_PER_TOKEN = 4
 
 @dataclass
 class _State:
-    """The loop's state, apart from its dependencies."""
+    """The activation's totals, shared by its conversations."""
 
-    messages: list[Message]
     usage: Usage = field(default_factory=Usage)
     cost_usd: Decimal = Decimal(0)
-    steps: int = 0
+    steps: int = 0  # LLM calls answered
+    calls_in_flight: int = 0
+    reserved_usd: Decimal = Decimal(0)  # the worst case of the calls in flight
     model: str = ""
-    last_context_tokens: int = 0  # what the last call's conversation and answer came to, in tokens
+
+
+@dataclass
+class _Conversation:
+    """One notification's exchange with the model (or the feed's, for discovery)."""
+
+    scope: str  # names its tool writes: the notification id ("" for discovery)
+    messages: list[Message]
+    last_context_tokens: int = 0  # what its last call's conversation and answer came to, in tokens
 
 
 async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
@@ -60,25 +77,33 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
     tools = HubTools(request, deps)
     threads = await _threads(request, pending, deps)
     system = system_prompt(request.agent, request.agent_ref)
-    state = _State(messages=[], model=brain.model)
+    state = _State(model=brain.model)
     max_tokens = brain.max_tokens or deps.default_max_tokens
-    handled = [*done]
-    outcomes: list[Outcome] = []
+    handled: dict[str, None] = dict.fromkeys(done)  # an ordered set: conversations add to it side by side
+    room = asyncio.Semaphore(max(1, deps.max_conversations))
+
+    async def converse(batch: list[Notification]) -> Outcome | None:
+        async with room:
+            if batch and tools.taken(batch[0].id):
+                return None  # answered by a tool of another conversation
+            text = user_message(batch, threads, max_thread_chars=deps.max_thread_chars)
+            talk = _Conversation(scope=batch[0].id if batch else "", messages=[Message.user(text)])
+            stopped, final = await _iterate(request, deps, state, talk, tools, system, max_tokens)
+            handled.update(dict.fromkeys(tools.answered))
+            if stopped is not None:
+                return stopped
+            return await _finish(request, tools, batch, final, handled, deps)
+
     try:
         # One conversation per notification (one reply each), under the activation's caps;
         # a discovery activation (no notifications) is one conversation about the feed.
-        for batch in [[n] for n in pending] or [[]]:
-            if batch and batch[0].id in tools.answered:
-                continue  # answered by a tool while handling an earlier one
-            state.messages = [Message.user(user_message(batch, threads, max_thread_chars=deps.max_thread_chars))]
-            state.last_context_tokens = 0
-            stopped, final = await _iterate(request, deps, state, tools, system, max_tokens)
-            handled.extend(n for n in tools.answered if n not in handled)
-            if stopped is not None:
-                outcomes.append(stopped)
-                break
-            outcomes.append(await _finish(request, tools, batch, final, handled, deps))
-        outcome = _overall(outcomes)
+        results = await asyncio.gather(
+            *(converse(batch) for batch in [[n] for n in pending] or [[]]), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]  # the others finished first: what they spent and wrote is counted
+        outcome = _overall([r for r in results if isinstance(r, str)])
     except Exception as exc:
         if state.steps == 0:
             raise
@@ -110,39 +135,51 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
         cost_usd=state.cost_usd,
         model=state.model,
         steps=state.steps,
-        handled=handled,
+        handled=list(handled),
         refusals=[r.reason for r in tools.refusals],
     )
 
 
 async def _iterate(
-    request: LoopRequest, deps: LoopDeps, state: _State, tools: HubTools, system: str, max_tokens: int
+    request: LoopRequest,
+    deps: LoopDeps,
+    state: _State,
+    talk: _Conversation,
+    tools: HubTools,
+    system: str,
+    max_tokens: int,
 ) -> tuple[Outcome | None, str]:
     """Call the model and run its tools until it answers or a limit stops it: (stopped, final text)."""
     brain = request.agent.config.brain
     specs = tools.specs()
     while True:
-        stopped = _stop_before_call(request, deps, state, system, max_tokens)
+        stopped, worst_usd = _stop_before_call(request, deps, state, talk, system, max_tokens)
         if stopped is not None:
             return stopped, ""
-        completion = await deps.llm.complete(
-            model=brain.model,
-            system=system,
-            messages=state.messages,
-            tools=specs,
-            max_tokens=max_tokens,
-            temperature=brain.temperature,
-        )
+        state.calls_in_flight += 1
+        state.reserved_usd += worst_usd
+        try:
+            completion = await deps.llm.complete(
+                model=brain.model,
+                system=system,
+                messages=talk.messages,
+                tools=specs,
+                max_tokens=max_tokens,
+                temperature=brain.temperature,
+            )
+        finally:
+            state.calls_in_flight -= 1
+            state.reserved_usd -= worst_usd
         state.steps += 1
         state.model = completion.model or brain.model
         state.usage += completion.usage
-        state.last_context_tokens = completion.usage.total_tokens
+        talk.last_context_tokens = completion.usage.total_tokens
         state.cost_usd += cost_usd(state.model, completion.usage).usd
-        state.messages.append(completion.as_message())
+        talk.messages.append(completion.as_message())
         if not completion.tool_calls:
             return None, completion.text
-        results = [await tools.run(call) for call in completion.tool_calls]
-        state.messages.append(Message("user", tuple(results)))
+        results = [await tools.run(call, scope=talk.scope) for call in completion.tool_calls]
+        talk.messages.append(Message("user", tuple(results)))
 
 
 def _overall(outcomes: list[Outcome]) -> Outcome:
@@ -153,38 +190,46 @@ def _overall(outcomes: list[Outcome]) -> Outcome:
 
 
 def _stop_before_call(
-    request: LoopRequest, deps: LoopDeps, state: _State, system: str, max_tokens: int
-) -> Outcome | None:
-    """Why no further LLM call may start, if so: the deadline, the iteration cap, the cost cap."""
+    request: LoopRequest, deps: LoopDeps, state: _State, talk: _Conversation, system: str, max_tokens: int
+) -> tuple[Outcome | None, Decimal]:
+    """Why no further LLM call may start (deadline, iteration cap, cost cap), or its worst-case cost.
+
+    The caller reserves that cost (and one iteration) while the call runs.
+    """
     if deps.clock() >= request.deadline:
-        return "deadline"
-    if state.steps >= request.agent.config.behavior.max_iterations:
-        return "max_iterations"
+        return "deadline", Decimal(0)
+    if state.steps + state.calls_in_flight >= request.agent.config.behavior.max_iterations:
+        return "max_iterations", Decimal(0)
     # The next call at its worst: the conversation as input at the full rate (at least what the last
     # call's input and answer came to, plus the tool results since), and max_tokens of output.
-    chars = len(system) + sum(len(repr(m.parts)) for m in state.messages)
-    since = len(repr(state.messages[-1].parts)) if state.steps else 0
-    estimate = max(chars // _CHARS_PER_TOKEN, state.last_context_tokens + since // _CHARS_PER_TOKEN) + 1
-    worst = Usage(input_tokens=estimate, output_tokens=max_tokens)
-    if state.cost_usd + cost_usd(state.model, worst).usd > request.cost_cap_usd:
-        return "cost_cap"
-    return None
+    chars = len(system) + sum(len(repr(m.parts)) for m in talk.messages)
+    since = len(repr(talk.messages[-1].parts)) if len(talk.messages) > 1 else 0
+    estimate = max(chars // _CHARS_PER_TOKEN, talk.last_context_tokens + since // _CHARS_PER_TOKEN) + 1
+    worst = cost_usd(state.model, Usage(input_tokens=estimate, output_tokens=max_tokens)).usd
+    if state.cost_usd + state.reserved_usd + worst > request.cost_cap_usd:
+        return "cost_cap", Decimal(0)
+    return None, worst
 
 
 async def _finish(
-    request: LoopRequest, tools: HubTools, pending: list[Notification], final: str, handled: list[str], deps: LoopDeps
+    request: LoopRequest,
+    tools: HubTools,
+    pending: list[Notification],
+    final: str,
+    handled: dict[str, None],
+    deps: LoopDeps,
 ) -> Outcome:
     """Post the final answer (unless it is NO_RESPONSE or every notification is answered); ``handled`` grows."""
-    unanswered = [n for n in pending if n.id not in tools.answered]
+    unanswered = [n for n in pending if not tools.taken(n.id)]
     if is_no_response(final) or not final.strip():
         for n in unanswered:
-            handled.append(n.id)
+            handled[n.id] = None
             if deps.ledger is not None:
-                await deps.ledger.mark_done(request.activation_id, f"reply:{n.id}", "no_response")
+                await deps.ledger.mark_done(request.activation_id, reply_step(n.id), "no_response")
         wrote = tools.posts or tools.comments or tools.dms
         return "replied" if wrote else "no_response"
     target = next((n for n in unanswered if answerable(n)), None)
-    handled.extend(n.id for n in unanswered if not answerable(n))  # nothing to answer them with
+    handled.update((n.id, None) for n in unanswered if not answerable(n))  # nothing to answer them with
     if target is None:
         return "replied" if (tools.posts or tools.comments or tools.dms) else "no_response"
     try:
@@ -193,13 +238,13 @@ async def _finish(
         raise
     except HubRejected as exc:  # the post or recipient is gone: it can never be answered
         log.warning("loop.reply_rejected", notification_id=target.id, status=exc.status)
-        handled.append(target.id)
+        handled[target.id] = None
         return "limit_refused" if tools.refusals else "no_response"
     if isinstance(made, Refusal):
         if not made.temporary:
-            handled.append(target.id)  # a spent daily or thread limit: retrying cannot answer it
+            handled[target.id] = None  # a spent daily or thread limit: retrying cannot answer it
         return "replied" if (tools.posts or tools.comments or tools.dms) else "limit_refused"
-    handled.append(target.id)
+    handled[target.id] = None
     return "replied"
 
 
@@ -207,21 +252,25 @@ async def _already_answered(request: LoopRequest, deps: LoopDeps) -> list[str]:
     """Notifications a previous attempt of this activation answered (or judged needing none)."""
     if deps.ledger is None:
         return []
-    return [n.id for n in request.notifications if await deps.ledger.is_done(request.activation_id, f"reply:{n.id}")]
+    ledger = deps.ledger
+    done = await asyncio.gather(
+        *(ledger.is_done(request.activation_id, reply_step(n.id)) for n in request.notifications)
+    )
+    return [n.id for n, answered in zip(request.notifications, done, strict=True) if answered]
 
 
 async def _threads(request: LoopRequest, pending: list[Notification], deps: LoopDeps) -> dict[str, Post | None]:
     """Each distinct post the notifications point into, fetched once; ``None`` when the Hub refuses it."""
     me = request.agent_ref.name or request.agent_ref.id or request.agent.name
-    threads: dict[str, Post | None] = {}
-    for n in pending:
-        if n.post_id is None or n.post_id in threads:
-            continue
+
+    async def fetch(post_id: str) -> Post | None:
         try:
-            threads[n.post_id] = await deps.hub.get_post(me, n.post_id)
+            return await deps.hub.get_post(me, post_id)
         except HubAuthError:
             raise
         except HubRejected as exc:
-            log.info("loop.thread_unavailable", post_id=n.post_id, status=exc.status)
-            threads[n.post_id] = None
-    return threads
+            log.info("loop.thread_unavailable", post_id=post_id, status=exc.status)
+            return None
+
+    post_ids = list(dict.fromkeys(n.post_id for n in pending if n.post_id is not None))
+    return dict(zip(post_ids, await asyncio.gather(*(fetch(p) for p in post_ids)), strict=True))

@@ -19,7 +19,7 @@ from shared.limits import Refusal, WriteKind
 from shared.llm import ToolCall, ToolResult, ToolSpec
 
 from ._prompt import can_read, can_write, render_post, truncate
-from ._types import LoopDeps, LoopRequest
+from ._types import LoopDeps, LoopRequest, reply_step
 
 log = structlog.get_logger(__name__)
 
@@ -97,19 +97,27 @@ class HubTools:
         self.dms: list[str] = []
         self.refusals: list[Refusal] = []
         self.answered: dict[str, str] = {}  # notification id -> how ("comment id", "refused", ...)
+        self._replying: set[str] = set()  # notification ids whose reply is being written
 
     def specs(self) -> list[ToolSpec]:
         """Read tools with ``hub:read`` (or ``hub:write``), write tools with ``hub:write``."""
         agent = self._request.agent
         return [*(_READ_TOOLS if can_read(agent) else []), *(_WRITE_TOOLS if can_write(agent) else [])]
 
-    async def run(self, call: ToolCall) -> ToolResult:
-        """Run one tool call; its output is cut to ``max_tool_output_chars``."""
+    def taken(self, notification_id: str) -> bool:
+        """Whether the notification is answered, or its answer is being written by some conversation."""
+        return notification_id in self.answered or notification_id in self._replying
+
+    async def run(self, call: ToolCall, *, scope: str = "") -> ToolResult:
+        """Run one tool call of the conversation ``scope``; its output is cut to ``max_tool_output_chars``.
+
+        ``scope`` (the conversation's notification id) prefixes the steps of its free-form writes.
+        """
         offered = {s.name for s in self.specs()}
         try:
             if call.name not in offered:
                 raise ToolInputError(f"unknown tool {call.name!r}; available: {', '.join(sorted(offered)) or 'none'}")
-            text = await self._dispatch(call.name, call.input)
+            text = await self._dispatch(call.name, call.input, scope)
             is_error = False
         except ToolInputError as exc:
             text, is_error = f"error: {exc}", True
@@ -121,8 +129,19 @@ class HubTools:
         return ToolResult(call.id, truncate(text, self._deps.max_tool_output_chars), is_error=is_error)
 
     async def reply(self, n: Notification, content: str) -> str | Refusal:
-        """Answer notification ``n`` with ``content`` (step ``reply:<id>``): its Hub id, or the refusal."""
-        step = f"reply:{n.id}"
+        """Answer notification ``n`` with ``content`` (step ``reply:<id>``): its Hub id, or the refusal.
+
+        The caller checks ``taken`` first; nothing is awaited between that check and the claim
+        here, so two conversations never answer the same notification.
+        """
+        self._replying.add(n.id)
+        try:
+            return await self._reply(n, content)
+        finally:
+            self._replying.discard(n.id)
+
+    async def _reply(self, n: Notification, content: str) -> str | Refusal:
+        step = reply_step(n.id)
         if n.type is NotificationType.DM and n.sender is not None:
             recipient = n.sender.id or n.sender.name or ""
             made = await self._write(
@@ -145,7 +164,7 @@ class HubTools:
         await self._answered(n, made.id)
         return made.id
 
-    async def _dispatch(self, name: str, args: dict[str, Any]) -> str:
+    async def _dispatch(self, name: str, args: dict[str, Any], scope: str) -> str:
         hub = self._deps.hub
         if name == "search":
             limit = args.get("limit", 10)
@@ -161,7 +180,7 @@ class HubTools:
             target = next((n for n in self._request.notifications if n.id == nid), None)
             if target is None:
                 raise ToolInputError(f"no notification {nid!r} in this activation")
-            if target.id in self.answered:
+            if self.taken(target.id):
                 return f"notification {nid} was already answered"
             return self._said(await self.reply(target, _text(args, "content")), "replied")
         if name == "comment":
@@ -169,7 +188,7 @@ class HubTools:
             parent = args.get("parent_id") or None
             made = await self._write(
                 "comment",
-                self._step("comment"),
+                self._step("comment", scope),
                 post_id,
                 lambda key: hub.create_comment(
                     self._me, post_id, content, parent_id=str(parent) if parent else None, idempotency_key=key
@@ -184,7 +203,7 @@ class HubTools:
             content, title, community = _text(args, "content"), args.get("title"), args.get("community")
             made = await self._write(
                 "post",
-                self._step("post"),
+                self._step("post", scope),
                 None,
                 lambda key: hub.create_post(
                     self._me,
@@ -197,7 +216,10 @@ class HubTools:
             return self._said(made, "posted")
         recipient, content = _text(args, "recipient_id"), _text(args, "content")
         made = await self._write(
-            "dm", self._step("dm"), None, lambda key: hub.send_dm(self._me, recipient, content, idempotency_key=key)
+            "dm",
+            self._step("dm", scope),
+            None,
+            lambda key: hub.send_dm(self._me, recipient, content, idempotency_key=key),
         )
         return self._said(made, "sent")
 
@@ -230,11 +252,13 @@ class HubTools:
     async def _answered(self, n: Notification, hub_id: str) -> None:
         self.answered[n.id] = hub_id
         if self._deps.ledger is not None:
-            await self._deps.ledger.mark_done(self._request.activation_id, f"reply:{n.id}", hub_id)
+            await self._deps.ledger.mark_done(self._request.activation_id, reply_step(n.id), hub_id)
 
-    def _step(self, name: str) -> str:
-        self._counters[name] = self._counters.get(name, 0) + 1
-        return f"{name}:{self._counters[name]}"
+    def _step(self, name: str, scope: str) -> str:
+        """``comment:1``, ``comment:2``, ... per conversation, prefixed by its scope when it has one."""
+        counter = f"{scope}:{name}" if scope else name
+        self._counters[counter] = self._counters.get(counter, 0) + 1
+        return f"{counter}:{self._counters[counter]}"
 
     @staticmethod
     def _said(made: Created | Refusal | str, verb: str) -> str:

@@ -18,6 +18,11 @@ NO_RESPONSE = "NO_RESPONSE"
 """The whole final answer of a model that judged no response is needed: nothing is posted."""
 
 
+def reply_step(notification_id: str) -> str:
+    """The step of the reply to a notification: its done-marker and the tail of its Idempotency-Key."""
+    return f"reply:{notification_id}"
+
+
 class DoneMarkers(Protocol):
     """Done-markers of an activation's effects (``shared.streams.EffectLedger`` is one)."""
 
@@ -45,6 +50,8 @@ class LoopDeps:
         max_tool_output_chars: longer tool results are cut to this and say so.
         max_thread_chars: each thread shown in the first user turn is cut to this.
         default_max_tokens: ``max_tokens`` per call when ``brain.max_tokens`` is unset.
+        max_conversations: notifications answered at once (each its own conversation),
+            under the activation's shared caps.
     """
 
     llm: LLMProvider
@@ -55,6 +62,7 @@ class LoopDeps:
     max_tool_output_chars: int = 4_000
     max_thread_chars: int = 6_000
     default_max_tokens: int = 1_024
+    max_conversations: int = 8
 
 
 @dataclass(frozen=True, kw_only=True)

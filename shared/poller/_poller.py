@@ -6,7 +6,11 @@ every ``poll_interval_s`` when the Hub answers the long-poll with 404). For each
 with work: its definition, its unread notifications, ``respond_to_*``, the budget and
 the circuit breaker decide; then ``_queue`` publishes, fenced and deduplicated.
 ``ingest`` runs the same per-agent path at once for a pushed notification, unfenced
-(its deduplication is the queued markers and the deterministic event id).
+(its deduplication is the queued markers and the deterministic event id). A pushed
+notification that carries its id and type is taken as it is, without asking the Hub
+for the inbox again; the runner reads the inbox before answering anyway, so a pushed
+notification that is not (or no longer) unread costs one empty activation, nothing
+more. A bare ``{agent_id}`` nudge fetches the agent's unread notifications.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import structlog
 from shared.agents import AgentDefinition, AgentStore
 from shared.errors import AgentNotFound, BotburrowError, InvalidAgent, InvalidEvent
 from shared.events import ActivationKind, NotificationCreatedData, Priority, activation_requested
-from shared.hub import HubClient
+from shared.hub import HubClient, Notification, parse_notification
 from shared.settings import PollerSettings, RunnerMode
 from shared.streams import Redis, Scripts, StreamKeys, promote_due
 
@@ -70,7 +74,13 @@ class Poller:
         self.lease = PollerLease(
             redis, prefix=keys.prefix, holder=self._options.holder, ttl_s=self._options.lease_ttl_s
         )
-        self.queue = ActivationQueue(redis, keys, lease_key=self.lease.key, queued_ttl_s=self._options.queued_ttl_s)
+        self.queue = ActivationQueue(
+            redis,
+            keys,
+            lease_key=self.lease.key,
+            queued_ttl_s=self._options.queued_ttl_s,
+            max_notifications=self._options.max_notifications,
+        )
         self._work = WorkSource(redis, prefix=keys.prefix, hub=hub, options=self._options)
         self._scripts = Scripts(redis)
         self._limit = asyncio.Semaphore(_AGENT_CONCURRENCY)
@@ -108,8 +118,9 @@ class Poller:
     async def ingest(self, data: NotificationCreatedData) -> list[str]:
         """Queue the activation a pushed notification (or ``{agent_id}`` nudge) calls for.
 
-        Returns the ids of the events published (none when the work was already queued,
-        is unwanted, or the agent is over budget or its breaker is open).
+        Returns the ids of the events that will answer it: the one published, or the
+        agent's open activation it joined (none when the work was already queued, is
+        unwanted, or the agent is over budget or its breaker is open).
 
         Raises:
             InvalidEvent: the notification names no agent.
@@ -125,8 +136,9 @@ class Poller:
             report.skipped["unknown_agent"] += 1
             log.info("poller.ingest_unknown_agent", agent_id=data.agent_id)
             return []
-        await self._inbox(data.agent_id, name, None, report)
-        return report.published
+        pushed = parse_notification(data.model_dump(exclude={"agent_id"})) if data.id and data.type else None
+        await self._inbox(data.agent_id, name, None, report, pushed=[pushed] if pushed else None)
+        return [*report.published, *report.joined]
 
     # -- inbox --------------------------------------------------------------------
 
@@ -155,11 +167,21 @@ class Poller:
                     return
                 await self._sleep(pause_s)
 
-    async def _inbox(self, agent_id: str, name: str, lease_value: str | None, report: TickReport) -> None:
+    async def _inbox(
+        self,
+        agent_id: str,
+        name: str,
+        lease_value: str | None,
+        report: TickReport,
+        *,
+        pushed: list[Notification] | None = None,
+    ) -> None:
+        """Queue one activation for the agent's wanted notifications (``pushed``, else its unread inbox)."""
         definition = await self._definition(name, report)
         if definition is None:
             return
-        parts = _filter.split(definition.config.behavior, await self._hub.notifications(agent_id))
+        inbox = pushed if pushed is not None else await self._hub.notifications(agent_id)
+        parts = _filter.split(definition.config.behavior, inbox)
         if parts.unwanted:
             ids = [n.id for n in parts.unwanted]
             await self._hub.mark_read(agent_id, ids, idempotency_key=_filter.read_key(agent_id, ids))
@@ -187,8 +209,18 @@ class Poller:
             reason="inbox: " + ",".join(types),
         )
         result = await self.queue.publish(
-            event, priority=_filter.priority_of(notes), now_s=now_s, notification_ids=ids, lease_value=lease_value
+            event,
+            priority=_filter.priority_of(notes),
+            now_s=now_s,
+            notification_ids=ids,
+            lease_value=lease_value,
+            # Each notification takes at least one LLM call, and an activation makes at most max_iterations.
+            max_notifications=definition.config.behavior.max_iterations,
         )
+        if result.status is Published.JOINED:
+            report.joined.append(result.joined)
+            log.info("poller.joined", event_id=result.joined, agent_id=agent_id, notifications=len(ids))
+            return
         self._count(result.status, str(event["id"]), agent_id, report)
 
     # -- discovery ----------------------------------------------------------------

@@ -1,10 +1,20 @@
-"""Fenced, deduplicated publication of activation requests.
+"""Fenced, deduplicated, coalescing publication of activation requests.
 
 One Lua script checks the poller lease value (when the caller holds one), the agent's
 last activation time (for discovery), and the ``{prefix}:queued:{notification id}``
 markers, then sets the markers, XADDs the event and stamps ``{prefix}:activated:{agent}``
 — all or nothing. A later tick that sees the same unread notifications (plus new ones)
 therefore queues only the new ones, and a deposed poller queues nothing.
+
+Coalescing (ARCHITECTURE.md's "coalesce" policy for a busy agent): an inbox activation
+stays *open* while it waits on its stream (``{prefix}:open:{agent}:{priority}`` holds
+its event id). New notifications of the agent at that priority join it (the set
+``{prefix}:joined:{agent}:{priority}``, at most ``max_notifications`` in all) instead of
+queuing an activation each. When a runner starts the activation it *seals* it
+(``seal_activation``): the open marker goes and the joined set becomes the event's own
+``{prefix}:sealed:{event id}``, so every retry answers the same notifications, and
+whatever arrives afterwards opens the next activation. A burst of mentions for one
+agent becomes a few activations, not one per mention.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ class Published(enum.IntEnum):
     """What became of one publication."""
 
     PUBLISHED = 1
+    JOINED = 2
     LEASE_LOST = -1
     TOO_SOON = -2
     ALREADY_QUEUED = -3
@@ -32,10 +43,11 @@ class Published(enum.IntEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class PublishResult:
-    """The status and, when published, the stream entry id."""
+    """The status and, when published, the stream entry id; when joined, the open event's id."""
 
     status: Published
     entry_id: str = ""
+    joined: str = ""
 
 
 def queued_key(keys: StreamKeys, notification_id: str) -> str:
@@ -55,14 +67,50 @@ async def release_queued(redis: Redis, keys: StreamKeys, notification_ids: Seque
             await redis.delete(*(queued_key(keys, n) for n in notification_ids))
 
 
+def _open_key(keys: StreamKeys, agent_id: str, priority: Priority) -> str:
+    return f"{keys.prefix}:open:{agent_id}:{priority.value}"
+
+
+def _joined_key(keys: StreamKeys, agent_id: str, priority: Priority) -> str:
+    return f"{keys.prefix}:joined:{agent_id}:{priority.value}"
+
+
+class Sealer:
+    """What the runner calls as an inbox activation starts: the notifications that joined it."""
+
+    def __init__(self, redis: Redis, keys: StreamKeys, *, ttl_s: float) -> None:
+        self._keys = keys
+        self._ttl_ms = max(1, int(ttl_s * 1000))
+        self._seal = _scripts.register(redis, _scripts.SEAL)
+
+    async def __call__(self, *, agent_id: str, priority: Priority, event_id: str) -> list[str]:
+        """Close the activation ``event_id`` to newcomers; the ids that joined it (its own among them).
+
+        The same answer on every retry of the event (until ``ttl_s`` after the first).
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        keys = [
+            _open_key(self._keys, agent_id, priority),
+            _joined_key(self._keys, agent_id, priority),
+            f"{self._keys.prefix}:sealed:{event_id}",
+        ]
+        members = await _scripts.run(self._seal, keys, [event_id, self._ttl_ms], what="seal activation")
+        return sorted(text for m in members if (text := _scripts_text(m)))
+
+
 class ActivationQueue:
     """Publishes ``activation.requested`` events on the priority streams."""
 
-    def __init__(self, redis: Redis, keys: StreamKeys, *, lease_key: str, queued_ttl_s: float) -> None:
+    def __init__(
+        self, redis: Redis, keys: StreamKeys, *, lease_key: str, queued_ttl_s: float, max_notifications: int = 0
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._lease_key = lease_key
         self._queued_ttl_ms = max(1, int(queued_ttl_s * 1000))
+        self._max_notifications = max_notifications
         self._publish = _scripts.register(redis, _scripts.PUBLISH)
 
     def queued_key(self, notification_id: str) -> str:
@@ -96,8 +144,12 @@ class ActivationQueue:
         notification_ids: Sequence[str] = (),
         lease_value: str | None = None,
         min_interval_s: float | None = None,
+        max_notifications: int | None = None,
     ) -> PublishResult:
         """Publish ``event`` unless the lease moved, it is too soon, or a notification is queued.
+
+        An inbox activation (``notification_ids`` given) joins the agent's open activation
+        of the same priority instead, if it has one with room; see the module docstring.
 
         Args:
             event: the activation request.
@@ -106,6 +158,8 @@ class ActivationQueue:
             notification_ids: markers to check and set (inbox activations).
             lease_value: the poller lease value to check; None publishes unfenced (ingest).
             min_interval_s: refuse when the agent's last activation is more recent (discovery).
+            max_notifications: the most an open activation of this agent may carry, when
+                lower than the queue's own (an agent answers at most ``max_iterations``).
 
         Raises:
             StreamUnavailable: Redis failed.
@@ -116,6 +170,8 @@ class ActivationQueue:
             self._lease_key,
             self._keys.activations(priority),
             self.activated_key(agent_id),
+            _open_key(self._keys, agent_id, priority),
+            _joined_key(self._keys, agent_id, priority),
             *(self.queued_key(n) for n in notification_ids),
         ]
         activated_ttl_ms = int(max((min_interval_s or 0) * 2, 3600) * 1000)
@@ -126,12 +182,17 @@ class ActivationQueue:
             "" if min_interval_s is None else repr(min_interval_s),
             activated_ttl_ms,
             str(event["id"]),
+            min(self._max_notifications, max_notifications or self._max_notifications) if notification_ids else 0,
             len(fields),
         ]
         for name, value in fields.items():
             args += [name, value]
-        status, entry_id = await _scripts.run(self._publish, keys, args, what="publish activation")
-        return PublishResult(status=Published(int(status)), entry_id=_scripts_text(entry_id))
+        args += list(notification_ids)
+        status, answer = await _scripts.run(self._publish, keys, args, what="publish activation")
+        published = Published(int(status))
+        if published is Published.JOINED:
+            return PublishResult(status=published, joined=_scripts_text(answer))
+        return PublishResult(status=published, entry_id=_scripts_text(answer))
 
 
 def _scripts_text(value: object) -> str:

@@ -1,7 +1,8 @@
 """The poller's Lua scripts and its Redis error translation.
 
 Each script is one atomic step: the poller lease (renew, release), the fenced
-publication of an activation, and the circuit breaker's ``allow`` and ``record``.
+publication of an activation (or joining the agent's open one), the runner sealing what
+an activation carries, and the circuit breaker's ``allow`` and ``record``.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ end
 return 0
 """
 
-# KEYS: lease, stream, activated, queued markers...
+# KEYS: lease, stream, activated, open marker, joined set, queued markers...
 # ARGV: lease value ('' = unfenced), queued ttl ms, now s, min interval s ('' = none),
-#       activated ttl ms, event id, field count, field name/value pairs...
-# Returns {status, entry id}: 1 published, -1 lease lost, -2 too soon, -3 already queued.
+#       activated ttl ms, event id, most notifications one activation may carry (0 = never
+#       join or open one), field count, field name/value pairs..., notification ids...
+# Returns {status, id}: 1 published (the entry id), 2 joined the agent's open activation (its
+# event id), -1 lease lost, -2 too soon, -3 already queued. The joined set holds every
+# notification of the open activation, its own included, so its size is the activation's.
 PUBLISH = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {-1, ''}
@@ -41,17 +45,50 @@ if ARGV[4] ~= '' then
     return {-2, ''}
   end
 end
-for i = 4, #KEYS do
+for i = 6, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return {-3, ''} end
 end
-for i = 4, #KEYS do
+local most = tonumber(ARGV[7])
+local first_id = 9 + 2 * tonumber(ARGV[8])
+local ids = {}
+for i = first_id, #ARGV do ids[#ids + 1] = ARGV[i] end
+local open = most > 0 and redis.call('GET', KEYS[4])
+if open and #ids > 0 and redis.call('SCARD', KEYS[5]) + #ids <= most then
+  for i = 6, #KEYS do redis.call('SET', KEYS[i], open, 'PX', ARGV[2]) end
+  redis.call('SADD', KEYS[5], unpack(ids))
+  redis.call('PEXPIRE', KEYS[5], ARGV[2])
+  redis.call('PEXPIRE', KEYS[4], ARGV[2])
+  return {2, open}
+end
+for i = 6, #KEYS do
   redis.call('SET', KEYS[i], ARGV[6], 'PX', ARGV[2])
 end
 local fields = {}
-for i = 8, 7 + 2 * tonumber(ARGV[7]) do fields[#fields + 1] = ARGV[i] end
+for i = 9, first_id - 1 do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5])
+if most > 0 and not open and #ids > 0 then
+  redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[2])
+  redis.call('DEL', KEYS[5])
+  redis.call('SADD', KEYS[5], unpack(ids))
+  redis.call('PEXPIRE', KEYS[5], ARGV[2])
+end
 return {1, id}
+"""
+
+# KEYS: open marker, joined set, this event's sealed set. ARGV: event id, ttl ms.
+# Returns what the event carries beyond its own notification ids, plus '' (the seal): the
+# joined set if the event was still open, else nothing; the same on every retry.
+SEAL = """
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+    if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[3]) end
+  end
+  redis.call('SADD', KEYS[3], '')
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+return redis.call('SMEMBERS', KEYS[3])
 """
 
 # KEYS: breaker hash. ARGV: now s, probe ttl s.

@@ -58,6 +58,9 @@ class PollerOptions:
         queued_ttl_s: how long a notification counts as queued (its activation is
             expected to have marked it read by then); after it, the notification is
             queued again.
+        max_notifications: the most notifications one inbox activation carries: new
+            ones join the agent's activation still waiting on its stream until it holds
+            this many (``ActivationQueue``); 0 queues one activation per batch found.
         idle_wait_s: pause between poll rounds that found nothing new to publish, so
             unread notifications already queued do not spin the long-poll.
         tail_s: how much of the window is left unpolled at the end of a tick.
@@ -68,6 +71,7 @@ class PollerOptions:
     long_poll_max_s: float = 25.0
     batch_size: int = 50
     queued_ttl_s: float = 1800.0
+    max_notifications: int = 50
     idle_wait_s: float = 1.0
     tail_s: float = 2.0
 
@@ -75,6 +79,9 @@ class PollerOptions:
 @dataclass(kw_only=True)
 class TickReport:
     """What one tick (or ingest) did.
+
+    ``published`` holds the ids of the events it queued, ``joined`` those of the open
+    activations that new notifications joined instead (see ``ActivationQueue``).
 
     ``skipped`` counts agents (or notifications) passed over, by reason:
     ``already_queued``, ``breaker_open``, ``budget: <reason>``, ``unknown_agent``,
@@ -84,6 +91,7 @@ class TickReport:
     leader: bool = True
     polled: int = 0
     published: list[str] = field(default_factory=list)
+    joined: list[str] = field(default_factory=list)
     marked_read: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     long_poll: bool | None = None

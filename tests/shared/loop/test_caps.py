@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from local_emulator.fake_llm import Script, Step, ToolCall, Usage
+from shared.llm import Usage as LLMUsage
+from shared.llm import cost_usd
 from shared.loop import run_native
 from tests.shared.loop.conftest import AGENT, World, agent
 
@@ -113,3 +116,37 @@ async def test_an_expired_deadline_makes_no_llm_call(world: World) -> None:
 
     assert result.outcome == "deadline" and result.steps == 0
     assert world.llm_calls() == [] and world.comments() == [] and result.handled == []
+
+
+def slow(name: str, *, delay_s: float, usage: Usage | None = None) -> Script:
+    step = Step(text=f"answer from {name}", delay_s=delay_s)
+    return Script(name=name, steps=[step.model_copy(update={"usage": usage}) if usage else step])
+
+
+async def test_conversations_run_side_by_side_and_share_the_iteration_cap(world: World) -> None:
+    world.fake.add_script(slow("slow", delay_s=0.3))
+    for i in range(5):
+        world.hub.human_post("dana", f"@{AGENT} question {i} [[script:slow]]")
+
+    started = time.monotonic()
+    result = await run_native(await world.request(agent(max_iterations=3)), world.deps(max_conversations=8))
+    elapsed_s = time.monotonic() - started
+
+    assert result.steps == 3 and len(world.llm_calls()) == 3, "three calls at once, never a fourth"
+    assert len(world.comments()) == 3 and len(result.handled) == 3, "the other two are left for later"
+    assert elapsed_s < 0.6, f"the calls overlapped (one call takes 0.3 s; all took {elapsed_s:.2f} s)"
+
+
+async def test_calls_in_flight_count_against_the_cost_cap_at_their_worst(world: World) -> None:
+    world.fake.add_script(slow("costly", delay_s=0.2, usage=Usage(input_tokens=10, output_tokens=10)))
+    for i in range(4):
+        world.hub.human_post("dana", f"@{AGENT} question {i} [[script:costly]]")
+    definition = agent()
+    max_tokens = definition.config.brain.max_tokens or 1024
+    one_worst = cost_usd(definition.config.brain.model, LLMUsage(input_tokens=1, output_tokens=max_tokens)).usd
+    cap = one_worst * 2 + one_worst / 2  # room for two calls at their worst, not three
+
+    result = await run_native(await world.request(definition, cost_cap_usd=cap), world.deps(max_conversations=4))
+
+    assert len(world.llm_calls()) == 2 and result.steps == 2
+    assert result.cost_usd < cap and len(world.comments()) == 2

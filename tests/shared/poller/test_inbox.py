@@ -7,6 +7,7 @@ import contextlib
 
 from local_emulator.hub import MockHub
 from shared.events import ActivationKind, Priority, activation_id
+from shared.poller import Sealer
 from shared.settings import RunnerMode
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested, requested_ids
@@ -46,66 +47,65 @@ async def test_the_same_work_is_queued_once_and_only_new_notifications_later(
     assert len(first.published) == 1 and second.published == []
     assert second.skipped["already_queued"] >= 1
 
+    await Sealer(redis, keys, ttl_s=60)(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=first.published[0])
     hub.human_post("erin", "more for @alice")
     third = await poller.tick(window_s=0.2)
     events = await requested(redis, keys)
-    assert len(third.published) == 1 and len(events) == 2
+    assert len(third.published) == 1 and len(events) == 2  # the first had started: a new one
     assert set(events[0].notification_ids).isdisjoint(events[1].notification_ids)
 
 
-async def test_replies_are_normal_priority_and_unwanted_types_are_marked_read(
-    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
-) -> None:
-    reply = hub.add_notification("alice", "reply", content="re")
-    follow = hub.add_notification("alice", "follow")
-    like = hub.add_notification("alice", "like")
-    dm = hub.add_notification("bob", "dm", content="psst")  # bob: respond_to_dms false
-    dave_reply = hub.add_notification("dave", "reply")  # dave: respond_to_replies false
-
-    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
-
-    events = await requested(redis, keys)
-    assert [(e.agent_name, e.notification_ids) for e in events] == [("alice", [reply.id])]
-    assert await requested(redis, keys, Priority.NORMAL) == events
-    assert follow.read and like.read and dm.read and dave_reply.read and not reply.read
-    assert report.marked_read == 4
-    keyed = [r for r in hub.requests if r.path.endswith("/notifications/read")]
-    assert keyed and not hub.writes_without_idempotency_key
+def alice_id(hub: MockHub) -> str:
+    alice = hub.agent("alice")
+    assert alice is not None
+    return alice.id
 
 
-async def test_an_agent_without_a_definition_is_skipped(
-    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
-) -> None:
-    hub.human_post("dana", "@ghost are you there? @alice")
-    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
-    assert [e.agent_name for e in await requested(redis, keys)] == ["alice"]
-    assert report.skipped["unknown_agent"] >= 1
-
-
-async def test_without_long_poll_the_plain_query_is_used(
-    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
-) -> None:
-    hub.long_poll = False
-    hub.human_post("dana", "hi @alice")
-    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
-    assert report.long_poll is False and len(report.published) == 1
-    polls = [r for r in hub.requests if r.path.endswith("/notifications/poll")]
-    plain = [r for r in hub.requests if r.path.endswith("/agents") and r.query.get("has_notifications") == "true"]
-    assert [r.status for r in polls] == [404] and plain
-
-
-async def test_a_long_poll_wakes_the_tick_when_a_mention_arrives(
+async def test_new_notifications_join_the_activation_waiting_on_the_stream_until_it_starts(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
     poller = make_poller(mode=RunnerMode.NOTIFICATION)
-    tick = asyncio.create_task(poller.tick(window_s=3.0))
-    await asyncio.sleep(0.2)
-    assert not tick.done() and await requested_ids(redis, keys) == []
-    hub.human_post("dana", "wake up @alice")
-    started = asyncio.get_running_loop().time()
-    while not await requested_ids(redis, keys):
-        await asyncio.sleep(0.01)
-    assert asyncio.get_running_loop().time() - started < 1.0  # the long-poll answered, not a timer
-    tick.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await tick
+    seal = Sealer(redis, keys, ttl_s=60)
+    hub.human_post("dana", "hi @alice")
+    (opened,) = (await poller.tick(window_s=0.1)).published
+    hub.human_post("erin", "more for @alice")
+    hub.human_post("fay", "and @alice once more")
+
+    second = await poller.tick(window_s=0.1)
+
+    assert second.published == [] and second.joined == [opened]
+    assert len(await requested(redis, keys)) == 1, "no second activation while the first waits"
+    unread = sorted(n.id for n in hub.inbox(hub.require_agent("alice"), unread_only=True))
+    carried = await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=opened)
+    assert carried == unread, "the started activation carries its own and the joined notifications"
+    assert await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=opened) == carried, "a retry: the same"
+
+    hub.human_post("gus", "late for @alice")
+    third = await poller.tick(window_s=0.1)
+    assert len(third.published) == 1 and third.joined == []
+    assert await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=third.published[0]) == [
+        n.id for n in hub.inbox(hub.require_agent("alice"), unread_only=True) if n.id not in carried
+    ]
+
+
+async def test_a_full_open_activation_is_not_joined_and_other_priorities_open_their_own(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    poller = make_poller(mode=RunnerMode.NOTIFICATION, max_notifications=2)
+    hub.human_post("dana", "hi @alice")
+    (opened,) = (await poller.tick(window_s=0.1)).published
+    hub.human_post("erin", "two for @alice")
+    assert (await poller.tick(window_s=0.1)).joined == [opened]
+    hub.human_post("fay", "three for @alice")
+    third = await poller.tick(window_s=0.1)
+    hub.add_notification("alice", "reply", content="re")
+    fourth = await poller.tick(window_s=0.1)
+
+    assert third.joined == [] and len(third.published) == 1, "full at two: the third mention gets its own"
+    assert fourth.joined == [] and len(fourth.published) == 1, "a reply does not join a mention's activation"
+    assert [len(e.notification_ids) for e in await requested(redis, keys, Priority.HIGH)] == [1, 1]
+    assert len(await requested(redis, keys, Priority.NORMAL)) == 1
+    # The full one is sealed with its two; the third mention's event was not opened for joining.
+    seal = Sealer(redis, keys, ttl_s=60)
+    assert len(await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=opened)) == 2
+    assert await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=third.published[0]) == []

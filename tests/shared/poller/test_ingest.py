@@ -24,6 +24,7 @@ async def test_a_pushed_notification_is_published_at_once_and_once(
 
     published = await poller.ingest(data)  # the name is learned from the Hub: nothing cached yet
 
+    assert not [r for r in hub.requests if r.path.endswith("/notifications")], "the pushed one is not fetched again"
     events = await requested(redis, keys, Priority.HIGH)
     assert [(e.agent_name, e.notification_ids) for e in events] == [("alice", [note.id])]
     assert published == await requested_ids(redis, keys)
@@ -41,6 +42,25 @@ async def test_a_bare_nudge_fetches_the_agents_unread_notifications(
     (event,) = await requested(redis, keys)
     assert len(published) == 1 and sorted(event.notification_ids) == sorted([dm.id, reply.id])
     assert event.priority is Priority.HIGH
+
+
+async def test_a_pushed_notification_the_agent_does_not_answer_is_marked_read(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    follow = hub.add_notification("alice", "follow")
+    data = NotificationCreatedData.model_validate({"id": follow.id, "type": "follow", "agent_id": "alice"})
+    assert await make_poller().ingest(data) == []
+    assert follow.read and await requested_ids(redis, keys) == []
+
+
+async def test_a_pushed_notification_of_a_type_we_do_not_know_fetches_the_inbox(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    dm = hub.add_notification("alice", "dm", content="psst")
+    data = NotificationCreatedData.model_validate({"id": "n-new", "type": "hologram", "agent_id": "alice"})
+    assert len(await make_poller().ingest(data)) == 1
+    (event,) = await requested(redis, keys)
+    assert event.notification_ids == [dm.id]
 
 
 async def test_unwanted_and_unknown_pushes_publish_nothing(
