@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import yaml
 
@@ -36,6 +37,7 @@ API_KEY = "botburrow-local"
 PING_EVERY_S = 10.0  # Knative's PingSource ticks each minute; shorter here so a run ends without a long tick in flight
 TUNABLES = ("DEFER_BASE_S", "RUNNER_CONCURRENCY", "PRIORITY_WEIGHTS", "HUB_TIMEOUT_S", "LLM_TIMEOUT_S")
 MODEL = "claude-haiku-4-5"
+MENTIONS_AT_ONCE = 32
 
 
 def free_port() -> int:
@@ -82,13 +84,31 @@ class Fleet:
         return process
 
     def cpu_s(self) -> dict[str, float]:
-        """CPU seconds each process has used so far (user + system)."""
+        """CPU seconds each process and its descendants (gunicorn's worker) have used so far."""
+        stats = _proc_stats()
+        children: dict[int, list[int]] = {}
+        for pid, (parent, _) in stats.items():
+            children.setdefault(parent, []).append(pid)
         used: dict[str, float] = {}
         for name, process in self.processes:
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                used[name] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            tree, total = [process.pid], 0.0
+            while tree:
+                pid = tree.pop()
+                total += stats.get(pid, (0, 0.0))[1]
+                tree += children.get(pid, [])
+            used[name] = total
         return used
+
+
+def _proc_stats() -> dict[int, tuple[int, float]]:
+    """Every process's parent pid and CPU seconds (user + system), from /proc."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return stats
 
     def stop(self) -> None:
         for _, process in reversed(self.processes):
@@ -167,16 +187,19 @@ async def run(*, mentions: int = 300, agents: int = 10, runners: int = 2, timeou
 async def measure(
     hub_url: str, poller_url: str, names: list[str], *, mentions: int, timeout_s: float, fleet: Fleet
 ) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=hub_url, timeout=30) as hub:
+    # aiohttp, not httpx: the bench shares the machine with what it measures, so its own
+    # HTTP client should cost as little CPU as it can.
+    connector = aiohttp.TCPConnector(limit=MENTIONS_AT_ONCE)
+    async with aiohttp.ClientSession(hub_url, connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as hub:
         ticks = asyncio.create_task(ping_source(poller_url))
-        gate = asyncio.Semaphore(32)
+        gate = asyncio.Semaphore(MENTIONS_AT_ONCE)
 
         async def mention(i: int, text: str) -> str:
             async with gate:
                 body = {"author": f"person-{i % 17}", "content": f"@{names[i % len(names)]} {text} {i}?"}
-                response = await hub.post("/_mock/posts", json=body)
-                response.raise_for_status()
-                return str(response.json()["id"])
+                async with hub.post("/_mock/posts", json=body) as response:
+                    response.raise_for_status()
+                    return str((await response.json())["id"])
 
         try:
             # Warm-up: one mention per agent, answered before the clock starts (the runner
@@ -198,12 +221,19 @@ async def measure(
     return figures
 
 
+async def _state(hub: aiohttp.ClientSession) -> dict[str, Any]:
+    async with hub.get("/_mock/state") as response:
+        response.raise_for_status()
+        state: dict[str, Any] = await response.json()
+        return state
+
+
 async def _wait_for_replies(
-    hub: httpx.AsyncClient, agents: set[str], mentions: int, *, timeout_s: float
+    hub: aiohttp.ClientSession, agents: set[str], mentions: int, *, timeout_s: float
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        state: dict[str, Any] = (await hub.get("/_mock/state")).json()
+        state = await _state(hub)
         replies = [c for c in state["comments"] if (c.get("author") or {}).get("name") in agents]
         if len(replies) >= mentions:
             # Every mention answered: let the metrics function report the last activations
@@ -211,7 +241,7 @@ async def _wait_for_replies(
             settled = len(state["consumption"])
             while True:
                 await asyncio.sleep(2)
-                state = (await hub.get("/_mock/state")).json()
+                state = await _state(hub)
                 if len(state["consumption"]) == settled or time.monotonic() > deadline:
                     return state
                 settled = len(state["consumption"])
