@@ -35,7 +35,7 @@ from shared.events import ping, to_http
 
 API_KEY = "botburrow-local"
 PING_EVERY_S = 10.0  # Knative's PingSource ticks each minute; shorter here so a run ends without a long tick in flight
-TUNABLES = ("DEFER_BASE_S", "RUNNER_CONCURRENCY", "PRIORITY_WEIGHTS", "HUB_TIMEOUT_S", "LLM_TIMEOUT_S")
+TUNABLES = ("DEFER_BASE_S", "DEFER_MAX_S", "RUNNER_CONCURRENCY", "PRIORITY_WEIGHTS", "HUB_TIMEOUT_S", "LLM_TIMEOUT_S")
 MODEL = "claude-haiku-4-5"
 MENTIONS_AT_ONCE = 32
 
@@ -99,17 +99,6 @@ class Fleet:
             used[name] = total
         return used
 
-
-def _proc_stats() -> dict[int, tuple[int, float]]:
-    """Every process's parent pid and CPU seconds (user + system), from /proc."""
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
-    return stats
-
     def stop(self) -> None:
         for _, process in reversed(self.processes):
             with contextlib.suppress(ProcessLookupError):
@@ -120,6 +109,17 @@ def _proc_stats() -> dict[int, tuple[int, float]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _proc_stats() -> dict[int, tuple[int, float]]:
+    """Every process's parent pid and CPU seconds (user + system), from /proc."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return stats
 
 
 @contextlib.contextmanager
@@ -205,12 +205,12 @@ async def measure(
             # Warm-up: one mention per agent, answered before the clock starts (the runner
             # processes take seconds to import, and each agent's definition is loaded once).
             warm = set(await asyncio.gather(*(mention(i, "warm-up") for i in range(len(names)))))
-            warmed = await _wait_for_replies(hub, set(names), len(names), timeout_s=timeout_s)
+            warmed = await _wait_for_replies(hub, len(names), timeout_s=timeout_s)
             started = time.monotonic()
             cpu_before = fleet.cpu_s()
             await asyncio.gather(*(mention(i, "question number") for i in range(mentions)))
             posted_s = time.monotonic() - started
-            state = await _wait_for_replies(hub, set(names), len(names) + mentions, timeout_s=timeout_s)
+            state = await _wait_for_replies(hub, len(names) + mentions, timeout_s=timeout_s)
             cpu_after = fleet.cpu_s()
         finally:
             ticks.cancel()
@@ -221,33 +221,36 @@ async def measure(
     return figures
 
 
-async def _state(hub: aiohttp.ClientSession) -> dict[str, Any]:
-    async with hub.get("/_mock/state") as response:
+async def _get(hub: aiohttp.ClientSession, path: str) -> dict[str, Any]:
+    async with hub.get(path) as response:
         response.raise_for_status()
-        state: dict[str, Any] = await response.json()
-        return state
+        body: dict[str, Any] = await response.json()
+        return body
 
 
-async def _wait_for_replies(
-    hub: aiohttp.ClientSession, agents: set[str], mentions: int, *, timeout_s: float
-) -> dict[str, Any]:
+async def _wait_for_replies(hub: aiohttp.ClientSession, replies: int, *, timeout_s: float) -> dict[str, Any]:
+    """The Hub's whole state once ``replies`` comments by agents exist (or at the deadline).
+
+    Progress is read from ``/_mock/stats`` (counts): rendering the whole state on every
+    look would cost the Hub more CPU the longer the run, on the cores being measured.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
-        state = await _state(hub)
-        replies = [c for c in state["comments"] if (c.get("author") or {}).get("name") in agents]
-        if len(replies) >= mentions:
+        stats = await _get(hub, "/_mock/stats")
+        if stats["agent_comments"] >= replies:
             # Every mention answered: let the metrics function report the last activations
             # (one record per activation, not per reply) and a late duplicate show itself.
-            settled = len(state["consumption"])
-            while True:
+            settled = stats["consumption"]
+            while time.monotonic() < deadline:
                 await asyncio.sleep(2)
-                state = await _state(hub)
-                if len(state["consumption"]) == settled or time.monotonic() > deadline:
-                    return state
-                settled = len(state["consumption"])
+                stats = await _get(hub, "/_mock/stats")
+                if stats["consumption"] == settled:
+                    break
+                settled = stats["consumption"]
+            return await _get(hub, "/_mock/state")
         if time.monotonic() > deadline:
-            return state
-        await asyncio.sleep(0.5)
+            return await _get(hub, "/_mock/state")
+        await asyncio.sleep(0.2)
 
 
 async def ping_source(poller_url: str, *, every_s: float = PING_EVERY_S) -> None:

@@ -204,6 +204,7 @@ def _streams(env: _Env) -> StreamSettings:
             retry_base_s=env.get("RETRY_BASE_S", d.retry_base_s, _float(0.0)),
             retry_max_s=env.get("RETRY_MAX_S", d.retry_max_s, _float(0.0)),
             defer_base_s=env.get("DEFER_BASE_S", d.defer_base_s, _float(0.0)),
+            defer_max_s=env.get("DEFER_MAX_S", d.defer_max_s, _float(0.0)),
             weights=env.get("PRIORITY_WEIGHTS", DEFAULT_WEIGHTS, _weights),
         )
     except ValueError as exc:

@@ -30,6 +30,8 @@ Control over HTTP (no auth; local use only), JSON in and out:
 =========================================  ============================================
 ``GET    /_mock/state``                    agents, posts, comments, dms, notifications,
                                            consumption, writes without a key, faults, config
+``GET    /_mock/stats``                    counts of posts, comments (by agents), dms,
+                                           notifications and consumption records
 ``GET    /_mock/requests``                 every ``/api/v1`` request (never its key)
 ``GET    /_mock/agents``                   agents with their per-agent keys
 ``POST   /_mock/agents``                   ``{name, id?, api_key?}``

@@ -50,9 +50,9 @@ class HubApi:
 
     async def notifications(self, request: web.Request) -> web.Response:
         agent = caller(self.hub, request).acting()
-        inbox = self.hub.inbox(agent, unread_only=query_flag(request, "unread"))
         limit = query_int(request, "limit", 50, high=500)
-        records = [render.notification(n, self.hub.dialect) for n in inbox[:limit]]
+        inbox = self.hub.inbox(agent, unread_only=query_flag(request, "unread"), limit=limit)
+        records = [render.notification(n, self.hub.dialect) for n in inbox]
         return respond(render.listing("notifications", records, self.hub.dialect))
 
     async def poll(self, request: web.Request) -> web.Response:

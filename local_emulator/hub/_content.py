@@ -23,15 +23,26 @@ def _csv(value: str | None) -> list[str]:
 
 
 class ContentStore:
+    """Everything created, in creation order; comments are also indexed by id and by post.
+
+    A reply looks up its parent comment and reading a thread lists the post's comments,
+    so neither scans every comment on the Hub. Only ``add_comment`` and ``clear`` change
+    ``comments``, keeping the indexes in step.
+    """
+
     def __init__(self) -> None:
         self.posts: dict[str, Post] = {}
         self.comments: list[Comment] = []
         self.dms: list[DirectMessage] = []
+        self._comments_by_id: dict[str, Comment] = {}
+        self._comments_of: dict[str, list[Comment]] = {}
 
     def clear(self) -> None:
         self.posts.clear()
         self.comments.clear()
         self.dms.clear()
+        self._comments_by_id.clear()
+        self._comments_of.clear()
 
     def add_post(
         self,
@@ -62,6 +73,8 @@ class ContentStore:
             id=new_id("cmt"), post_id=post.id, author=author, content=content, created_at=at, parent_id=parent_id
         )
         self.comments.append(comment)
+        self._comments_by_id[comment.id] = comment
+        self._comments_of.setdefault(post.id, []).append(comment)
         return comment
 
     def add_dm(self, sender: Author, recipient_id: str, content: str, *, at: datetime) -> DirectMessage:
@@ -70,10 +83,11 @@ class ContentStore:
         return dm
 
     def comment(self, comment_id: str) -> Comment | None:
-        return next((c for c in self.comments if c.id == comment_id), None)
+        return self._comments_by_id.get(comment_id)
 
     def comments_of(self, post_id: str) -> list[Comment]:
-        return [c for c in self.comments if c.post_id == post_id]
+        """The post's comments, oldest first."""
+        return list(self._comments_of.get(post_id, ()))
 
     def search(
         self, query: str, *, community: str | None = None, author: str | None = None, limit: int = 20

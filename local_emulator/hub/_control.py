@@ -13,7 +13,7 @@ from aiohttp import web
 
 from . import _render as render
 from ._auth import Reject, read_body, respond, text_field
-from ._model import Budget, Dialect, Fault
+from ._model import AGENT, Budget, Dialect, Fault
 from ._state import MockHub
 
 CONTROL = "/_mock"
@@ -39,6 +39,7 @@ class Control:
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get(f"{CONTROL}/state", self.state),
+            web.get(f"{CONTROL}/stats", self.stats),
             web.get(f"{CONTROL}/requests", self.requests),
             web.get(f"{CONTROL}/agents", self.list_agents),
             web.post(f"{CONTROL}/agents", self.add_agent),
@@ -57,6 +58,21 @@ class Control:
         agent = self.hub.agent(agent_ref)
         assert agent is not None
         return {**render.agent_summary(agent), "api_key": agent.api_key}
+
+    async def stats(self, request: web.Request) -> web.Response:
+        """Counts only, cheap enough to poll while a benchmark runs (``state`` renders everything)."""
+        hub = self.hub
+        comments = hub.content.comments
+        return respond(
+            {
+                "posts": len(hub.content.posts),
+                "comments": len(comments),
+                "agent_comments": sum(1 for c in comments if c.author.kind == AGENT),
+                "dms": len(hub.content.dms),
+                "notifications": len(hub.notifications),
+                "consumption": len(hub.consumption),
+            }
+        )
 
     async def state(self, request: web.Request) -> web.Response:
         hub, plain = self.hub, Dialect()

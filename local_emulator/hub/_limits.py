@@ -9,14 +9,17 @@ from __future__ import annotations
 import math
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._model import HubLimits
 
 
-@dataclass(frozen=True)
-class Window:
-    """The state of one key's request window, as the rate-limit headers report it."""
+class Window(NamedTuple):
+    """The state of one key's request window, as the rate-limit headers report it.
+
+    A tuple, not a frozen dataclass: one is made for every request, and a tuple is the
+    cheapest immutable record to make.
+    """
 
     limit: int
     remaining: int
@@ -55,12 +58,7 @@ class RateLimiter:
         self._requests[key] = (start, count)
         limit = self.limits.requests_per_min
         over = count > limit
-        return Window(
-            limit=limit,
-            remaining=max(0, limit - count),
-            reset_epoch_s=start + 60,
-            retry_after_s=max(1, math.ceil(start + 60 - now)) if over else None,
-        )
+        return Window(limit, max(0, limit - count), start + 60, max(1, math.ceil(start + 60 - now)) if over else None)
 
     def post_retry_after(self, agent_id: str) -> int | None:
         """Seconds until the agent may post again, or ``None`` when it may now."""

@@ -66,15 +66,16 @@ def _auth_kind(hub: MockHub, token: str | None) -> AuthKind:
 def api_middleware(hub: MockHub) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(API_PREFIX):
+        method, path = request.method, request.path
+        if not path.startswith(API_PREFIX):
             try:
                 return await handler(request)
             except Reject as exc:
                 return _rejected(hub, exc)
         token = bearer(request)
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        if request.method not in _READS and not key:
-            hub.writes_without_idempotency_key.append((request.method, request.path))
+        if method not in _READS and not key:
+            hub.writes_without_idempotency_key.append((method, path))
         at = hub.clock()
         response: web.StreamResponse | None = None
         try:
@@ -82,8 +83,8 @@ def api_middleware(hub: MockHub) -> Middleware:
         finally:
             hub.requests.append(
                 RequestRecord(
-                    method=request.method,
-                    path=request.path,
+                    method=method,
+                    path=path,
                     query=dict(request.query),
                     status=response.status if response is not None else None,
                     auth=_auth_kind(hub, token),

@@ -5,16 +5,23 @@ Creating content fans out notifications the way the Hub does: ``mention`` for ev
 commented on or whose comment was answered, ``dm`` to the recipient of a DM; one
 notification per agent per created object (``reply`` wins over ``mention``). Listeners
 (the webhook) hear of every notification, and long-polls wake up.
+
+Every request looks agents up by name or key and reads one agent's inbox, so those are
+indexed (``_by_name``, ``_by_key``, ``_inboxes``, ``_unread``): a request costs what its
+own agent's records cost, never a scan of the whole Hub. The public lists
+(``notifications``, ``consumption``) stay the record of everything; only ``MockHub``
+methods change them, and they keep the indexes in step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -70,9 +77,19 @@ class MockHub:
         self.dialect = dialect or Dialect()
         self.webhook_url = webhook_url
         self.agents: dict[str, Agent] = {}
+        # Lookup caches over ``agents``, checked on every hit (``_cached``), so a changed
+        # or removed agent is never served from them.
+        self._by_name: dict[str, Agent] = {}
+        self._by_key: dict[str, Agent] = {}
         self.content = ContentStore()
         self.notifications: list[Notification] = []
+        # Per agent id: its notifications, and its unread ones by id (both oldest first).
+        self._inboxes: dict[str, list[Notification]] = {}
+        self._unread: dict[str, dict[str, Notification]] = {}
+        # Notification id -> its place in ``notifications``: orders agents by oldest unread.
+        self._arrival: dict[str, int] = {}
         self.consumption: list[ConsumptionRecord] = []
+        self._consumption_of: dict[str, list[ConsumptionRecord]] = {}
         self.faults: list[Fault] = []
         self.requests: list[RequestRecord] = []
         self.writes_without_idempotency_key: list[tuple[str, str]] = []
@@ -114,13 +131,30 @@ class MockHub:
         """The agent with this id or (case-insensitively) this name."""
         if not ref:
             return None
-        if ref in self.agents:
-            return self.agents[ref]
+        by_id = self.agents.get(ref)
+        if by_id is not None:
+            return by_id
         lowered = ref.lower()
-        return next((a for a in self.agents.values() if a.name.lower() == lowered), None)
+        cached = self._by_name.get(lowered)
+        if cached is not None and self._cached(cached) and cached.name.lower() == lowered:
+            return cached
+        found = next((a for a in self.agents.values() if a.name.lower() == lowered), None)
+        if found is not None:
+            self._by_name[lowered] = found
+        return found
 
     def agent_by_key(self, key: str) -> Agent | None:
-        return next((a for a in self.agents.values() if a.api_key == key), None)
+        cached = self._by_key.get(key)
+        if cached is not None and self._cached(cached) and cached.api_key == key:
+            return cached
+        found = next((a for a in self.agents.values() if a.api_key == key), None)
+        if found is not None:
+            self._by_key[key] = found
+        return found
+
+    def _cached(self, agent: Agent) -> bool:
+        """Whether a cached lookup still names a registered agent (not one since replaced or reset)."""
+        return self.agents.get(agent.id) is agent
 
     def mark_activated(self, agent: Agent) -> None:
         agent.last_activated_at = self.now()
@@ -224,7 +258,10 @@ class MockHub:
             comment_id=comment_id,
             raw=raw,
         )
+        self._arrival[notification.id] = len(self.notifications)
         self.notifications.append(notification)
+        self._inboxes.setdefault(target.id, []).append(notification)
+        self._unread.setdefault(target.id, {})[notification.id] = notification
         for listener in list(self.listeners):
             listener(notification)
         self._wake()
@@ -234,24 +271,34 @@ class MockHub:
         """A notification served exactly as ``record`` (malformed on purpose, or in a foreign shape)."""
         return self.add_notification(agent, str(record.get("type", "")), raw=record)
 
-    def inbox(self, agent: Agent, *, unread_only: bool) -> list[Notification]:
-        return [n for n in self.notifications if n.agent_id == agent.id and not (unread_only and n.read)]
+    def inbox(self, agent: Agent, *, unread_only: bool, limit: int | None = None) -> list[Notification]:
+        """The agent's notifications (or only its unread ones), oldest first, at most ``limit``."""
+        found: Iterable[Notification] = (
+            self._unread.get(agent.id, {}).values() if unread_only else self._inboxes.get(agent.id, ())
+        )
+        return list(found if limit is None else itertools.islice(found, limit))
 
     def mark_read(self, agent: Agent, ids: list[str]) -> int:
-        wanted = set(ids)
+        """Mark those of ``ids`` that are the agent's unread notifications read; how many were."""
+        unread = self._unread.get(agent.id)
+        if not unread:
+            return 0
         marked = 0
-        for n in self.notifications:
-            if n.agent_id == agent.id and n.id in wanted and not n.read:
-                n.read = True
+        for notification_id in ids:
+            notification = unread.pop(notification_id, None)
+            if notification is not None:
+                notification.read = True
                 marked += 1
         return marked
 
     def agents_with_unread(self) -> list[tuple[Agent, int]]:
-        counts: dict[str, int] = {}
-        for n in self.notifications:
-            if not n.read:
-                counts[n.agent_id] = counts.get(n.agent_id, 0) + 1
-        return [(self.agents[i], c) for i, c in counts.items() if i in self.agents]
+        """Agents with unread notifications and how many: the one waiting longest first."""
+        waiting = sorted(
+            (self._arrival[next(iter(unread))], agent_id)
+            for agent_id, unread in self._unread.items()
+            if unread and agent_id in self.agents
+        )
+        return [(self.agents[agent_id], len(self._unread[agent_id])) for _, agent_id in waiting]
 
     async def wait_for_work(self, timeout_s: float) -> list[tuple[Agent, int]]:
         """Agents with unread notifications, waiting up to ``timeout_s`` for one to appear."""
@@ -314,7 +361,7 @@ class MockHub:
 
     def budget_health(self, agent: Agent) -> dict[str, Any]:
         now, b = self.now(), agent.budget
-        mine = [c for c in self.consumption if c.agent_id == agent.id]
+        mine = self._consumption_of.get(agent.id, [])
         daily = b.daily_used if b.daily_used is not None else sum(c.cost_usd for c in mine if c.at.date() == now.date())
         monthly = b.monthly_used
         if monthly is None:
@@ -331,6 +378,7 @@ class MockHub:
     def record_consumption(self, agent: Agent, body: dict[str, Any]) -> ConsumptionRecord:
         record = ConsumptionRecord(agent_id=agent.id, body=body, at=self.now())
         self.consumption.append(record)
+        self._consumption_of.setdefault(agent.id, []).append(record)
         return record
 
     # -- faults -------------------------------------------------------------------
@@ -375,11 +423,15 @@ class MockHub:
         self.content.clear()
         for store in (self.notifications, self.consumption, self.faults, self.requests):
             store.clear()
+        for index in (self._inboxes, self._unread, self._arrival, self._consumption_of):
+            index.clear()
         self.writes_without_idempotency_key.clear()
         self.idempotent.clear()
         self.limiter.reset()
         if agents:
             self.agents.clear()
+            self._by_name.clear()
+            self._by_key.clear()
 
     def require_agent(self, ref: str) -> Agent:
         agent = self.agent(ref)

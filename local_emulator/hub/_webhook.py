@@ -4,6 +4,10 @@
 the notification (in the contract's shape) plus ``agent_id``. Deliveries run in the
 background with a few retries; a failure is logged and never breaks the Hub request
 that created the notification.
+
+One pooled session carries every delivery: connections are kept alive and reused (a
+burst of mentions must not open a connection per notification), each answer's body
+is read to its end so its connection goes back to the pool instead of being closed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from ._model import Dialect, Notification
 from ._state import MockHub
 
 log = structlog.get_logger(__name__)
+
+# Deliveries render the notification in the contract's shape, whatever the mock's dialect.
+_CONTRACT = Dialect()
+# Connections to the receiver, at most: enough for a burst, and a burst queues beyond it.
+POOL_SIZE = 64
+# Idle connections are dropped a little before gunicorn's default keep-alive (2 s) drops
+# them server-side (the poller runs on gunicorn), so a delivery does not race the close.
+KEEPALIVE_S = 1.5
 
 
 class WebhookSender:
@@ -48,19 +60,19 @@ class WebhookSender:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, url: str, notification: Notification) -> None:
-        data: dict[str, Any] = {**render.notification(notification, Dialect()), "agent_id": notification.agent_id}
+        data: dict[str, Any] = {**render.notification(notification, _CONTRACT), "agent_id": notification.agent_id}
         try:
             event = notification_created(at=notification.created_at, agent_id=notification.agent_id, notification=data)
         except InvalidEvent as exc:
             log.warning("mock_hub.webhook_unsendable", notification_id=notification.id, problem=str(exc))
             return
         headers, body = to_http(event, binary=True)
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        session = self._session_for_deliveries()
         problem = ""
         for attempt in range(1, self._attempts + 1):
             try:
-                async with self._session.post(url, data=body, headers=headers) as response:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()  # to the end: an unread body would close the connection
                     if response.status < 300:
                         log.debug("mock_hub.webhook_delivered", notification_id=notification.id, status=response.status)
                         return
@@ -72,6 +84,13 @@ class WebhookSender:
             if attempt < self._attempts:
                 await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
         log.warning("mock_hub.webhook_failed", notification_id=notification.id, problem=problem)
+
+    def _session_for_deliveries(self) -> aiohttp.ClientSession:
+        """The session every delivery shares, made on first use (it needs the running loop)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_S)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
 
     async def aclose(self, *, timeout_s: float = 2.0) -> None:
         """Let deliveries in flight finish (briefly), then stop."""

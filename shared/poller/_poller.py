@@ -196,26 +196,45 @@ class Poller:
             return
         if not await self._may_activate(agent_id, report):
             return
+        # Each notification takes at least one LLM call, and an activation makes at most
+        # max_iterations: more in one event would only be read, fetched and released again.
+        cap = min(self._options.max_notifications or len(notes), definition.config.behavior.max_iterations)
+        for start in range(0, len(notes), cap):
+            await self._publish_inbox(agent_id, name, notes[start : start + cap], lease_value, report, cap=cap)
+            if report.lease_lost:
+                return
+
+    async def _publish_inbox(
+        self,
+        agent_id: str,
+        name: str,
+        notes: list[Notification],
+        lease_value: str | None,
+        report: TickReport,
+        *,
+        cap: int,
+    ) -> None:
+        """One inbox activation for ``notes``, or them joining the agent's open one."""
         now_s = self._clock()
         ids = sorted(n.id for n in notes)
         types = sorted({n.type.value for n in notes})
+        priority = _filter.priority_of(notes)
         event = activation_requested(
             agent_id=agent_id,
             agent_name=name,
             kind=ActivationKind.INBOX,
             requested_at=datetime.fromtimestamp(now_s, UTC),
             notification_ids=ids,
-            priority=_filter.priority_of(notes),
+            priority=priority,
             reason="inbox: " + ",".join(types),
         )
         result = await self.queue.publish(
             event,
-            priority=_filter.priority_of(notes),
+            priority=priority,
             now_s=now_s,
             notification_ids=ids,
             lease_value=lease_value,
-            # Each notification takes at least one LLM call, and an activation makes at most max_iterations.
-            max_notifications=definition.config.behavior.max_iterations,
+            max_notifications=cap,
         )
         if result.status is Published.JOINED:
             report.joined.append(result.joined)

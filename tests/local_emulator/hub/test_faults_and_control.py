@@ -117,6 +117,26 @@ class TestControl:
         await http.post("/_mock/reset", json={"agents": True})
         assert hub.agents == {}
 
+    async def test_stats_count_what_state_lists(self, http: httpx.AsyncClient, hub: MockHub) -> None:
+        post = hub.human_post("dana", "@bob and @alice")
+        hub.human_comment("erin", post.id, "a person's comment")
+        await http.post(
+            "/api/v1/posts/" + post.id + "/comments",
+            json={"agent_id": "bob", "content": "an agent's reply"},
+            headers={"Authorization": f"Bearer {hub.api_key}", "Idempotency-Key": "k1"},
+        )
+        stats = (await http.get("/_mock/stats")).json()
+        state = (await http.get("/_mock/state")).json()
+        assert stats == {
+            "posts": len(state["posts"]),
+            "comments": len(state["comments"]),
+            "agent_comments": 1,
+            "dms": 0,
+            "notifications": len(state["notifications"]),
+            "consumption": 0,
+        }
+        assert (stats["comments"], stats["notifications"]) == (2, 2)  # the two mentions
+
     async def test_the_request_log_never_holds_a_key(self, http: httpx.AsyncClient, hub: MockHub) -> None:
         key = hub.require_agent("alice").api_key
         await http.get("/api/v1/notifications", headers={"Authorization": f"Bearer {key}"})

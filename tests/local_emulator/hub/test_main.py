@@ -105,3 +105,15 @@ async def test_a_missing_agents_directory_is_refused(tmp_path: Path) -> None:
     out, err = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 2
     assert out == b"" and b"missing" in err
+
+
+def test_serves_on_uvloop() -> None:
+    from local_emulator.hub.__main__ import _run
+
+    loops: list[object] = []
+
+    async def record_loop() -> None:
+        loops.append(asyncio.get_running_loop())
+
+    _run(record_loop())
+    assert type(loops[0]).__module__.startswith("uvloop")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -19,17 +20,31 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.peers: list[object] = []  # the (host, port) each delivery came from: one per connection
         self.fail_next = 0
         self.attempts = 0
+        self.answer = b""
+        self.answered = 0
         self.url = ""
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         self.attempts += 1
         if self.fail_next > 0:
             self.fail_next -= 1
             return web.Response(status=503)
         self.received.append((dict(request.headers), await request.read()))
-        return web.Response(status=202)
+        self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        if not self.answer:
+            return web.Response(status=202)
+        # The body after the headers, in a write of its own (as gunicorn may send it).
+        response = web.StreamResponse(status=202)
+        response.content_length = len(self.answer)
+        await response.prepare(request)
+        await asyncio.sleep(0.05)
+        await response.write(self.answer)
+        await response.write_eof()
+        self.answered += 1
+        return response
 
 
 @pytest.fixture
@@ -63,6 +78,16 @@ async def test_each_new_notification_arrives_as_a_binary_cloudevent(hub: MockHub
     assert payload["post_id"] == post.id
     assert payload["from_agent"] == {"id": hub.require_agent("alice").id, "name": "alice"}
     assert payload["content"] == "hello @bob"
+
+
+async def test_deliveries_share_one_kept_alive_connection(hub: MockHub, receiver: Receiver) -> None:
+    receiver.answer = b"OK"  # a body, as functions-framework answers: read to its end, the connection is reusable
+    hub.webhook_url = receiver.url
+    async with MockHubServer(hub):
+        for _ in range(5):
+            hub.add_notification("alice", "follow")
+            await eventually(lambda: receiver.answered == len(hub.notifications))  # done before the next starts
+    assert len(set(receiver.peers)) == 1, receiver.peers
 
 
 async def test_a_failing_receiver_is_retried(hub: MockHub, receiver: Receiver) -> None:

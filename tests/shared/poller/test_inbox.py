@@ -109,3 +109,16 @@ async def test_a_full_open_activation_is_not_joined_and_other_priorities_open_th
     seal = Sealer(redis, keys, ttl_s=60)
     assert len(await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=opened)) == 2
     assert await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=third.published[0]) == []
+
+
+async def test_an_inbox_larger_than_max_iterations_is_split_into_activations(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    for i in range(25):
+        hub.human_post("dana", f"@alice number {i}")  # alice answers at most 10 per activation
+
+    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.1)
+
+    events = await requested(redis, keys, Priority.HIGH)
+    assert sorted(len(e.notification_ids) for e in events) == [5, 10, 10] and len(report.published) == 3
+    assert len({n for e in events for n in e.notification_ids}) == 25
