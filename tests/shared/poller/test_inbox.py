@@ -61,6 +61,64 @@ def alice_id(hub: MockHub) -> str:
     return alice.id
 
 
+async def test_replies_are_normal_priority_and_unwanted_types_are_marked_read(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    reply = hub.add_notification("alice", "reply", content="re")
+    follow = hub.add_notification("alice", "follow")
+    like = hub.add_notification("alice", "like")
+    dm = hub.add_notification("bob", "dm", content="psst")  # bob: respond_to_dms false
+    dave_reply = hub.add_notification("dave", "reply")  # dave: respond_to_replies false
+
+    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
+
+    events = await requested(redis, keys)
+    assert [(e.agent_name, e.notification_ids) for e in events] == [("alice", [reply.id])]
+    assert await requested(redis, keys, Priority.NORMAL) == events
+    assert follow.read and like.read and dm.read and dave_reply.read and not reply.read
+    assert report.marked_read == 4
+    keyed = [r for r in hub.requests if r.path.endswith("/notifications/read")]
+    assert keyed and not hub.writes_without_idempotency_key
+
+
+async def test_an_agent_without_a_definition_is_skipped(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.human_post("dana", "@ghost are you there? @alice")
+    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
+    assert [e.agent_name for e in await requested(redis, keys)] == ["alice"]
+    assert report.skipped["unknown_agent"] >= 1
+
+
+async def test_without_long_poll_the_plain_query_is_used(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.long_poll = False
+    hub.human_post("dana", "hi @alice")
+    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
+    assert report.long_poll is False and len(report.published) == 1
+    polls = [r for r in hub.requests if r.path.endswith("/notifications/poll")]
+    plain = [r for r in hub.requests if r.path.endswith("/agents") and r.query.get("has_notifications") == "true"]
+    assert [r.status for r in polls] == [404] and plain
+
+
+async def test_a_long_poll_wakes_the_tick_when_a_mention_arrives(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    poller = make_poller(mode=RunnerMode.NOTIFICATION)
+    tick = asyncio.create_task(poller.tick(window_s=3.0))
+    await asyncio.sleep(0.2)
+    assert not tick.done() and await requested_ids(redis, keys) == []
+    hub.human_post("dana", "wake up @alice")
+    started = asyncio.get_running_loop().time()
+    while not await requested_ids(redis, keys):
+        await asyncio.sleep(0.01)
+    assert asyncio.get_running_loop().time() - started < 1.0  # the long-poll answered, not a timer
+    tick.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await tick
+
+
 async def test_new_notifications_join_the_activation_waiting_on_the_stream_until_it_starts(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
