@@ -133,8 +133,7 @@ async def _still_unread(run: _Attempt, deps: ActivationDeps) -> list[Notificatio
     if run.request.kind is not ActivationKind.INBOX:
         return []
     wanted = set(run.notification_ids)
-    unread = await deps.hub.notifications(run.request.agent_name, limit=INBOX_PAGE)
-    found = [n for n in unread if n.id in wanted]
+    found = await deps.hub.notifications(run.request.agent_name, limit=INBOX_PAGE, only=wanted)
     unseen = sorted(wanted - {n.id for n in found})
     if unseen:
         log.info("activation.notifications_not_listed", event_id=run.event_id, count=len(unseen))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -127,12 +127,21 @@ class HubClient:
 
     # -- one method per endpoint row of the contract --------------------------------
 
-    async def notifications(self, agent: str, *, unread: bool = True, limit: int | None = None) -> list[Notification]:
-        """The agent's notifications (unread only by default); unknown types and bad records are skipped."""
+    async def notifications(
+        self, agent: str, *, unread: bool = True, limit: int | None = None, only: Collection[str] | None = None
+    ) -> list[Notification]:
+        """The agent's notifications (unread only by default); unknown types and bad records are skipped.
+
+        ``only``: keep just the notifications with these ids, and parse nothing else (a
+        runner looking for its few among hundreds of unread ones).
+        """
         token, agent_id = self._auth(agent)
         call = _wire.notifications(agent_id=agent_id, unread=unread, limit=limit)
         body = await self._transport.request(call, token=token)
-        return _parse.records(self._items(body, "notifications"), _parse.notification, "notification")
+        raw = self._items(body, "notifications")
+        if only is not None:
+            raw = [r for r in raw if _parse.record_id(r) in only]
+        return _parse.records(raw, _parse.notification, "notification")
 
     async def poll(self, *, timeout_s: float = 25.0, batch_size: int = 50) -> list[AgentWork] | None:
         """Long-poll for agents with unread notifications; ``None`` when the Hub has no long-poll.

@@ -115,6 +115,11 @@ def _id(value: Any) -> str | None:
     return str(value) if isinstance(value, str | int) and str(value) else None
 
 
+def record_id(raw: Any) -> str | None:
+    """The ``id`` of a raw record, as ``notification`` and friends would read it; ``None`` if it has none."""
+    return _id(raw.get("id")) if isinstance(raw, Mapping) else None
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 

@@ -194,13 +194,22 @@ class Poller:
         if not notes:
             report.skipped["already_queued"] += 1
             return
-        if not await self._may_activate(agent_id, report):
-            return
         # Each notification takes at least one LLM call, and an activation makes at most
         # max_iterations: more in one event would only be read, fetched and released again.
         cap = min(self._options.max_notifications or len(notes), definition.config.behavior.max_iterations)
-        for start in range(0, len(notes), cap):
-            await self._publish_inbox(agent_id, name, notes[start : start + cap], lease_value, report, cap=cap)
+        chunks = [notes[start : start + cap] for start in range(0, len(notes), cap)]
+        # Joining an activation already queued needs no budget or breaker check: it passed
+        # them, and the runner checks the budget again as it starts.
+        left = []
+        for chunk in chunks:
+            if not await self._publish_inbox(agent_id, name, chunk, lease_value, report, cap=cap, join_only=True):
+                left.append(chunk)
+            if report.lease_lost:
+                return
+        if not left or not await self._may_activate(agent_id, report):
+            return
+        for chunk in left:
+            await self._publish_inbox(agent_id, name, chunk, lease_value, report, cap=cap)
             if report.lease_lost:
                 return
 
@@ -213,8 +222,9 @@ class Poller:
         report: TickReport,
         *,
         cap: int,
-    ) -> None:
-        """One inbox activation for ``notes``, or them joining the agent's open one."""
+        join_only: bool = False,
+    ) -> bool:
+        """One inbox activation for ``notes``, or them joining the agent's open one; False: not joined."""
         now_s = self._clock()
         ids = sorted(n.id for n in notes)
         types = sorted({n.type.value for n in notes})
@@ -235,12 +245,16 @@ class Poller:
             notification_ids=ids,
             lease_value=lease_value,
             max_notifications=cap,
+            join_only=join_only,
         )
+        if result.status is Published.NOT_JOINED:
+            return False
         if result.status is Published.JOINED:
             report.joined.append(result.joined)
             log.info("poller.joined", event_id=result.joined, agent_id=agent_id, notifications=len(ids))
-            return
+            return True
         self._count(result.status, str(event["id"]), agent_id, report)
+        return True
 
     # -- discovery ----------------------------------------------------------------
 

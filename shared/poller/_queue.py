@@ -11,10 +11,12 @@ stays *open* while it waits on its stream (``{prefix}:open:{agent}:{priority}`` 
 its event id). New notifications of the agent at that priority join it (the set
 ``{prefix}:joined:{agent}:{priority}``, at most ``max_notifications`` in all) instead of
 queuing an activation each. When a runner starts the activation it *seals* it
-(``seal_activation``): the open marker goes and the joined set becomes the event's own
+(``Sealer``): the open marker goes and the joined set becomes the event's own
 ``{prefix}:sealed:{event id}``, so every retry answers the same notifications, and
-whatever arrives afterwards opens the next activation. A burst of mentions for one
-agent becomes a few activations, not one per mention.
+whatever arrives afterwards opens the next activation. An open activation too full to
+join is sealed the same way by the publication that finds it full, which then opens
+its own. A burst of mentions for one agent becomes a few activations, not one per
+mention.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Published(enum.IntEnum):
 
     PUBLISHED = 1
     JOINED = 2
+    NOT_JOINED = 0
     LEASE_LOST = -1
     TOO_SOON = -2
     ALREADY_QUEUED = -3
@@ -75,6 +78,10 @@ def _joined_key(keys: StreamKeys, agent_id: str, priority: Priority) -> str:
     return f"{keys.prefix}:joined:{agent_id}:{priority.value}"
 
 
+def _sealed_key(keys: StreamKeys, event_id: str) -> str:
+    return f"{keys.prefix}:sealed:{event_id}"
+
+
 class Sealer:
     """What the runner calls as an inbox activation starts: the notifications that joined it."""
 
@@ -94,7 +101,7 @@ class Sealer:
         keys = [
             _open_key(self._keys, agent_id, priority),
             _joined_key(self._keys, agent_id, priority),
-            f"{self._keys.prefix}:sealed:{event_id}",
+            _sealed_key(self._keys, event_id),
         ]
         members = await _scripts.run(self._seal, keys, [event_id, self._ttl_ms], what="seal activation")
         return sorted(text for m in members if (text := _scripts_text(m)))
@@ -145,6 +152,7 @@ class ActivationQueue:
         lease_value: str | None = None,
         min_interval_s: float | None = None,
         max_notifications: int | None = None,
+        join_only: bool = False,
     ) -> PublishResult:
         """Publish ``event`` unless the lease moved, it is too soon, or a notification is queued.
 
@@ -160,12 +168,14 @@ class ActivationQueue:
             min_interval_s: refuse when the agent's last activation is more recent (discovery).
             max_notifications: the most an open activation of this agent may carry, when
                 lower than the queue's own (an agent answers at most ``max_iterations``).
+            join_only: join the open activation if it has room, else ``NOT_JOINED``: publish
+                nothing and leave a full one open.
 
         Raises:
             StreamUnavailable: Redis failed.
         """
         agent_id = str(event["subject"])
-        fields = to_fields(event)
+        fields = {} if join_only else to_fields(event)
         keys = [
             self._lease_key,
             self._keys.activations(priority),
@@ -183,6 +193,8 @@ class ActivationQueue:
             activated_ttl_ms,
             str(event["id"]),
             min(self._max_notifications, max_notifications or self._max_notifications) if notification_ids else 0,
+            _sealed_key(self._keys, ""),
+            "1" if join_only else "",
             len(fields),
         ]
         for name, value in fields.items():

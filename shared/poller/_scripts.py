@@ -31,10 +31,14 @@ return 0
 # KEYS: lease, stream, activated, open marker, joined set, queued markers...
 # ARGV: lease value ('' = unfenced), queued ttl ms, now s, min interval s ('' = none),
 #       activated ttl ms, event id, most notifications one activation may carry (0 = never
-#       join or open one), field count, field name/value pairs..., notification ids...
+#       join or open one), sealed-set key prefix, join only ('1': never publish), field
+#       count, field name/value pairs..., notification ids...
 # Returns {status, id}: 1 published (the entry id), 2 joined the agent's open activation (its
-# event id), -1 lease lost, -2 too soon, -3 already queued. The joined set holds every
-# notification of the open activation, its own included, so its size is the activation's.
+# event id), 0 not joined (join only), -1 lease lost, -2 too soon, -3 already queued.
+# The joined set holds every notification of the open activation, its own included, so its
+# size is the activation's. An open activation too full to join is sealed as it stands
+# (its joined set renamed to its sealed set: the one key this script builds, from the
+# open event's id) and the new activation opens in its place.
 PUBLISH = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {-1, ''}
@@ -49,25 +53,33 @@ for i = 6, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return {-3, ''} end
 end
 local most = tonumber(ARGV[7])
-local first_id = 9 + 2 * tonumber(ARGV[8])
+local first_id = 11 + 2 * tonumber(ARGV[10])
 local ids = {}
 for i = first_id, #ARGV do ids[#ids + 1] = ARGV[i] end
-local open = most > 0 and redis.call('GET', KEYS[4])
-if open and #ids > 0 and redis.call('SCARD', KEYS[5]) + #ids <= most then
-  for i = 6, #KEYS do redis.call('SET', KEYS[i], open, 'PX', ARGV[2]) end
-  redis.call('SADD', KEYS[5], unpack(ids))
-  redis.call('PEXPIRE', KEYS[5], ARGV[2])
-  redis.call('PEXPIRE', KEYS[4], ARGV[2])
-  return {2, open}
+local open = most > 0 and #ids > 0 and redis.call('GET', KEYS[4])
+if open then
+  if redis.call('SCARD', KEYS[5]) + #ids <= most then
+    for i = 6, #KEYS do redis.call('SET', KEYS[i], open, 'PX', ARGV[2]) end
+    redis.call('SADD', KEYS[5], unpack(ids))
+    redis.call('PEXPIRE', KEYS[5], ARGV[2])
+    redis.call('PEXPIRE', KEYS[4], ARGV[2])
+    return {2, open}
+  end
+  if ARGV[9] == '1' then return {0, ''} end
+  local sealed = ARGV[8] .. open
+  if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('RENAME', KEYS[5], sealed) end
+  redis.call('SADD', sealed, '')
+  redis.call('PEXPIRE', sealed, ARGV[2])
 end
+if ARGV[9] == '1' then return {0, ''} end
 for i = 6, #KEYS do
   redis.call('SET', KEYS[i], ARGV[6], 'PX', ARGV[2])
 end
 local fields = {}
-for i = 9, first_id - 1 do fields[#fields + 1] = ARGV[i] end
+for i = 11, first_id - 1 do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5])
-if most > 0 and not open and #ids > 0 then
+if most > 0 and #ids > 0 then
   redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[2])
   redis.call('DEL', KEYS[5])
   redis.call('SADD', KEYS[5], unpack(ids))

@@ -35,7 +35,10 @@ class StreamSettings:
         defer_base_s / defer_max_s: delay before an event whose agent is busy on
             another runner is tried again, doubling per deferral up to the cap. The
             cap stays small: the wait ends when another activation does, not when a
-            failing dependency recovers, and a bounce costs one round trip.
+            failing dependency recovers, and a bounce costs one round trip. Small
+            values matter with coalescing: the deferred event is the agent's open
+            activation, and its notifications wait as long as it does (the e2e bench
+            went from 75 to 190 replies/s going from 0.5/5 s to 0.05/1 s).
         weights: relative share of claim slots per priority when all have work.
         prune_consumers_after_s: a consumer with no pending entries and idle this
             long is removed from the group (dead pods leave their names behind).
@@ -54,8 +57,8 @@ class StreamSettings:
     block_ms: int = 1_000
     retry_base_s: float = 4.0
     retry_max_s: float = 300.0
-    defer_base_s: float = 0.5
-    defer_max_s: float = 5.0
+    defer_base_s: float = 0.05
+    defer_max_s: float = 1.0
     weights: dict[Priority, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     prune_consumers_after_s: float = 3_600.0
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from local_emulator.hub import Dialect, MockHub
 from shared.errors import HubUnavailable
@@ -198,3 +199,22 @@ async def test_budget_health_without_healthy_is_derived() -> None:
 )
 def test_community_names_are_normalised(written: str, bare: str) -> None:
     assert normalize_community(written) == bare
+
+
+async def test_only_the_notifications_asked_for_are_parsed() -> None:
+    body = {
+        "notifications": [
+            {"id": "n1", "type": "mention", "content": "one"},
+            {"id": "n2", "type": "hologram"},  # logged as unknown, were it parsed
+            {"id": 3, "type": "dm", "content": "three"},
+            "not a record",
+        ]
+    }
+    async with (
+        httpx.AsyncClient(transport=_transport(body)) as http,
+        HubClient(base_url="http://hub.test", api_key="k", http=http) as client,
+    ):
+        with capture_logs() as logs:
+            found = await client.notifications("a", only={"3", "n1"})
+    assert [(n.id, n.content) for n in found] == [("n1", "one"), ("3", "three")]
+    assert [e["event"] for e in logs if e["event"] != "hub.request"] == [], "the others are not even parsed"

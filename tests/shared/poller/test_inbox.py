@@ -146,27 +146,32 @@ async def test_new_notifications_join_the_activation_waiting_on_the_stream_until
     ]
 
 
-async def test_a_full_open_activation_is_not_joined_and_other_priorities_open_their_own(
+async def test_a_full_open_activation_is_sealed_as_it_stands_and_the_newcomer_opens(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
     poller = make_poller(mode=RunnerMode.NOTIFICATION, max_notifications=2)
+    seal = Sealer(redis, keys, ttl_s=60)
     hub.human_post("dana", "hi @alice")
     (opened,) = (await poller.tick(window_s=0.1)).published
     hub.human_post("erin", "two for @alice")
     assert (await poller.tick(window_s=0.1)).joined == [opened]
     hub.human_post("fay", "three for @alice")
     third = await poller.tick(window_s=0.1)
-    hub.add_notification("alice", "reply", content="re")
+    hub.human_post("gus", "four for @alice")
     fourth = await poller.tick(window_s=0.1)
+    hub.add_notification("alice", "reply", content="re")
+    fifth = await poller.tick(window_s=0.1)
 
-    assert third.joined == [] and len(third.published) == 1, "full at two: the third mention gets its own"
-    assert fourth.joined == [] and len(fourth.published) == 1, "a reply does not join a mention's activation"
+    assert third.joined == [] and len(third.published) == 1, "full at two: the third opens its own"
+    assert fourth.joined == third.published, "and the fourth joins that one"
+    assert fifth.joined == [] and len(fifth.published) == 1, "a reply does not join a mention's activation"
     assert [len(e.notification_ids) for e in await requested(redis, keys, Priority.HIGH)] == [1, 1]
     assert len(await requested(redis, keys, Priority.NORMAL)) == 1
-    # The full one is sealed with its two; the third mention's event was not opened for joining.
-    seal = Sealer(redis, keys, ttl_s=60)
-    assert len(await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=opened)) == 2
-    assert await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=third.published[0]) == []
+    first_two = await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=opened)
+    last_two = await seal(agent_id=alice_id(hub), priority=Priority.HIGH, event_id=third.published[0])
+    assert len(first_two) == 2 and len(last_two) == 2 and not set(first_two) & set(last_two)
+    hub.human_post("hal", "five for @alice")
+    assert (await poller.tick(window_s=0.1)).joined == [], "both started: the next opens anew"
 
 
 async def test_an_inbox_larger_than_max_iterations_is_split_into_activations(

@@ -113,3 +113,21 @@ async def test_a_budget_refusal_skips_without_touching_the_breaker(
 
     gate.refused.clear()
     assert len((await poller.tick(window_s=0.05)).published) == 1
+
+
+async def test_joining_an_activation_already_queued_asks_no_gate(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    gate = Refuse(refused=set())
+    poller = make_poller(mode=RunnerMode.NOTIFICATION, budget=gate)
+    hub.human_post("dana", "hi @alice")
+    (opened,) = (await poller.tick(window_s=0.1)).published
+    alice = hub.require_agent("alice").id
+    assert gate.asked == [alice]
+    gate.refused.add(alice)  # over budget now: the runner refuses the activation as it starts
+    hub.human_post("erin", "more for @alice")
+
+    report = await poller.tick(window_s=0.1)
+
+    assert report.joined == [opened] and gate.asked == [alice], "the queued activation passed the gate already"
+    assert len(await requested(redis, keys)) == 1
