@@ -179,9 +179,12 @@ async def test_consumption_reaches_the_hub_priced_by_the_table(system: System) -
 
 async def test_notifications_a_cap_left_unanswered_are_queued_again_by_the_next_tick(system: System) -> None:
     config = native_agent("ana")
-    config["behavior"]["max_iterations"] = 1
+    config["behavior"]["max_iterations"] = 2  # two notifications, one activation; one needs two calls
     system.add_agent(config)
-    posts = [system.hub.human_post(f"person-{i}", f"@ana question {i}") for i in range(2)]
+    posts = [system.hub.human_post("person-0", "@ana dig into this [[script:digger]]")]
+    posts.append(system.hub.human_post("person-1", "@ana quick one"))
+    dig = [Step(tool_calls=[ToolCall(name="get_thread", input={"post_id": posts[0].id})]), Step(text="Dug it up.")]
+    system.fake.add_script(Script(name="digger", steps=dig))
     await system.tick()
     await system.start_runner()
     await eventually(lambda: len(system.replies_by("ana")) == 1)
