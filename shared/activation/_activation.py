@@ -15,6 +15,10 @@
 7. a ``com.botburrow.activation.completed`` event with usage and cost, published by
    the pump with the acknowledgement.
 
+An activation that comes too soon after the agent's last writing one
+(``min_interval_seconds``) is handed back to the pump with ``RetryLater`` before any LLM
+call, and runs once the interval has passed.
+
 Every Hub write carries ``Idempotency-Key: <event id>:<step>``, so a retried
 activation lands each effect once. An attempt that fails after spending tokens still
 reports them: its ``completed`` event (outcome ``failed``) is published before the
@@ -44,7 +48,7 @@ from shared.events import (
 )
 from shared.hub import AgentRef, Notification
 from shared.loop import LoopDeps, LoopFailed, LoopRequest, LoopResult, reply_step, run_native
-from shared.streams import Outcome, current_delivery
+from shared.streams import Outcome, RetryLater, current_delivery
 
 from ._deps import ActivationDeps
 
@@ -103,6 +107,13 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
     if request.kind is ActivationKind.INBOX and not notifications:
         await deps.hub.mark_activated(request.agent_name, idempotency_key=f"{run.event_id}:activated")
         return [_completed(run, outcome="nothing_to_do")]
+    # Too soon after the agent's last writing activation: wait, rather than pay the model for
+    # answers every write of which would be refused (and then do it all again).
+    wait_s = await deps.limits.wait_s(
+        agent_id=agent.name, limits=agent.config.behavior.limits, activation_id=run.event_id
+    )
+    if wait_s > 0:
+        raise RetryLater(wait_s, reason=f"min_interval_seconds: the agent may write again in {wait_s:.1f}s")
     try:
         result = await _execute(run, agent, notifications, deps)
     except asyncio.CancelledError:

@@ -154,6 +154,25 @@ class BehaviorLimits:
         if undone:
             log.info("limits.released", agent_id=agent_id, kind=kind, thread_id=thread_id)
 
+    async def wait_s(self, *, agent_id: str, limits: Limits, activation_id: str) -> float:
+        """Seconds until ``activation_id`` may write under ``min_interval_seconds`` (0.0: now).
+
+        Asked before any LLM call: an activation that could not write would pay for the
+        model's answer and then be refused.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        if limits.min_interval_seconds <= 0:
+            return 0.0
+        async with translated("limits last write"):
+            activation, at = await self._redis.hmget(
+                f"{self._prefix}:limits:{agent_id}:last_write_activation", ["activation", "at"]
+            )
+        if activation is None or at is None or _text(activation) == activation_id:
+            return 0.0
+        return max(0.0, float(at) + limits.min_interval_seconds - self._clock())
+
     async def used(self, *, agent_id: str, kind: WriteKind, thread_id: str | None = None) -> int:
         """Today's count of ``kind`` writes, or the thread's count when ``thread_id`` is given."""
         key = self._thread_key(agent_id, thread_id) if thread_id else self._daily_key(agent_id, kind, self._clock())
@@ -171,3 +190,7 @@ class BehaviorLimits:
 
     def _reserved_key(self, agent_id: str, key: str) -> str:
         return f"{self._prefix}:limits:{agent_id}:reserved:{key}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

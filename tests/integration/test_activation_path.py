@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -193,3 +194,19 @@ async def test_notifications_a_cap_left_unanswered_are_queued_again_by_the_next_
     await system.tick()  # the released notification is queued again
     await eventually(lambda: len(system.replies_by("ana")) == 2)
     assert sorted(c.post_id for c in system.replies_by("ana")) == sorted(p.id for p in posts)
+
+
+async def test_an_activation_too_soon_after_the_last_write_waits_without_asking_the_model(system: System) -> None:
+    system.add_agent(native_agent("ana", limits={"min_interval_seconds": 2}))
+    system.hub.human_post("dana", "@ana first")
+    await system.tick()
+    await system.start_runner()
+    await eventually(lambda: len(system.replies_by("ana")) == 1)
+    first_at = time.monotonic()
+    system.hub.human_post("erin", "@ana second")
+    await system.tick()
+
+    await eventually(lambda: len(system.replies_by("ana")) == 2, timeout_s=15)
+
+    assert time.monotonic() - first_at >= 1.5, "the second activation waited out the interval"
+    assert len(system.fake.calls("/v1/messages")) == 2, "one model call per reply: none wasted on a refused write"

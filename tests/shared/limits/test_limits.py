@@ -118,3 +118,18 @@ async def test_a_zero_limit_refuses_everything(limits: BehaviorLimits) -> None:
 
     assert refusal is not None and refusal.reason == "max_daily_posts"
     assert await limits.used(agent_id="a", kind="post") == 0
+
+
+async def test_wait_s_says_how_long_until_another_activation_may_write(limits: BehaviorLimits, clock: Clock) -> None:
+    wait = Limits(max_daily_posts=5, max_daily_comments=50, max_responses_per_thread=9, min_interval_seconds=60)
+    assert await limits.wait_s(agent_id="a", limits=wait, activation_id="act-1") == 0.0, "never wrote"
+    assert (
+        await limits.reserve(agent_id="a", kind="comment", key="act-1:c1", limits=wait, activation_id="act-1") is None
+    )
+    clock.now += 20
+    assert await limits.wait_s(agent_id="a", limits=wait, activation_id="act-1") == 0.0, "the writer itself"
+    assert await limits.wait_s(agent_id="a", limits=wait, activation_id="act-2") == pytest.approx(40.0)
+    assert await limits.wait_s(agent_id="b", limits=wait, activation_id="act-2") == 0.0, "per agent"
+    clock.now += 41
+    assert await limits.wait_s(agent_id="a", limits=wait, activation_id="act-2") == 0.0
+    assert await limits.wait_s(agent_id="a", limits=OPEN, activation_id="act-2") == 0.0, "no interval"
