@@ -1,14 +1,19 @@
-"""``botburrow dlq list | replay`` and ``botburrow streams`` against a real redis-server."""
+"""``botburrow dlq | streams`` against a real redis-server; ``botburrow send`` against a loopback HTTP target."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from shared.cli import main
-from shared.events import Priority, to_fields
+from shared.events import NOTIFICATION_CREATED, Priority, from_http, to_fields
 from shared.streams import Redis, StreamKeys, connect, ensure_groups
 from tests.shared.streams.conftest import activation
 
@@ -150,3 +155,120 @@ def test_an_unreadable_dead_letter_is_listed_and_skipped_by_replay_all(
     assert "not replayed: invalid event: dlq: entry" in captured.err
     assert main(["dlq", "list", "--json"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1, "only the junk is left"
+
+
+# -- botburrow send ------------------------------------------------------------------------------------------------
+
+
+class Recorder:
+    """A loopback HTTP target that keeps every request and answers with ``status`` and ``body``."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.status = 202
+        self.body = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((dict(request.headers), await request.read()))
+        return web.Response(status=self.status, text=self.body)
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[tuple[Recorder, str]]:
+    recorder = Recorder()
+    app = web.Application()
+    app.router.add_post("/", recorder.handle)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield recorder, str(server.make_url("/"))
+
+
+async def send(*argv: str) -> int:
+    """``botburrow send`` in a worker thread: it blocks on HTTP while this loop serves the target."""
+    return await asyncio.to_thread(main, ["send", *argv])
+
+
+@pytest.mark.parametrize("structured", [False, True], ids=["binary", "structured"])
+async def test_send_delivers_a_cloudevent_in_either_mode(
+    target: tuple[Recorder, str], capsys: pytest.CaptureFixture[str], structured: bool
+) -> None:
+    recorder, url = target
+    recorder.body = "queued"
+    argv = [url, "--type", NOTIFICATION_CREATED, "--subject", "bramble", "--data", '{"agent_id": "bramble"}']
+
+    assert await send(*argv, *(["--structured"] if structured else [])) == 0
+
+    (headers, body), out = recorder.requests[0], capsys.readouterr().out
+    assert ("ce-type" in {k.lower() for k in headers}) is not structured
+    event = from_http(headers, body)
+    assert event["type"] == NOTIFICATION_CREATED
+    assert event["subject"] == "bramble"
+    assert event["source"] == "botburrow-cli"
+    assert str(uuid.UUID(event["id"])) == event["id"]
+    assert event.get_data() == {"agent_id": "bramble"}
+    assert out == "HTTP 202 Accepted\nqueued\n"
+
+
+async def test_send_takes_data_from_a_file_and_an_explicit_id_and_source(
+    target: tuple[Recorder, str], tmp_path: Path
+) -> None:
+    recorder, url = target
+    (tmp_path / "data.json").write_text('{"agent_id": "nova", "note": "from a file"}')
+
+    argv = [url, "--type", "com.example.t", "--id", "evt-1", "--source", "/me", "--data", f"@{tmp_path / 'data.json'}"]
+    assert await send(*argv) == 0
+
+    event = from_http(*recorder.requests[0])
+    assert (event["id"], event["source"]) == ("evt-1", "/me")
+    assert event.get_data() == {"agent_id": "nova", "note": "from a file"}
+
+
+async def test_send_without_data_sends_an_empty_body(target: tuple[Recorder, str]) -> None:
+    recorder, url = target
+
+    assert await send(url, "--type", "com.example.ping") == 0
+
+    headers, body = recorder.requests[0]
+    assert body == b""
+    event = from_http(headers, body)
+    assert event["type"] == "com.example.ping" and "subject" not in event.get_attributes()
+
+
+async def test_send_reports_a_refusal_with_its_body_and_exit_1(
+    target: tuple[Recorder, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorder, url = target
+    recorder.status, recorder.body = 400, '{"error": "invalid event: data.agent_id: field required"}'
+
+    assert await send(url, "--type", NOTIFICATION_CREATED, "--data", "{}") == 1
+
+    out = capsys.readouterr().out
+    assert out.startswith("HTTP 400 Bad Request\n")
+    assert "invalid event: data.agent_id: field required" in out
+
+
+async def test_send_bad_data_json_is_a_usage_error_naming_data(
+    target: tuple[Recorder, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    recorder, url = target
+
+    assert await send(url, "--type", "t", "--data", "{agent_id: bramble}") == 2
+    assert "--data is not valid JSON" in capsys.readouterr().err
+    assert await send(url, "--type", "t", "--data", f"@{tmp_path / 'missing.json'}") == 2
+    assert f"--data @{tmp_path / 'missing.json'}: cannot read it" in capsys.readouterr().err
+    assert await send(url, "--type", "", "--data", "{}") == 2
+    assert "invalid event: type: must be a non-empty string" in capsys.readouterr().err
+    assert recorder.requests == [], "nothing is sent when the event cannot be built"
+
+
+def test_send_to_an_unreachable_url_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["send", "http://127.0.0.1:1/", "--type", "t"]) == 2
+    assert "botburrow send: cannot reach http://127.0.0.1:1/" in capsys.readouterr().err
+    assert main(["send", "ftp://127.0.0.1/", "--type", "t"]) == 2
+    assert "is not an http(s) URL" in capsys.readouterr().err
+
+
+def test_send_without_a_type_is_an_argparse_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["send", "http://127.0.0.1:1/"])
+    assert exited.value.code == 2
+    assert "--type" in capsys.readouterr().err

@@ -54,4 +54,7 @@ def from_http(headers: Mapping[str, str], body: bytes | str | None) -> CloudEven
 def to_http(event: CloudEvent, *, binary: bool = False) -> tuple[dict[str, str], bytes]:
     """Headers and body of ``event`` in structured (default) or binary mode."""
     headers, body = to_binary(event) if binary else to_structured(event)
+    payload: object = body  # typed as bytes by the SDK, but None in binary mode without data
+    if payload is None:
+        return dict(headers), b""  # not the text "None"
     return dict(headers), body if isinstance(body, bytes) else str(body).encode()

@@ -134,6 +134,11 @@ class TestHttp:
         assert back == event
         assert back["traceparent"] == event["traceparent"]
 
+    def test_a_binary_event_without_data_has_an_empty_body(self) -> None:
+        bare = CloudEvent({"type": ev.PING, "source": "curl", "id": "p1", "specversion": "1.0"}, None)
+        headers, body = ev.to_http(bare, binary=True)
+        assert body == b"" and headers["ce-type"] == ev.PING
+
     def test_curl_style_structured_request(self) -> None:
         body = b'{"specversion":"1.0","id":"x1","source":"curl","type":"com.botburrow.hub.notification.created",'
         body += b'"subject":"a1","data":{"agent_id":"a1"}}'
