@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint redis bench clean
+.PHONY: install run test lint redis bench clean
 
 install: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 # A redis-server >= 7.0 on PATH (installed with apt-get when root and missing).
 redis:
 	@bash scripts/ensure-redis
+
+# The whole system on this machine (Ctrl-C stops it); ARGS passes options, e.g. ARGS="--agents DIR".
+run: install
+	$(BIN)/python -m local_emulator $(ARGS)
 
 test: install redis
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,8 +1,8 @@
 """A fake LLM speaking the Anthropic Messages API and OpenAI-compatible chat completions.
 
 ``FakeLLMServer`` runs it on a loopback port for tests; ``python -m
-local_emulator.fake_llm --port P [--script FILE]`` runs it alone. Real SDKs talk to it
-over real HTTP:
+local_emulator.fake_llm --port P [--script FILE] [--voices]`` runs it alone. Real SDKs
+talk to it over real HTTP:
 
 * ``POST /v1/messages`` (``x-api-key``, ``anthropic-version``): JSON or SSE
   (``message_start`` ... ``message_stop``, with ``event:`` lines and pings);
@@ -19,6 +19,11 @@ model and ``_core`` for how a request picks its script and step): replies, tool 
 usage with cache tokens, latency, and failures (429 with ``retry-after``, 529, 500, the
 spend-limit 429, hangs, dropped connections). Every request is recorded in
 ``FakeLLMServer.requests``.
+
+Voice mode (``FakeLLMServer(voices=True)``, ``--voices``): the plain reply is a line of
+the agent's ``Voice`` section, and when a person wrote it brings in one of the agent's
+``Friends`` by ``@name``; from an agent it mentions nobody, so a conversation between
+the emulator's demo agents ends after two replies (see ``_voices``).
 """
 
 from ._core import BUILTIN, FakeLLM, RecordedRequest
@@ -36,6 +41,7 @@ from ._scripts import (
     load_script_file,
 )
 from ._server import FakeLLMServer, make_app
+from ._voices import Persona, from_person, persona_of, voice_reply
 
 __all__ = [
     "BUILTIN",
@@ -44,6 +50,7 @@ __all__ = [
     "FailKind",
     "FakeLLM",
     "FakeLLMServer",
+    "Persona",
     "RecordedRequest",
     "Script",
     "ScriptFile",
@@ -52,6 +59,9 @@ __all__ = [
     "Usage",
     "agent_name",
     "default_reply",
+    "from_person",
     "load_script_file",
     "make_app",
+    "persona_of",
+    "voice_reply",
 ]

@@ -34,6 +34,14 @@ def _parser() -> argparse.ArgumentParser:
         help="YAML or JSON file of scripts: {scripts: [{name, steps: [...]}], default: NAME}, or one script",
     )
     parser.add_argument(
+        "--voices",
+        action="store_true",
+        help=(
+            "answer in each agent's voice: a line of the system prompt's 'Voice' section, plus an @mention of "
+            "one of its 'Friends' when a person wrote (the demo agents' way of talking to each other)"
+        ),
+    )
+    parser.add_argument(
         "--api-key",
         action="append",
         dest="api_keys",
@@ -70,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         api_keys=args.api_keys,
         host=args.host,
         port=args.port,
+        voices=args.voices,
     )
     asyncio.run(_serve(server))
     return 0

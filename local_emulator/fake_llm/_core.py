@@ -6,7 +6,12 @@ Script selection, in order:
    (naming an unregistered script is a 400, so a typo fails the test);
 2. a registered script whose name equals the request's ``model``;
 3. the default script, when one was configured;
-4. the built-in default: a plain reply in the agent's voice (see ``default_reply``).
+4. the built-in default: a plain reply (see ``plain_reply``).
+
+The plain reply (the built-in default, and every step past a script's end) is
+``default_reply``: the agent's name and an echo. With ``voices=True`` it is instead a
+line of the agent's ``Voice`` section, plus an ``@friend`` when a person wrote (see
+``_voices``); a system prompt without voice lines still gets ``default_reply``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from ._common import ApiError, Conversation, PlannedCall, Turn, derived_id, dumps, estimate_tokens, invalid
 from ._scripts import MARKER, Script, Step, Usage, default_reply
+from ._voices import voice_reply
 
 BUILTIN = "default"
 # A long-running emulator must not grow without bound: keep the most recent requests and conversations.
@@ -61,6 +67,7 @@ class FakeLLM:
         scripts: Iterable[Script] = (),
         default_script: str | None = None,
         api_keys: Iterable[str] | None = None,
+        voices: bool = False,
     ) -> None:
         self.scripts: dict[str, Script] = {}
         for script in scripts:
@@ -69,6 +76,7 @@ class FakeLLM:
             raise ValueError(f"default script {default_script!r} is not registered")
         self.default_script = default_script
         self.api_keys = frozenset(api_keys) if api_keys is not None else None
+        self.voices = voices
         self.requests: list[RecordedRequest] = []
         self._attempts: Counter[tuple[str, str, str]] = Counter()
 
@@ -103,13 +111,21 @@ class FakeLLM:
         steps = script.steps if script else ()
         index = conv.assistant_turns
         # The built-in default, or past a script's end: a plain reply, which ends any loop it started.
-        plain = Step(text=default_reply(conv.system, conv.last_user_text))
+        plain = Step(text=self.plain_reply(conv))
         step = steps[index] if index < len(steps) else plain
         key = (api, name, conv.key)
         self._attempts[key] += 1
         if len(self._attempts) > MAX_RECORDED:
             del self._attempts[next(iter(self._attempts))]  # the oldest conversation
         return Plan(script=name, index=index, attempt=self._attempts[key], step=step)
+
+    def plain_reply(self, conv: Conversation) -> str:
+        """The answer when no script step applies: in the agent's voice with ``voices``, else the echo."""
+        if self.voices:
+            voiced = voice_reply(conv.system, conv.last_user_text)
+            if voiced is not None:
+                return voiced
+        return default_reply(conv.system, conv.last_user_text)
 
     def turn(self, api: str, conv: Conversation, plan: Plan) -> Turn:
         """The answer for a step that does not fail.

@@ -141,7 +141,8 @@ class FakeLLMServer:
 
     ``anthropic_base_url`` is the host root (the Anthropic SDK's ``base_url``);
     ``openai_base_url`` ends in ``/v1`` (the OpenAI SDK's ``base_url``). ``requests``
-    lists every request received, in order, for tests to assert on.
+    lists every request received, in order, for tests to assert on. ``voices`` switches
+    the plain reply to the agent's voice (see ``FakeLLM``).
     """
 
     def __init__(
@@ -153,8 +154,9 @@ class FakeLLMServer:
         host: str = "127.0.0.1",
         port: int = 0,
         max_hang_s: float = 300.0,
+        voices: bool = False,
     ) -> None:
-        self.core = FakeLLM(scripts=scripts, default_script=default_script, api_keys=api_keys)
+        self.core = FakeLLM(scripts=scripts, default_script=default_script, api_keys=api_keys, voices=voices)
         self.host = host
         self.port = port
         self.max_hang_s = max_hang_s

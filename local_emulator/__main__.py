@@ -1,0 +1,146 @@
+"""``python -m local_emulator`` (``make run``): the whole system on this machine until Ctrl-C or SIGTERM.
+
+Options override the defaults; the functions read the usual settings from the
+environment (``shared.settings``), which the emulator fills in for the parts it runs.
+Exit status: 0 after a clean stop, 2 for bad options (a port taken, a broken manifest),
+1 when a service fails to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import structlog
+
+from shared.logs import configure_logging
+from shared.streams import connect
+
+from ._children import PortTaken
+from ._emulator import DEMO_AGENTS, ROOT, Emulator, Options, Ports
+from ._redis import redis_for_emulator
+from ._status import show_status
+from .keda import ScalerConfig, default_config, load_scaled_object
+
+log = structlog.get_logger("botburrow.emulator")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m local_emulator",
+        description="Run botburrow locally: Redis, mock Hub, fake LLM, poller, runners scaled as KEDA would, metrics.",
+    )
+    p.add_argument(
+        "--agents", type=Path, default=None, help="agent definitions (default: AGENTS_DIR, else the demo set)"
+    )
+    p.add_argument("--port-base", type=int, default=8080, help="functions at BASE+1..3, fake LLM at BASE+4 (8080)")
+    for name in ("hub", "poller", "runner", "metrics", "llm"):
+        p.add_argument(f"--{name}-port", type=int, default=None, help=f"port of the {name} (overrides --port-base)")
+    p.add_argument("--poll-interval", type=float, default=None, help="seconds between ticks (POLL_INTERVAL, 30)")
+    p.add_argument("--keda", type=Path, default=None, help="a ScaledObject manifest (default: the one in keda/)")
+    p.add_argument("--grace", type=float, default=None, help="drain grace of a runner (RUNNER_GRACE_PERIOD_S, 30)")
+    p.add_argument("--logs", type=Path, default=None, help="where each service's output goes (default: a temp dir)")
+    p.add_argument("--status", choices=["auto", "tty", "plain", "off"], default="auto", help="live status view")
+    return p
+
+
+def find_scaled_object(folder: Path = ROOT / "keda") -> Path | None:
+    """The first YAML file in ``folder`` holding a ``kind: ScaledObject`` document."""
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.glob("*.y*ml")):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if "kind: ScaledObject" in path.read_text():
+                return path
+    return None
+
+
+def scaler_config(manifest: Path | None, prefix: str) -> tuple[ScalerConfig, str]:
+    """KEDA's parameters: from the manifest when there is one (so emulator and cluster agree)."""
+    path = manifest or find_scaled_object()
+    if path is None:
+        return default_config(prefix), "built-in defaults (no ScaledObject in keda/)"
+    return load_scaled_object(path, prefix=prefix), str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = dict(os.environ)
+    configure_logging(level=env.get("LOG_LEVEL", "info"), json=False)
+    prefix = env.get("STREAM_PREFIX", "botburrow")
+    try:
+        scaler, source = scaler_config(args.keda, prefix)
+    except (OSError, ValueError) as exc:
+        print(f"local_emulator: KEDA manifest: {exc}", file=sys.stderr)
+        return 2
+    agents = args.agents or Path(env.get("AGENTS_DIR") or DEMO_AGENTS)
+    if not agents.is_dir():
+        print(f"local_emulator: --agents {agents}: not a directory", file=sys.stderr)
+        return 2
+    env["AGENTS_DIR"] = str(agents.resolve())
+    ports = Ports.from_base(
+        args.port_base,
+        hub=args.hub_port,
+        poller=args.poller_port,
+        runner=args.runner_port,
+        metrics=args.metrics_port,
+        llm=args.llm_port,
+    )
+    logs = args.logs or Path(tempfile.mkdtemp(prefix="botburrow-emulator-"))
+    status = args.status if args.status != "auto" else ("tty" if sys.stdout.isatty() else "plain")
+    options = Options(
+        agents_dir=agents.resolve(),
+        ports=ports,
+        logs_dir=logs,
+        scaler=scaler,
+        scaler_source=source,
+        poll_interval_s=args.poll_interval or float(env.get("POLL_INTERVAL", "30")),
+        grace_s=args.grace if args.grace is not None else float(env.get("RUNNER_GRACE_PERIOD_S", "30")),
+        status=status,  # type: ignore[arg-type]
+        env=env,
+    )
+    try:
+        return asyncio.run(_run(options))
+    except PortTaken as exc:
+        print(f"local_emulator: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"local_emulator: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _run(options: Options) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with redis_for_emulator(options.env.get("REDIS_URL")) as redis_choice:
+        if redis_choice.detail and redis_choice.kind == "embedded":
+            print(f"WARNING: {redis_choice.detail}", file=sys.stderr)
+        emulator = Emulator(options, redis_choice)
+        log.info(
+            "emulator.starting", keda=options.scaler_source, agents=str(options.agents_dir), logs=str(options.logs_dir)
+        )
+        status_redis = connect(redis_choice.url)
+        status: asyncio.Task[None] | None = None
+        if options.status != "off":
+            status = asyncio.create_task(show_status(emulator, status_redis, tty=options.status == "tty"))
+        try:
+            await emulator.run(stop)
+        finally:
+            if status is not None:
+                status.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await status
+            await status_redis.aclose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

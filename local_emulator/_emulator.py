@@ -1,0 +1,392 @@
+"""The whole system on one machine: Redis, the mock Hub, the fake LLM, the functions, PingSource, KEDA.
+
+::
+
+    redis (REDIS_URL | private redis-server | embedded)
+    mock Hub :8000 ──webhook──► poller :8081 (functions-framework) ◄── PingSource ticks
+                                    │ activation.requested
+                                    ▼
+    KEDA emulation ─scales─► runner pumps (python -m functions.runner) ──► Hub replies
+                                    │ activation.completed
+                                    ▼
+                         metrics pump ──► Hub consumption;  runner :8082, metrics :8083 (HTTP)
+
+Every service is a real process started as the platform starts it; the emulator only
+supervises. One runner waits ready with its imports done (``local_emulator._pod``), as a
+pod whose image is on the node would, so scaling from zero costs a KEDA polling interval,
+not two seconds of imports. Stopping (Ctrl-C, SIGTERM) stops the ticks and the autoscaler, drains the
+runners with SIGTERM within their grace period, then stops the rest, each by process
+group, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+import structlog
+
+from shared.events import ping, to_http
+from shared.streams import Redis, StreamKeys, connect, ensure_groups, transport_groups
+
+from ._children import Child, check_ports
+from ._redis import RedisChoice
+from .keda import Autoscaler, Decision, ScalerConfig, read_figures
+
+log = structlog.get_logger("botburrow.emulator")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_AGENTS = Path(__file__).resolve().parent / "demo_agents"
+LOCAL_KEY = "botburrow-local"
+FUNCTIONS = ("poller", "runner", "metrics")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ports:
+    """Where each service listens; the Hub's default matches the default ``HUB_URL``."""
+
+    hub: int = 8000
+    poller: int = 8081
+    runner: int = 8082
+    metrics: int = 8083
+    llm: int = 8084
+
+    @classmethod
+    def from_base(cls, base: int, **overrides: int | None) -> Ports:
+        """Functions at ``base``+1..3 and the fake LLM at ``base``+4; the Hub at 8000 unless overridden."""
+        ports = {"hub": 8000, "poller": base + 1, "runner": base + 2, "metrics": base + 3, "llm": base + 4}
+        ports.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**ports)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """What one run of the emulator does."""
+
+    agents_dir: Path = DEMO_AGENTS
+    ports: Ports = field(default_factory=Ports)
+    logs_dir: Path
+    scaler: ScalerConfig
+    scaler_source: str = "built-in defaults"
+    poll_interval_s: float = 30.0
+    grace_s: float = 30.0
+    status: Literal["tty", "plain", "off"] = "plain"
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass
+class Counters:
+    """What the results stream said so far (read by the status view)."""
+
+    done: int = 0
+    failed: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    last_id: str = "0-0"
+
+
+class Emulator:
+    """Supervises one run; ``run`` returns when ``stop`` is set and everything has stopped."""
+
+    def __init__(self, options: Options, redis: RedisChoice) -> None:
+        self.options = options
+        self.redis_choice = redis
+        self.prefix = options.env.get("STREAM_PREFIX", "botburrow")
+        self.keys = StreamKeys(self.prefix)
+        self.autoscaler = Autoscaler(options.scaler)
+        self.services: dict[str, Child] = {}
+        self.runners: list[Child] = []
+        self.draining: list[tuple[Child, asyncio.Task[int | None]]] = []
+        self.counters = Counters()
+        self.last_decision: Decision | None = None
+        self.fake_llm = not _llm_keys(options.env)
+        self.local_hub = not options.env.get("HUB_URL") or _is_local_hub(options.env["HUB_URL"], options.ports.hub)
+        self.standby: Child | None = None  # the next runner, imports done (``local_emulator._pod``)
+        self._runner_seq = 0
+        self._started = time.monotonic()
+
+    # -- environment ------------------------------------------------------------
+
+    def child_env(self) -> dict[str, str]:
+        """The settings every function reads (``shared.settings``), pointing at this run's parts."""
+        o, env = self.options, dict(self.options.env)
+        env.update(
+            {
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")])),
+                "REDIS_URL": self.redis_choice.url,
+                "STREAM_PREFIX": self.prefix,
+                "POLL_INTERVAL": repr(o.poll_interval_s),
+                "METRICS_PORT": "0",  # the pumps' own metrics ports would collide; the HTTP targets serve /metrics
+            }
+        )
+        if not env.get("AGENTS_DIR") and not env.get("R2_BUCKET"):
+            env["AGENTS_DIR"] = str(o.agents_dir)
+        if self.local_hub:
+            env["HUB_URL"] = f"http://127.0.0.1:{o.ports.hub}"
+            env.setdefault("HUB_API_KEY", LOCAL_KEY)
+        if self.fake_llm:
+            env["ANTHROPIC_API_KEY"] = "sk-emulator-fake"
+            env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{o.ports.llm}"
+            env["OPENAI_API_KEY"] = "sk-emulator-fake"
+            env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{o.ports.llm}/v1"
+        return env
+
+    def _child(self, name: str, argv: list[str]) -> Child:
+        return Child(name=name, argv=argv, env=self.child_env(), cwd=ROOT, logs=self.options.logs_dir)
+
+    # -- the run ----------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start everything, keep it going until ``stop``, then stop it all."""
+        o = self.options
+        ports = {f"{name}": getattr(o.ports, name) for name in FUNCTIONS}
+        if self.local_hub:
+            ports["hub"] = o.ports.hub
+        if self.fake_llm:
+            ports["fake-llm"] = o.ports.llm
+        check_ports(ports)
+        redis = connect(self.redis_choice.url)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            groups = transport_groups(self.keys, group="runners", results_group="metrics")
+            await ensure_groups(redis, groups)
+            await self._start_services()
+            await self._new_standby()
+            await self._wait_ready()
+            log.info("emulator.ready", **self.addresses())
+            tasks = [
+                asyncio.create_task(self._ping_source(), name="pingsource"),
+                asyncio.create_task(self._autoscale(redis), name="keda"),
+                asyncio.create_task(self._read_results(redis), name="results"),
+            ]
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.shutdown()
+            await redis.aclose()
+
+    def addresses(self) -> dict[str, str]:
+        o = self.options.ports
+        out = {
+            "hub": self.child_env()["HUB_URL"],
+            "poller": f"http://127.0.0.1:{o.poller}/",
+            "runner": f"http://127.0.0.1:{o.runner}/",
+            "metrics": f"http://127.0.0.1:{o.metrics}/",
+            "redis": f"{self.redis_choice.url} ({self.redis_choice.kind})",
+            "llm": f"fake, http://127.0.0.1:{o.llm}" if self.fake_llm else "real (API key set)",
+            "logs": str(self.options.logs_dir),
+        }
+        return out
+
+    async def _start_services(self) -> None:
+        o, py = self.options, sys.executable
+        bin_dir = Path(sys.executable).parent
+        if self.local_hub:
+            argv = [py, "-m", "local_emulator.hub", "--port", str(o.ports.hub), "--agents", str(self._agents_dir())]
+            argv += ["--webhook-url", f"http://127.0.0.1:{o.ports.poller}/"]
+            argv += ["--api-key", self.child_env()["HUB_API_KEY"]]
+            self.services["hub"] = self._child("hub", argv)
+        if self.fake_llm:
+            argv = [py, "-m", "local_emulator.fake_llm", "--port", str(o.ports.llm), "--log-level", "warning"]
+            argv += ["--voices"]
+            self.services["fake-llm"] = self._child("fake-llm", argv)
+        for name in FUNCTIONS:
+            argv = [str(bin_dir / "functions-framework"), "--source", str(ROOT / "functions" / name / "main.py")]
+            argv += ["--target", name, "--signature-type", "cloudevent", "--port", str(getattr(o.ports, name))]
+            self.services[name] = self._child(name, argv)
+        self.services["metrics-pump"] = self._child("metrics-pump", [py, "-m", "functions.metrics"])
+        for child in self.services.values():
+            await child.start()
+
+    def _agents_dir(self) -> Path:
+        return Path(self.child_env().get("AGENTS_DIR") or self.options.agents_dir)
+
+    async def _wait_ready(self, timeout_s: float = 60.0) -> None:
+        o = self.options.ports
+        urls = {name: f"http://127.0.0.1:{getattr(o, name)}/healthz" for name in FUNCTIONS}
+        if self.local_hub:
+            urls["hub"] = f"http://127.0.0.1:{o.hub}/api/v1/health"
+        if self.fake_llm:
+            urls["fake-llm"] = f"http://127.0.0.1:{o.llm}/healthz"
+        deadline = time.monotonic() + timeout_s
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            for name, url in urls.items():
+                while True:
+                    child = self.services[name]
+                    if not child.running:
+                        raise RuntimeError(f"{name} exited at start; see {child.log_path}")
+                    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                        async with http.get(url) as response:
+                            if response.status < 500:
+                                break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{name} did not answer {url} within {timeout_s:.0f}s; see {child.log_path}")
+                    await asyncio.sleep(0.1)
+
+    async def shutdown(self) -> None:
+        """Drain the runners (SIGTERM, their grace period), then stop the services; nothing is left."""
+        grace = self.options.grace_s
+        if self.standby is not None:
+            await self.standby.stop(grace_s=1.0)
+            self.standby = None
+        stopping: list[Awaitable[int | None]] = [r.stop(grace_s=grace) for r in self.runners]
+        stopping += [task for _, task in self.draining]
+        await asyncio.gather(*stopping, return_exceptions=True)
+        self.runners.clear()
+        # The functions first (the metrics pump flushes its outbox to the Hub), the Hub last.
+        order = ["poller", "runner", "metrics", "metrics-pump", "fake-llm", "hub"]
+        for name in order:
+            if name in self.services:
+                await self.services[name].stop(grace_s=min(grace, 10.0))
+        log.info("emulator.stopped")
+
+    # -- PingSource ---------------------------------------------------------------
+
+    async def _ping_source(self) -> None:
+        """Knative's PingSource: a tick every ``POLL_INTERVAL``, each polling for most of it."""
+        every_s = self.options.poll_interval_s
+        url = f"http://127.0.0.1:{self.options.ports.poller}/"
+        ticks: set[asyncio.Task[None]] = set()
+        async with aiohttp.ClientSession() as http:
+            try:
+                while True:
+                    event = ping(at=datetime.now().astimezone(), window_s=max(1, int(every_s * 0.9)))
+                    headers, body = to_http(event, binary=True)
+                    tick = asyncio.create_task(self._tick(http, url, headers, body, every_s))
+                    ticks.add(tick)
+                    tick.add_done_callback(ticks.discard)
+                    await asyncio.sleep(every_s)
+            finally:
+                for tick in ticks:
+                    tick.cancel()
+
+    @staticmethod
+    async def _tick(
+        http: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes, every_s: float
+    ) -> None:
+        try:
+            timeout = aiohttp.ClientTimeout(total=every_s * 2)
+            async with http.post(url, data=body, headers=headers, timeout=timeout) as response:
+                if response.status >= 300:
+                    log.warning("emulator.tick_failed", status=response.status, body=(await response.text())[:200])
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("emulator.tick_failed", error=type(exc).__name__)
+
+    # -- KEDA ---------------------------------------------------------------------
+
+    async def _autoscale(self, redis: Redis) -> None:
+        """Every ``pollingInterval``: read lag and pending as KEDA does, decide, start or SIGTERM runners."""
+        while True:
+            self._reap()
+            if self.standby is not None and not self.standby.running:
+                log.warning("emulator.standby_exited", child=self.standby.name, log=str(self.standby.log_path))
+                await self._new_standby()
+            try:
+                figures = await read_figures(redis, self.options.scaler)
+            except Exception as exc:  # Redis hiccup: KEDA keeps the current count too
+                log.warning("emulator.keda_read_failed", error=str(exc))
+            else:
+                decision = self.autoscaler.decide(figures, current=len(self.runners), now=time.monotonic())
+                self.last_decision = decision
+                await self.scale_to(decision.replicas, reason=decision.reason)
+            await asyncio.sleep(self.options.scaler.polling_interval_s)
+
+    async def scale_to(self, replicas: int, *, reason: str = "") -> None:
+        """Start runner pumps, or SIGTERM the newest ones (they drain in the background)."""
+        current = len(self.runners)
+        if replicas == current:
+            return
+        log.info("emulator.scale", runners=f"{current} -> {replicas}", reason=reason)
+        while len(self.runners) < replicas:
+            child = self.standby if self.standby is not None and self.standby.running else None
+            self.standby = None
+            if child is None:
+                child = await self._new_runner(standby=False)
+            else:
+                await child.go()
+            self.runners.append(child)
+        if self.standby is None:
+            await self._new_standby()
+        while len(self.runners) > replicas:
+            child = self.runners.pop()
+            self.draining.append((child, asyncio.create_task(child.stop(grace_s=self.options.grace_s))))
+
+    async def _new_runner(self, *, standby: bool) -> Child:
+        self._runner_seq += 1
+        module = "local_emulator._pod" if standby else "functions.runner"
+        child = self._child(f"runner-pump-{self._runner_seq}", [sys.executable, "-m", module])
+        child.standby = standby
+        await child.start()
+        return child
+
+    async def _new_standby(self) -> None:
+        self.standby = await self._new_runner(standby=True)
+
+    def _reap(self) -> None:
+        """Forget drained runners; replace pumps that died on their own (as a Deployment would)."""
+        self.draining = [(c, t) for c, t in self.draining if not t.done()]
+        for child in [c for c in self.runners if not c.running]:
+            log.warning("emulator.runner_exited", child=child.name, code=child.process and child.process.returncode)
+            self.runners.remove(child)
+
+    # -- results --------------------------------------------------------------------
+
+    async def _read_results(self, redis: Redis) -> None:
+        """Count completed activations, tokens and cost for the status view (a plain XREAD, no group)."""
+        while True:
+            try:
+                answer = await redis.xread({self.keys.results: self.counters.last_id}, count=500, block=1000)
+            except Exception as exc:
+                log.debug("emulator.results_read_failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            batches: Any = answer or []  # RESP2: [[stream, [[id, {field: value}], ...]], ...]
+            for _stream, entries in batches:
+                for entry_id, fields in entries:
+                    self.counters.last_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                    _count(self.counters, fields)
+
+    def uptime_s(self) -> float:
+        return time.monotonic() - self._started
+
+
+def _count(counters: Counters, fields: Mapping[bytes | str, bytes | str]) -> None:
+    import orjson
+
+    from shared.events import from_fields
+
+    try:
+        data = from_fields(dict(fields)).get_data()  # type: ignore[arg-type]
+        body = data if isinstance(data, dict) else orjson.loads(data or b"{}")
+    except Exception:  # a malformed entry is the DLQ's business, not the status view's
+        return
+    if body.get("outcome") == "failed":
+        counters.failed += 1
+    else:
+        counters.done += 1
+    usage = body.get("usage") or {}
+    counters.tokens += sum(int(usage.get(k) or 0) for k in ("input_tokens", "output_tokens"))
+    counters.cost_usd += float(usage.get("cost_usd") or 0.0)
+
+
+def _llm_keys(env: Mapping[str, str]) -> bool:
+    return bool(env.get("ANTHROPIC_API_KEY") or env.get("OPENAI_API_KEY"))
+
+
+def _is_local_hub(url: str, port: int) -> bool:
+    """Whether ``HUB_URL`` names the mock Hub this emulator would start (so it starts it)."""
+    trimmed = url.rstrip("/").removesuffix("/api/v1")
+    return trimmed in (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
