@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -51,13 +52,36 @@ def redis_for_emulator(given_url: str | None) -> Iterator[RedisChoice]:
 
 @contextlib.contextmanager
 def _embedded() -> Iterator[str]:
-    from fakeredis import TcpFakeServer  # a dev dependency: only this fallback needs it
+    # A dev dependency: only this fallback needs it.
+    from fakeredis import TcpFakeServer
+    from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+    from redis.exceptions import ResponseError
+
+    class ErrorKeepsConnection(TCPFakeRequestHandler):
+        """The TCP handler, but an error reply leaves the connection open.
+
+        fakeredis 2.x closes a TCP connection after any error reply, NOSCRIPT included, so
+        a client never gets to SCRIPT LOAD; here an error reply is just a reply.
+        """
+
+        def setup(self) -> None:
+            super().setup()
+            read = self.current_client.read_response
+
+            def read_response(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return read(*args, **kwargs)
+                except ResponseError as exc:
+                    return exc  # the handler writes it as an error reply and reads on
+
+            self.current_client.read_response = read_response  # type: ignore[method-assign]
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     # Version 7.0: the features the runtime gates on a newer server stay off.
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis", server_version=(7, 0))
+    server.RequestHandlerClass = ErrorKeepsConnection
     thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
     thread.start()
     try:

@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
+import structlog
 from redis import exceptions as redis_errors
 from redis.connection import HiredisRespSerializer
 
@@ -22,6 +23,8 @@ Redis = aioredis.Redis
 Pipeline = aioredis.client.Pipeline
 
 MIN_REDIS_VERSION = (7, 0)
+
+log = structlog.get_logger(__name__)
 SCRIPT_NAMES = ("acquire", "heartbeat", "settle", "promote", "reclaim", "replay")
 
 
@@ -74,9 +77,19 @@ async def translated(what: str) -> AsyncIterator[None]:
 
 
 async def server_version(redis: Redis) -> tuple[int, int, int]:
-    """The server's version, as a tuple."""
+    """The server's version, as a tuple.
+
+    A server without ``INFO`` (fakeredis, the emulator's embedded fallback) is taken as
+    7.0, the minimum: features gated on a newer server stay off.
+    """
     async with translated("INFO server"):
-        info = await redis.info("server")
+        try:
+            info = await redis.info("server")
+        except redis_errors.ResponseError as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            log.warning("redis.no_info", assumed=".".join(map(str, MIN_REDIS_VERSION)))
+            return (*MIN_REDIS_VERSION, 0)
     parts = str(info.get("redis_version", "0.0.0")).split(".")
     major, minor, patch = (int(p) if p.isdigit() else 0 for p in [*parts, "0", "0"][:3])
     return (major, minor, patch)
