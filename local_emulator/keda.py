@@ -329,7 +329,8 @@ def default_config(prefix: str = "botburrow", *, group: str = "runners") -> Scal
     entry, and a pending trigger (``pendingEntriesCount`` 5, KEDA's default), which
     keeps them alive while activations run (lag is 0 once everything is delivered).
     Bounds 0..10. The timers are shorter than KEDA's so a laptop session shows scaling
-    within seconds: pollingInterval 5 s, cooldownPeriod 30 s and a 30 s scale-down
+    within seconds and a mention from zero runners within one: pollingInterval 1 s,
+    cooldownPeriod 30 s and a 30 s scale-down
     stabilisation window (KEDA: 30 s, 300 s; Kubernetes: 300 s). Scale-up rate policies
     and the tolerance are Kubernetes' defaults.
     """
@@ -345,7 +346,7 @@ def default_config(prefix: str = "botburrow", *, group: str = "runners") -> Scal
         triggers=tuple(triggers),
         min_replicas=0,
         max_replicas=10,
-        polling_interval_s=5.0,
+        polling_interval_s=1.0,
         cooldown_s=30.0,
         scale_down=ScalingRules(stabilization_window_s=30, policies=SCALE_DOWN_DEFAULT.policies),
     )

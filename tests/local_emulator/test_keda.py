@@ -254,7 +254,7 @@ def test_default_config() -> None:
         (s, m, 5, 0) for s in streams for m in ("lag", "pending")
     ]
     assert {t.consumer_group for t in cfg.triggers} == {"runners"}
-    assert (cfg.min_replicas, cfg.max_replicas, cfg.polling_interval_s, cfg.cooldown_s) == (0, 10, 5.0, 30.0)
+    assert (cfg.min_replicas, cfg.max_replicas, cfg.polling_interval_s, cfg.cooldown_s) == (0, 10, 1.0, 30.0)
     assert cfg.scale_down.stabilization_window_s == 30 and cfg.scale_up == SCALE_UP_DEFAULT
 
 
