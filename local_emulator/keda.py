@@ -120,30 +120,6 @@ DEFAULT_PENDING_ENTRIES_COUNT = 5
 # parameters marked ``metadataVariableReadable``, plus ``<name>FromEnv`` for those marked
 # ``envVariableReadable``; the rest (cert, key, keyPassword, ca, tls) only come from a
 # TriggerAuthentication. tests/local_emulator/test_keda.py checks this against the schema.
-METADATA_KEYS: frozenset[str] = frozenset(
-    {
-        "pendingEntriesCount",
-        "streamLength",
-        "lagCount",
-        "stream",
-        "consumerGroup",
-        "databaseIndex",
-        "address",
-        "addresses",
-        "username",
-        "password",
-        "sentinelUsername",
-        "sentinelPassword",
-        "sentinelMaster",
-        "host",
-        "hosts",
-        "port",
-        "ports",
-        "unsafeSsl",
-        "activationLagCount",
-        "enableTLS",
-    }
-)
 ENV_READABLE_KEYS: frozenset[str] = frozenset(
     {
         "address",
@@ -159,6 +135,17 @@ ENV_READABLE_KEYS: frozenset[str] = frozenset(
         "ports",
     }
 )
+METADATA_KEYS: frozenset[str] = ENV_READABLE_KEYS | {
+    "pendingEntriesCount",
+    "streamLength",
+    "lagCount",
+    "stream",
+    "consumerGroup",
+    "databaseIndex",
+    "unsafeSsl",
+    "activationLagCount",
+    "enableTLS",
+}
 ACCEPTED_METADATA_KEYS: frozenset[str] = METADATA_KEYS | {f"{k}FromEnv" for k in ENV_READABLE_KEYS}
 _INTEGER_KEYS = ("lagCount", "pendingEntriesCount", "activationLagCount", "streamLength", "databaseIndex")
 

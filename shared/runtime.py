@@ -170,14 +170,15 @@ def run_pump_process(
     # Everything imported so far lives as long as the process: keep it out of GC scans.
     gc.freeze()
     try:
-        _run(serve_pump(settings, factory, route=route))
+        run_on_uvloop(serve_pump(settings, factory, route=route))
     except ConfigurationError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
-def _run(main_coro: Coroutine[Any, Any, None]) -> None:
+def run_on_uvloop(main_coro: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run`` on uvloop where it is installed (every service of ours runs this way)."""
     try:
         import uvloop
     except ImportError:  # not on every platform; asyncio's loop works, a little slower

@@ -18,12 +18,11 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 from shared.errors import ConfigurationError
 from shared.logs import configure_logging
+from shared.runtime import run_on_uvloop
 
 from ._server import MockHubServer
 from ._state import DEFAULT_API_KEY, MockHub
@@ -91,20 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     # Everything made so far lives as long as the process: keep it out of GC scans.
     gc.freeze()
     try:
-        _run(serve(hub, host=args.host, port=args.port))
+        run_on_uvloop(serve(hub, host=args.host, port=args.port))
     except OSError as exc:
         print(f"mock hub: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def _run(main_coro: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:  # not on every platform; asyncio's loop works, a little slower
-        asyncio.run(main_coro)
-    else:
-        uvloop.run(main_coro)
 
 
 if __name__ == "__main__":

@@ -108,12 +108,12 @@ async def test_a_missing_agents_directory_is_refused(tmp_path: Path) -> None:
 
 
 def test_serves_on_uvloop() -> None:
-    from local_emulator.hub.__main__ import _run
+    from local_emulator.hub.__main__ import run_on_uvloop
 
     loops: list[object] = []
 
     async def record_loop() -> None:
         loops.append(asyncio.get_running_loop())
 
-    _run(record_loop())
+    run_on_uvloop(record_loop())
     assert type(loops[0]).__module__.startswith("uvloop")
