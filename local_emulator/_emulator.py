@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import structlog
@@ -185,7 +186,7 @@ class Emulator:
             "poller": f"http://127.0.0.1:{o.poller}/",
             "runner": f"http://127.0.0.1:{o.runner}/",
             "metrics": f"http://127.0.0.1:{o.metrics}/",
-            "redis": f"{self.redis_choice.url} ({self.redis_choice.kind})",
+            "redis": f"{_without_password(self.redis_choice.url)} ({self.redis_choice.kind})",
             "llm": f"fake, http://127.0.0.1:{o.llm}" if self.fake_llm else "real (API key set)",
             "logs": str(self.options.logs_dir),
         }
@@ -390,3 +391,12 @@ def _is_local_hub(url: str, port: int) -> bool:
     """Whether ``HUB_URL`` names the mock Hub this emulator would start (so it starts it)."""
     trimmed = url.rstrip("/").removesuffix("/api/v1")
     return trimmed in (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
+
+
+def _without_password(url: str) -> str:
+    """``url`` fit for a log line: a password in it becomes ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -31,3 +31,11 @@ async def test_without_redis_server_the_embedded_one_runs_scripts_and_passes_the
             assert await server_version(redis) == (7, 0, 0), "no INFO: taken as the minimum"
         finally:
             await redis.aclose()
+
+
+def test_a_redis_password_never_reaches_the_emulators_log_lines() -> None:
+    from local_emulator._emulator import _without_password
+
+    assert _without_password("redis://:s3cret@redis:6379/0") == "redis://:***@redis:6379/0"
+    assert _without_password("redis://user:s3cret@redis:6379/0") == "redis://user:***@redis:6379/0"
+    assert _without_password("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
