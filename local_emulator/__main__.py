@@ -94,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     logs = args.logs or Path(tempfile.mkdtemp(prefix="botburrow-emulator-"))
     status = args.status if args.status != "auto" else ("tty" if sys.stdout.isatty() else "plain")
+    if status == "tty":
+        # The panel is redrawn in place: the emulator's own log lines go to a file beside the others.
+        logs.mkdir(parents=True, exist_ok=True)
+        log_file = (logs / "emulator.log").open("a", buffering=1)
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=log_file))
+        print(f"botburrow emulator: logs in {logs}", file=sys.stderr)
     options = Options(
         agents_dir=agents.resolve(),
         ports=ports,

@@ -49,6 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_AGENTS = Path(__file__).resolve().parent / "demo_agents"
 LOCAL_KEY = "botburrow-local"
 FUNCTIONS = ("poller", "runner", "metrics")
+SERVICE_GRACE_S = 5.0
+"""How long a service (not a runner) gets to stop; the poller may be inside a tick's long-poll."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -251,7 +253,7 @@ class Emulator:
         order = ["poller", "runner", "metrics", "metrics-pump", "fake-llm", "hub"]
         for name in order:
             if name in self.services:
-                await self.services[name].stop(grace_s=min(grace, 10.0))
+                await self.services[name].stop(grace_s=min(grace, SERVICE_GRACE_S))
         log.info("emulator.stopped")
 
     # -- PingSource ---------------------------------------------------------------

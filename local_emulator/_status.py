@@ -25,7 +25,8 @@ async def show_status(emulator: Emulator, redis: Redis, *, tty: bool, out: TextI
             figures = await read_figures(redis, emulator.options.scaler)
             lag = dict(figures.lag)
             pending = dict(figures.pending)
-        except Exception:  # Redis stopping: show what is known
+        except Exception as exc:  # Redis starting or stopping: show what is known
+            log.debug("emulator.status_read_failed", error=repr(exc))
             lag, pending = {}, {}
         c = emulator.counters
         runners, draining = len(emulator.runners), len(emulator.draining)

@@ -77,6 +77,9 @@ class RedisServer:
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                # Its own session: a Ctrl-C meant for the process that owns it (the emulator,
+                # draining its runners) must not stop Redis under them; ``stop`` does that.
+                start_new_session=True,
             )
             if self._wait_ready():
                 return self
