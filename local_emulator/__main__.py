@@ -126,6 +126,7 @@ async def _run(options: Options) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    make_watch = asyncio.create_task(_stop_when_make_is_signalled(stop))
     with redis_for_emulator(options.env.get("REDIS_URL")) as redis_choice:
         if redis_choice.detail and redis_choice.kind == "embedded":
             print(f"WARNING: {redis_choice.detail}", file=sys.stderr)
@@ -140,12 +141,44 @@ async def _run(options: Options) -> int:
         try:
             await emulator.run(stop)
         finally:
+            make_watch.cancel()
             if status is not None:
                 status.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await status
+                await asyncio.wait([status], timeout=3.0)  # a cancel lost in redis-py must not hold the exit
             await status_redis.aclose()
     return 0
+
+
+_FATAL = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+async def _stop_when_make_is_signalled(stop: asyncio.Event, *, every_s: float = 0.5) -> None:
+    """Stop when ``make run`` is sent SIGTERM (or SIGINT, SIGHUP).
+
+    GNU make 4.3 blocks those signals while it waits for its only child, so a SIGTERM
+    sent to make stays pending there and never reaches the emulator. On Linux the
+    pending set of the parent is readable in ``/proc``: when the parent is make and one
+    of them is pending, stop as if it had been sent here. Elsewhere this does nothing.
+    """
+    status = Path(f"/proc/{os.getppid()}/status")
+    try:
+        if Path(f"/proc/{os.getppid()}/comm").read_text().strip() != "make":
+            return
+    except OSError:
+        return
+    mask = sum(1 << (int(sig) - 1) for sig in _FATAL)
+    while not stop.is_set():
+        try:
+            pending = next(
+                int(line.split()[1], 16) for line in status.read_text().splitlines() if line.startswith("ShdPnd:")
+            )
+        except (OSError, StopIteration, ValueError):
+            return
+        if pending & mask:
+            log.info("emulator.make_signalled")
+            stop.set()
+            return
+        await asyncio.sleep(every_s)
 
 
 if __name__ == "__main__":

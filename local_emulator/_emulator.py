@@ -168,16 +168,17 @@ class Emulator:
             log.info("emulator.ready", **self.addresses())
             tasks = [
                 asyncio.create_task(self._ping_source(), name="pingsource"),
-                asyncio.create_task(self._autoscale(redis), name="keda"),
-                asyncio.create_task(self._read_results(redis), name="results"),
+                asyncio.create_task(self._autoscale(redis, stop), name="keda"),
+                asyncio.create_task(self._read_results(redis, stop), name="results"),
             ]
             await stop.wait()
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # A cancel can be lost inside redis-py's blocking read (Python 3.11): the loops also
+            # watch ``stop``, and the shutdown goes on after a bounded wait whatever they do.
+            if tasks:
+                await asyncio.wait(tasks, timeout=3.0)
             await self.shutdown()
             await redis.aclose()
 
@@ -290,9 +291,9 @@ class Emulator:
 
     # -- KEDA ---------------------------------------------------------------------
 
-    async def _autoscale(self, redis: Redis) -> None:
+    async def _autoscale(self, redis: Redis, stop: asyncio.Event) -> None:
         """Every ``pollingInterval``: read lag and pending as KEDA does, decide, start or SIGTERM runners."""
-        while True:
+        while not stop.is_set():
             self._reap()
             if self.standby is not None and not self.standby.running:
                 log.warning("emulator.standby_exited", child=self.standby.name, log=str(self.standby.log_path))
@@ -304,8 +305,12 @@ class Emulator:
             else:
                 decision = self.autoscaler.decide(figures, current=len(self.runners), now=time.monotonic())
                 self.last_decision = decision
-                await self.scale_to(decision.replicas, reason=decision.reason)
-            await asyncio.sleep(self.options.scaler.polling_interval_s)
+                try:
+                    await self.scale_to(decision.replicas, reason=decision.reason)
+                except OSError as exc:  # a child that cannot start, or a standby gone: try again next time
+                    log.warning("emulator.scale_failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.options.scaler.polling_interval_s)
 
     async def scale_to(self, replicas: int, *, reason: str = "") -> None:
         """Start runner pumps, or SIGTERM the newest ones (they drain in the background)."""
@@ -347,9 +352,9 @@ class Emulator:
 
     # -- results --------------------------------------------------------------------
 
-    async def _read_results(self, redis: Redis) -> None:
+    async def _read_results(self, redis: Redis, stop: asyncio.Event) -> None:
         """Count completed activations, tokens and cost for the status view (a plain XREAD, no group)."""
-        while True:
+        while not stop.is_set():
             try:
                 answer = await redis.xread({self.keys.results: self.counters.last_id}, count=500, block=1000)
             except Exception as exc:
