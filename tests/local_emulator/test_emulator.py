@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ import httpx
 import pytest
 
 from local_emulator.redis_server import RedisServer
-from tests.conftest import eventually
+from tests.conftest import eventually, require
 
 pytestmark = pytest.mark.slow
 
@@ -320,3 +321,28 @@ async def test_a_burst_scales_runners_up_then_back_to_zero_and_every_mention_is_
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=40) == 0
+
+
+def test_sigterm_to_make_run_stops_everything_within_30_s(tmp_path: Path) -> None:
+    if shutil.which("make") is None or not (ROOT / ".venv" / ".installed").exists():
+        require(False, "make and an installed .venv (make install) are needed to run make run")
+    base = _free_base()
+    args = f"--port-base {base} --hub-port {base} --status off --logs {tmp_path / 'logs'} --grace 5"
+    with (tmp_path / "out.log").open("wb") as out:
+        make = subprocess.Popen(["make", "run", f"ARGS={args}"], cwd=ROOT, stdout=out, stderr=out)
+    running = Running(make, f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}/", tmp_path)
+    (tmp_path / "emulator.out").symlink_to(tmp_path / "out.log")
+    try:
+        _wait_up(running)
+        children = _descendants(make.pid)
+        started = time.monotonic()
+        make.send_signal(signal.SIGTERM)  # make, not the emulator: GNU make holds it while it waits
+        make.wait(timeout=30)
+        assert time.monotonic() - started < 30
+        assert [pid for pid in children if _alive(pid)] == [], "nothing left behind"
+    finally:
+        if make.poll() is None:
+            for pid in _descendants(make.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            make.kill()
