@@ -20,7 +20,6 @@ from pathlib import Path
 import structlog
 
 from shared.logs import configure_logging
-from shared.streams import connect
 
 from ._children import PortTaken
 from ._emulator import DEMO_AGENTS, ROOT, Emulator, Options, Ports
@@ -134,18 +133,17 @@ async def _run(options: Options) -> int:
         log.info(
             "emulator.starting", keda=options.scaler_source, agents=str(options.agents_dir), logs=str(options.logs_dir)
         )
-        status_redis = connect(redis_choice.url)
         status: asyncio.Task[None] | None = None
         if options.status != "off":
-            status = asyncio.create_task(show_status(emulator, status_redis, tty=options.status == "tty"))
+            status = asyncio.create_task(show_status(emulator, tty=options.status == "tty"))
         try:
             await emulator.run(stop)
         finally:
             make_watch.cancel()
             if status is not None:
                 status.cancel()
-                await asyncio.wait([status], timeout=3.0)  # a cancel lost in redis-py must not hold the exit
-            await status_redis.aclose()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await status
     return 0
 
 

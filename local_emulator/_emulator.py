@@ -36,12 +36,13 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import structlog
 
-from shared.events import ping, to_http
+from shared.errors import InvalidEvent
+from shared.events import ActivationCompleted, data_of, from_fields, ping, to_http
 from shared.streams import Redis, StreamKeys, connect, ensure_groups, transport_groups
 
 from ._children import Child, check_ports
 from ._redis import RedisChoice
-from .keda import Autoscaler, Decision, ScalerConfig, read_figures
+from .keda import Autoscaler, Decision, Figures, ScalerConfig, read_figures
 
 log = structlog.get_logger("botburrow.emulator")
 
@@ -111,15 +112,17 @@ class Emulator:
         self.draining: list[tuple[Child, asyncio.Task[int | None]]] = []
         self.counters = Counters()
         self.last_decision: Decision | None = None
+        self.last_figures: Figures | None = None  # what KEDA read last; the status view shows it
         self.fake_llm = not _llm_keys(options.env)
         self.local_hub = not options.env.get("HUB_URL") or _is_local_hub(options.env["HUB_URL"], options.ports.hub)
         self.standby: Child | None = None  # the next runner, imports done (``local_emulator._pod``)
         self._runner_seq = 0
         self._started = time.monotonic()
+        self.env = self._child_env()
 
     # -- environment ------------------------------------------------------------
 
-    def child_env(self) -> dict[str, str]:
+    def _child_env(self) -> dict[str, str]:
         """The settings every function reads (``shared.settings``), pointing at this run's parts."""
         o, env = self.options, dict(self.options.env)
         env.update(
@@ -144,7 +147,7 @@ class Emulator:
         return env
 
     def _child(self, name: str, argv: list[str]) -> Child:
-        return Child(name=name, argv=argv, env=self.child_env(), cwd=ROOT, logs=self.options.logs_dir)
+        return Child(name=name, argv=argv, env=self.env, cwd=ROOT, logs=self.options.logs_dir)
 
     # -- the run ----------------------------------------------------------------
 
@@ -185,7 +188,7 @@ class Emulator:
     def addresses(self) -> dict[str, str]:
         o = self.options.ports
         out = {
-            "hub": self.child_env()["HUB_URL"],
+            "hub": self.env["HUB_URL"],
             "poller": f"http://127.0.0.1:{o.poller}/",
             "runner": f"http://127.0.0.1:{o.runner}/",
             "metrics": f"http://127.0.0.1:{o.metrics}/",
@@ -201,7 +204,7 @@ class Emulator:
         if self.local_hub:
             argv = [py, "-m", "local_emulator.hub", "--port", str(o.ports.hub), "--agents", str(self._agents_dir())]
             argv += ["--webhook-url", f"http://127.0.0.1:{o.ports.poller}/"]
-            argv += ["--api-key", self.child_env()["HUB_API_KEY"]]
+            argv += ["--api-key", self.env["HUB_API_KEY"]]
             self.services["hub"] = self._child("hub", argv)
         if self.fake_llm:
             argv = [py, "-m", "local_emulator.fake_llm", "--port", str(o.ports.llm), "--log-level", "warning"]
@@ -216,7 +219,7 @@ class Emulator:
             await child.start()
 
     def _agents_dir(self) -> Path:
-        return Path(self.child_env().get("AGENTS_DIR") or self.options.agents_dir)
+        return Path(self.env.get("AGENTS_DIR") or self.options.agents_dir)
 
     async def _wait_ready(self, timeout_s: float = 60.0) -> None:
         o = self.options.ports
@@ -303,6 +306,7 @@ class Emulator:
             except Exception as exc:  # Redis hiccup: KEDA keeps the current count too
                 log.warning("emulator.keda_read_failed", error=str(exc))
             else:
+                self.last_figures = figures
                 decision = self.autoscaler.decide(figures, current=len(self.runners), now=time.monotonic())
                 self.last_decision = decision
                 try:
@@ -371,23 +375,19 @@ class Emulator:
         return time.monotonic() - self._started
 
 
-def _count(counters: Counters, fields: Mapping[bytes | str, bytes | str]) -> None:
-    import orjson
-
-    from shared.events import from_fields
-
+def _count(counters: Counters, fields: Mapping[Any, Any]) -> None:
     try:
-        data = from_fields(dict(fields)).get_data()  # type: ignore[arg-type]
-        body = data if isinstance(data, dict) else orjson.loads(data or b"{}")
-    except Exception:  # a malformed entry is the DLQ's business, not the status view's
+        completed = data_of(from_fields(fields))
+    except InvalidEvent:  # a malformed entry is the DLQ's business, not the status view's
         return
-    if body.get("outcome") == "failed":
+    if not isinstance(completed, ActivationCompleted):
+        return
+    if completed.outcome == "failed":
         counters.failed += 1
     else:
         counters.done += 1
-    usage = body.get("usage") or {}
-    counters.tokens += sum(int(usage.get(k) or 0) for k in ("input_tokens", "output_tokens"))
-    counters.cost_usd += float(usage.get("cost_usd") or 0.0)
+    counters.tokens += completed.usage.input_tokens + completed.usage.output_tokens
+    counters.cost_usd += completed.usage.cost_usd
 
 
 def _llm_keys(env: Mapping[str, str]) -> bool:

@@ -8,26 +8,22 @@ from typing import TextIO
 
 import structlog
 
-from shared.streams import Redis
-
 from ._emulator import Emulator
-from .keda import read_figures
 
 log = structlog.get_logger("botburrow.emulator")
 
 
-async def show_status(emulator: Emulator, redis: Redis, *, tty: bool, out: TextIO = sys.stdout) -> None:
-    """Refresh every second on a TTY (in place); every 10 s as one log line otherwise."""
+async def show_status(emulator: Emulator, *, tty: bool, out: TextIO = sys.stdout) -> None:
+    """Refresh every second on a TTY (in place); every 10 s as one log line otherwise.
+
+    The stream figures are the ones the KEDA emulation read last: no Redis of its own.
+    """
     every_s = 1.0 if tty else 10.0
     drawn = 0
     while True:
-        try:
-            figures = await read_figures(redis, emulator.options.scaler)
-            lag = dict(figures.lag)
-            pending = dict(figures.pending)
-        except Exception as exc:  # Redis starting or stopping: show what is known
-            log.debug("emulator.status_read_failed", error=repr(exc))
-            lag, pending = {}, {}
+        figures = emulator.last_figures
+        lag = dict(figures.lag) if figures else {}
+        pending = dict(figures.pending) if figures else {}
         c = emulator.counters
         runners, draining = len(emulator.runners), len(emulator.draining)
         decision = emulator.last_decision

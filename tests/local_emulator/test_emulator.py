@@ -58,7 +58,38 @@ class Running:
     process: subprocess.Popen[bytes]
     hub: str
     poller: str
-    logs: Path
+    out: Path  # the emulator's own output
+
+
+@contextlib.contextmanager
+def launched(folder: Path, *options: str, via_make: bool = False) -> Iterator[Running]:
+    """An emulator on free ports with its own redis-server, up; stopped (and reaped) on exit."""
+    base = _free_base()
+    args = ["--port-base", str(base), "--hub-port", str(base), "--logs", str(folder / "logs"), "--grace", "5", *options]
+    with RedisServer() as redis:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("HUB_")}
+        env.update({"REDIS_URL": redis.url, "LOG_LEVEL": "info"})
+        argv = (
+            ["make", "run", "ARGS=" + " ".join(args)] if via_make else [sys.executable, "-m", "local_emulator", *args]
+        )
+        out = folder / "emulator.out"
+        with out.open("wb") as sink:
+            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=sink)
+        running = Running(process, f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}/", out)
+        try:
+            _wait_up(running)
+            yield running
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=40)
+            if process.poll() is None:
+                for pid in _descendants(process.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                process.kill()
+                process.wait()
 
 
 def _descendants(pid: int) -> list[int]:
@@ -81,30 +112,8 @@ def _descendants(pid: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    base = _free_base()
-    logs = tmp_path_factory.mktemp("emulator-logs")
-    with RedisServer() as redis:
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("HUB_")}
-        env.update({"REDIS_URL": redis.url, "LOG_LEVEL": "info"})
-        argv = [sys.executable, "-m", "local_emulator", "--port-base", str(base), "--hub-port", str(base)]
-        argv += ["--poll-interval", "600", "--status", "plain", "--logs", str(logs), "--grace", "5"]
-        with (logs / "emulator.out").open("wb") as out:
-            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out)
-        running = Running(process, f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}/", logs)
-        try:
-            _wait_up(running)
-            yield running
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=40)
-            if process.poll() is None:
-                for pid in _descendants(process.pid):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                process.kill()
-                process.wait()
+    with launched(tmp_path_factory.mktemp("emulator"), "--poll-interval", "600", "--status", "plain") as running:
+        yield running
 
 
 def _wait_up(running: Running, timeout_s: float = 60) -> None:
@@ -112,13 +121,13 @@ def _wait_up(running: Running, timeout_s: float = 60) -> None:
     with httpx.Client(timeout=2) as http:
         while time.monotonic() < deadline:
             if running.process.poll() is not None:
-                raise AssertionError("the emulator exited: " + (running.logs / "emulator.out").read_text()[-3000:])
+                raise AssertionError("the emulator exited: " + running.out.read_text()[-3000:])
             with contextlib.suppress(httpx.HTTPError):
                 ok = http.get(running.poller + "healthz").status_code == 200
-                if ok and "emulator.ready" in (running.logs / "emulator.out").read_text():
+                if ok and "emulator.ready" in running.out.read_text():
                     return
             time.sleep(0.2)
-    raise AssertionError("the emulator did not come up: " + (running.logs / "emulator.out").read_text()[-3000:])
+    raise AssertionError("the emulator did not come up: " + running.out.read_text()[-3000:])
 
 
 @pytest.fixture
@@ -286,63 +295,39 @@ async def test_a_burst_scales_runners_up_then_back_to_zero_and_every_mention_is_
 ) -> None:
     manifest = tmp_path / "scaledobject.yaml"
     manifest.write_text(BURST_KEDA)
-    base = _free_base()
-    with RedisServer() as redis:
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("HUB_")}
-        env.update({"REDIS_URL": redis.url})
-        argv = [sys.executable, "-m", "local_emulator", "--port-base", str(base), "--hub-port", str(base)]
-        argv += ["--keda", str(manifest), "--status", "off", "--logs", str(tmp_path / "logs"), "--grace", "5"]
-        with (tmp_path / "out.log").open("wb") as out:
-            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out)
-        running = Running(process, f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}/", tmp_path)
-        (tmp_path / "emulator.out").symlink_to(tmp_path / "out.log")
-        try:
-            _wait_up(running)
-            agents = sorted(await _agents(http, running.hub))
-            posts = {}
-            for i in range(500):
-                mention = {"author": f"person-{i % 13}", "content": f"@{agents[i % len(agents)]} burst {i}"}
-                posts[(await http.post(running.hub + "/_mock/posts", json=mention)).json()["id"]] = agents[i % 4]
+    with launched(tmp_path, "--keda", str(manifest), "--status", "off") as running:
+        agents = sorted(await _agents(http, running.hub))
+        posts = {}
+        for i in range(500):
+            mention = {"author": f"person-{i % 13}", "content": f"@{agents[i % len(agents)]} burst {i}"}
+            posts[(await http.post(running.hub + "/_mock/posts", json=mention)).json()["id"]] = agents[i % 4]
 
-            async def answered() -> bool:
-                comments = (await http.get(running.hub + "/_mock/state")).json()["comments"]
-                return {c["post_id"] for c in comments if posts.get(c["post_id"]) == c["author"]["name"]} == set(posts)
-
-            await eventually(answered, timeout_s=120, every_s=1)
-            scaled = lambda: re.findall(r"runners='(\d+) -> (\d+)'", (tmp_path / "out.log").read_text())  # noqa: E731
-            await eventually(lambda: scaled() and scaled()[-1][1] == "0", timeout_s=60, every_s=0.5)
+        async def answered() -> bool:
             comments = (await http.get(running.hub + "/_mock/state")).json()["comments"]
-            own = [(c["post_id"], c["author"]["name"]) for c in comments if c["post_id"] in posts]
-            assert len(own) == len(set(own)), "no agent answered a post twice"
-            steps = [(int(a), int(b)) for a, b in scaled()]
-            assert steps[0] == (0, 1), f"activation from zero first: {steps}"
-            assert max(b for _, b in steps) >= 2, f"scaled out under the burst: {steps}"
-            assert max(b for _, b in steps) <= 4, "never past maxReplicaCount"
-        finally:
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=40) == 0
+            return {c["post_id"] for c in comments if posts.get(c["post_id"]) == c["author"]["name"]} == set(posts)
+
+        def scaled() -> list[tuple[int, int]]:
+            return [(int(a), int(b)) for a, b in re.findall(r"runners='(\d+) -> (\d+)'", running.out.read_text())]
+
+        await eventually(answered, timeout_s=120, every_s=1)
+        await eventually(lambda: scaled() and scaled()[-1][1] == 0, timeout_s=60, every_s=0.5)
+        comments = (await http.get(running.hub + "/_mock/state")).json()["comments"]
+        own = [(c["post_id"], c["author"]["name"]) for c in comments if c["post_id"] in posts]
+        assert len(own) == len(set(own)), "no agent answered a post twice"
+        steps = scaled()
+        assert steps[0] == (0, 1), f"activation from zero first: {steps}"
+        assert max(b for _, b in steps) >= 2, f"scaled out under the burst: {steps}"
+        assert max(b for _, b in steps) <= 4, "never past maxReplicaCount"
+    assert running.process.returncode == 0
 
 
 def test_sigterm_to_make_run_stops_everything_within_30_s(tmp_path: Path) -> None:
     if shutil.which("make") is None or not (ROOT / ".venv" / ".installed").exists():
         require(False, "make and an installed .venv (make install) are needed to run make run")
-    base = _free_base()
-    args = f"--port-base {base} --hub-port {base} --status off --logs {tmp_path / 'logs'} --grace 5"
-    with (tmp_path / "out.log").open("wb") as out:
-        make = subprocess.Popen(["make", "run", f"ARGS={args}"], cwd=ROOT, stdout=out, stderr=out)
-    running = Running(make, f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}/", tmp_path)
-    (tmp_path / "emulator.out").symlink_to(tmp_path / "out.log")
-    try:
-        _wait_up(running)
-        children = _descendants(make.pid)
+    with launched(tmp_path, "--status", "off", via_make=True) as running:
+        children = _descendants(running.process.pid)
         started = time.monotonic()
-        make.send_signal(signal.SIGTERM)  # make, not the emulator: GNU make holds it while it waits
-        make.wait(timeout=30)
+        running.process.send_signal(signal.SIGTERM)  # make, not the emulator: GNU make holds it while it waits
+        running.process.wait(timeout=30)
         assert time.monotonic() - started < 30
         assert [pid for pid in children if _alive(pid)] == [], "nothing left behind"
-    finally:
-        if make.poll() is None:
-            for pid in _descendants(make.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            make.kill()
