@@ -189,8 +189,11 @@ class Poller:
             log.info("poller.marked_read", agent_id=agent_id, count=len(ids))
         if not parts.wanted:
             return
-        fresh = set(await self.queue.unqueued([n.id for n in parts.wanted]))
-        notes = [n for n in parts.wanted if n.id in fresh]
+        if pushed is not None:
+            notes = list(parts.wanted)  # the publication's script refuses one already queued anyway
+        else:  # an inbox holds queued and new ones: keep the new
+            fresh = set(await self.queue.unqueued([n.id for n in parts.wanted]))
+            notes = [n for n in parts.wanted if n.id in fresh]
         if not notes:
             report.skipped["already_queued"] += 1
             return
