@@ -60,6 +60,18 @@ class Runtime:
     publisher: Publisher
     registry: CollectorRegistry
 
+    @classmethod
+    def over(cls, settings: Settings, redis: Redis, keys: StreamKeys, registry: CollectorRegistry) -> Runtime:
+        """The runtime of a process talking to ``redis``: its effect ledger and publisher over it."""
+        return cls(
+            settings=settings,
+            redis=redis,
+            keys=keys,
+            ledger=EffectLedger(redis, keys),
+            publisher=Publisher(redis),
+            registry=registry,
+        )
+
 
 HandlerFactory = Callable[[Runtime], AbstractAsyncContextManager[Handler]]
 
@@ -114,14 +126,7 @@ async def serve_pump(
         if settings.metrics_port:
             server, _thread = start_http_server(settings.metrics_port, registry=registry)
             stack.callback(server.shutdown)
-        runtime = Runtime(
-            settings=settings,
-            redis=redis,
-            keys=keys,
-            ledger=EffectLedger(redis, keys),
-            publisher=Publisher(redis),
-            registry=registry,
-        )
+        runtime = Runtime.over(settings, redis, keys, registry)
         handler = await stack.enter_async_context(factory(runtime))
         # The same wrappers as over HTTP: log context (event, agent, trace) and activation metrics.
         handler = with_log_context(with_activation_metrics(handler, ActivationMetrics(registry)))

@@ -23,7 +23,7 @@ from shared.hub import HubClient
 from shared.observability import ActivationMetrics, with_activation_metrics, with_log_context
 from shared.runtime import HandlerFactory, Runtime
 from shared.settings import Settings
-from shared.streams import EffectLedger, Handler, Publisher, Redis, StreamKeys, connect
+from shared.streams import Handler, Publisher, Redis, StreamKeys, connect
 
 log = structlog.get_logger("botburrow.serving")
 
@@ -100,15 +100,8 @@ class Core:
         settings = self._settings
         redis = connect(settings.redis_url, block_ms=settings.streams.block_ms)
         self._stack.push_async_callback(redis.aclose)
-        self._redis, self._publisher = redis, Publisher(redis)
-        runtime = Runtime(
-            settings=settings,
-            redis=redis,
-            keys=self.keys,
-            ledger=EffectLedger(redis, self.keys),
-            publisher=self._publisher,
-            registry=self._registry,
-        )
+        runtime = Runtime.over(settings, redis, self.keys, self._registry)
+        self._redis, self._publisher = redis, runtime.publisher
         handler = await self._stack.enter_async_context(self._factory(runtime))
         self._handler = with_log_context(with_activation_metrics(handler, self._metrics))
         # Readiness gets a client of its own: one attempt, a short timeout, no backoff.

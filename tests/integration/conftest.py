@@ -34,9 +34,7 @@ from shared.settings import (
     Settings,
 )
 from shared.streams import (
-    EffectLedger,
     Handler,
-    Publisher,
     Pump,
     Redis,
     Route,
@@ -175,14 +173,7 @@ async def system(redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path)
             ),
             metrics_port=None,
         )
-        runtime = Runtime(
-            settings=settings,
-            redis=redis,
-            keys=keys,
-            ledger=EffectLedger(redis, keys),
-            publisher=Publisher(redis),
-            registry=CollectorRegistry(),
-        )
+        runtime = Runtime.over(settings, redis, keys, CollectorRegistry())
         poller = await stack.enter_async_context(poller_handler(runtime))
         runner = await stack.enter_async_context(activation_handler(runtime))
         world = System(

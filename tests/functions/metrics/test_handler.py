@@ -24,7 +24,7 @@ from shared.events import (
 from shared.hub import HubClient
 from shared.runtime import Runtime
 from shared.settings import HubSettings, Secret, Settings
-from shared.streams import EffectLedger, Publisher, Redis, StreamKeys
+from shared.streams import Redis, StreamKeys
 from tests.conftest import eventually
 
 FINISHED = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
@@ -47,14 +47,7 @@ async def server(hub: MockHub) -> AsyncIterator[MockHubServer]:
 @pytest.fixture
 def runtime(redis: Redis, keys: StreamKeys, registry: CollectorRegistry, server: MockHubServer) -> Runtime:
     settings = Settings(hub=HubSettings(url=server.url, api_key=Secret(DEFAULT_API_KEY), max_attempts=1))
-    return Runtime(
-        settings=settings,
-        redis=redis,
-        keys=keys,
-        ledger=EffectLedger(redis, keys),
-        publisher=Publisher(redis),
-        registry=registry,
-    )
+    return Runtime.over(settings, redis, keys, registry)
 
 
 def _completed(agent_id: str, *, attempt: int = 1, cost_usd: float = 0.0123) -> CloudEvent:

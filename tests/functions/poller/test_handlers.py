@@ -24,7 +24,7 @@ from shared.settings import (
     Secret,
     Settings,
 )
-from shared.streams import EffectLedger, Publisher, Redis, StreamKeys, StreamSettings
+from shared.streams import Redis, StreamKeys, StreamSettings
 from tests.shared.poller.conftest import AGENTS, write_agent
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -52,14 +52,7 @@ async def handlers(
             runner=RunnerSettings(mode=RunnerMode.NOTIFICATION),
             poller=PollerSettings(poll_interval_s=1.0),
         )
-        runtime = Runtime(
-            settings=settings,
-            redis=redis,
-            keys=keys,
-            ledger=EffectLedger(redis, keys),
-            publisher=Publisher(redis),
-            registry=registry,
-        )
+        runtime = Runtime.over(settings, redis, keys, registry)
         async with handler(runtime) as handle:
             assert isinstance(handle, PollerHandlers)
             yield handle
