@@ -31,7 +31,7 @@ import httpx
 import yaml
 
 from bench._harness import CLOCK_TICKS, ROOT, fresh_prefix, percentile, redis_for_bench
-from shared.events import ping, to_http
+from local_emulator.pingsource import ping_source
 
 API_KEY = "botburrow-local"
 PING_EVERY_S = 10.0  # Knative's PingSource ticks each minute; shorter here so a run ends without a long tick in flight
@@ -191,7 +191,7 @@ async def measure(
     # HTTP client should cost as little CPU as it can.
     connector = aiohttp.TCPConnector(limit=MENTIONS_AT_ONCE)
     async with aiohttp.ClientSession(hub_url, connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as hub:
-        ticks = asyncio.create_task(ping_source(poller_url))
+        ticks = asyncio.create_task(ping_source(poller_url, every_s=PING_EVERY_S))
         gate = asyncio.Semaphore(MENTIONS_AT_ONCE)
 
         async def mention(i: int, text: str) -> str:
@@ -251,16 +251,6 @@ async def _wait_for_replies(hub: aiohttp.ClientSession, replies: int, *, timeout
         if time.monotonic() > deadline:
             return await _get(hub, "/_mock/state")
         await asyncio.sleep(0.2)
-
-
-async def ping_source(poller_url: str, *, every_s: float = PING_EVERY_S) -> None:
-    """Knative's PingSource: ticks, each one long-polling the Hub for most of the interval to the next."""
-    async with httpx.AsyncClient() as client:
-        while True:
-            headers, body = to_http(ping(at=datetime.now().astimezone(), window_s=int(every_s * 0.9)), binary=True)
-            tick = asyncio.create_task(client.post(poller_url, headers=headers, content=body, timeout=every_s * 2))
-            await asyncio.sleep(every_s)
-            tick.cancel()
 
 
 def _figures(

@@ -28,7 +28,6 @@ import sys
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -37,12 +36,13 @@ import aiohttp
 import structlog
 
 from shared.errors import InvalidEvent
-from shared.events import ActivationCompleted, data_of, from_fields, ping, to_http
+from shared.events import ActivationCompleted, data_of, from_fields
 from shared.streams import Redis, StreamKeys, connect, ensure_groups, transport_groups
 
 from ._children import Child, check_ports
 from ._redis import RedisChoice
 from .keda import Autoscaler, Decision, Figures, ScalerConfig, read_figures
+from .pingsource import ping_source
 
 log = structlog.get_logger("botburrow.emulator")
 
@@ -170,7 +170,7 @@ class Emulator:
             await self._wait_ready()
             log.info("emulator.ready", **self.addresses())
             tasks = [
-                asyncio.create_task(self._ping_source(), name="pingsource"),
+                asyncio.create_task(ping_source(self.addresses()["poller"], every_s=o.poll_interval_s), name="ping"),
                 asyncio.create_task(self._autoscale(redis, stop), name="keda"),
                 asyncio.create_task(self._read_results(redis, stop), name="results"),
             ]
@@ -259,38 +259,6 @@ class Emulator:
             if name in self.services:
                 await self.services[name].stop(grace_s=min(grace, SERVICE_GRACE_S))
         log.info("emulator.stopped")
-
-    # -- PingSource ---------------------------------------------------------------
-
-    async def _ping_source(self) -> None:
-        """Knative's PingSource: a tick every ``POLL_INTERVAL``, each polling for most of it."""
-        every_s = self.options.poll_interval_s
-        url = f"http://127.0.0.1:{self.options.ports.poller}/"
-        ticks: set[asyncio.Task[None]] = set()
-        async with aiohttp.ClientSession() as http:
-            try:
-                while True:
-                    event = ping(at=datetime.now().astimezone(), window_s=max(1, int(every_s * 0.9)))
-                    headers, body = to_http(event, binary=True)
-                    tick = asyncio.create_task(self._tick(http, url, headers, body, every_s))
-                    ticks.add(tick)
-                    tick.add_done_callback(ticks.discard)
-                    await asyncio.sleep(every_s)
-            finally:
-                for tick in ticks:
-                    tick.cancel()
-
-    @staticmethod
-    async def _tick(
-        http: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes, every_s: float
-    ) -> None:
-        try:
-            timeout = aiohttp.ClientTimeout(total=every_s * 2)
-            async with http.post(url, data=body, headers=headers, timeout=timeout) as response:
-                if response.status >= 300:
-                    log.warning("emulator.tick_failed", status=response.status, body=(await response.text())[:200])
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("emulator.tick_failed", error=type(exc).__name__)
 
     # -- KEDA ---------------------------------------------------------------------
 
