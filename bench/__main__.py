@@ -1,4 +1,4 @@
-"""``python -m bench dispatch|recovery|e2e [--json]``."""
+"""``python -m bench dispatch|recovery|e2e|sandbox [--json]``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     e2e.add_argument("--mentions", type=int, default=300)
     e2e.add_argument("--agents", type=int, default=10)
     e2e.add_argument("--runners", type=int, default=2)
-    for p in (dispatch, recovery, e2e):
+    sandbox = sub.add_parser("sandbox", help="sandbox cold start, warm acquire and exec times (Docker and bwrap)")
+    sandbox.add_argument("--runs", type=int, default=30, help="runs of each measurement (at least 30)")
+    for p in (dispatch, recovery, e2e, sandbox):
         p.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
 
@@ -41,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import recovery as bench  # type: ignore[no-redef]
 
         result = asyncio.run(bench.run(events=args.events, kills=args.kills, seed=args.seed))
+    elif args.bench == "sandbox":
+        from bench import sandbox as bench  # type: ignore[no-redef]
+
+        result = asyncio.run(bench.run(runs=args.runs))
     else:
         from bench import e2e as bench  # type: ignore[no-redef]
 

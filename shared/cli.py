@@ -6,6 +6,7 @@
     botburrow agents validate DIR [--json]
     botburrow send URL --type TYPE [--source SRC] [--subject SUBJ] [--id ID]
                    [--data JSON | --data @FILE | --data @-] [--structured] [--timeout S]
+    botburrow sandbox exec [--backend docker|bwrap] [--network none|granted] [--timeout S] -- CMD ARGS...
 
 Reads ``REDIS_URL`` and ``STREAM_PREFIX`` like the runners do (``agents`` reads no
 settings: DIR is an agent-definitions checkout, or a folder of agent folders).
@@ -16,6 +17,11 @@ or the poller: binary mode (``ce-*`` headers, the data as a JSON body) unless
 response body; exit 0 on a 2xx answer, 1 on any other answer, 2 when the event cannot
 be built (bad ``--data`` JSON, an invalid attribute) or URL cannot be reached. It reads
 no settings.
+
+``sandbox exec`` runs one command in a fresh sandbox with the default policy (the
+``SANDBOX_*`` settings, ``DOCKER_HOST``; no credentials; no network unless
+``--network granted``), streams its output, and exits with the command's exit code
+(137 when killed at ``--timeout``); 2 when no sandbox can be started.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from shared.agents import validate_directory
 from shared.errors import BotburrowError, ConfigurationError, InvalidEvent
 from shared.events import from_mapping, to_http
 from shared.logs import configure_logging
+from shared.sandbox import exec_once
 from shared.settings import Settings
 from shared.streams import DeadLetters, Redis, Scripts, StreamKeys, connect, stream_status
 
@@ -69,7 +76,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_send(sub)
+    _add_sandbox(sub)
     return parser
+
+
+def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sandbox = sub.add_parser("sandbox", help="run commands in a sandbox")
+    sandbox_sub = sandbox.add_subparsers(dest="action", required=True)
+    run = sandbox_sub.add_parser(
+        "exec",
+        help="run one command in a fresh sandbox, stream its output, exit with its exit code",
+        description="Run CMD ARGS... (an argv, not a shell string) in a fresh sandbox with the default policy.",
+    )
+    run.add_argument("--backend", choices=["docker", "bwrap"], help="default: SANDBOX_BACKEND (auto)")
+    run.add_argument(
+        "--network",
+        choices=["none", "granted"],
+        default="none",
+        help="none: loopback only (default); granted: as for an agent holding a network grant",
+    )
+    run.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit (default 120 s)")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...", help="the command")
 
 
 def _add_send(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -106,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _send(args)
     try:
         settings = Settings.from_env()
+        if args.command == "sandbox":
+            return _sandbox_exec(args, settings)
         return asyncio.run(_dispatch(args, settings))
     except ConfigurationError as exc:
         print(f"botburrow: {exc}", file=sys.stderr)
@@ -187,6 +216,24 @@ def _data(raw: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{where} is not valid JSON: {exc}") from exc
+
+
+def _sandbox_exec(args: argparse.Namespace, settings: Settings) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        print("botburrow sandbox exec: give the command after --, e.g. -- sh -c 'id -u'", file=sys.stderr)
+        return 2
+    if not structlog.is_configured():
+        configure_logging(level="warning", json=False)  # the command's output is the point
+    return asyncio.run(
+        exec_once(
+            settings.sandbox,
+            argv,
+            backend=args.backend,
+            network=args.network == "granted",
+            timeout_s=args.timeout,
+        )
+    )
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

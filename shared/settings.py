@@ -142,6 +142,37 @@ class LLMSettings:
         return secret.reveal() if secret else None
 
 
+class SandboxBackendChoice(enum.StrEnum):
+    """Which sandbox backend runs commands."""
+
+    AUTO = "auto"  # docker when its engine answers, else bwrap when installed
+    DOCKER = "docker"
+    BWRAP = "bwrap"
+
+
+DEFAULT_SANDBOX_CREDENTIALS: tuple[str, ...] = ("GITHUB_TOKEN", "BRAVE_API_KEY")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxSettings:
+    """The sandbox policy and where sandboxes run (``shared.sandbox``).
+
+    ``credentials`` are the variables (named by ``SANDBOX_CREDENTIALS``) the runner may
+    pass into a sandbox; an agent gets only those its grants name
+    (``shared.sandbox.GRANT_CREDENTIALS``). The limits apply to every sandbox.
+    """
+
+    backend: SandboxBackendChoice = SandboxBackendChoice.AUTO
+    docker_host: str = "unix:///var/run/docker.sock"
+    image: str = "botburrow-sandbox:latest"
+    memory_mb: int = 512
+    cpus: float = 1.0
+    pids: int = 128
+    workspace_mb: int = 64
+    pool_size: int = 2
+    credentials: Mapping[str, Secret] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything a botburrow process is configured with."""
@@ -153,6 +184,7 @@ class Settings:
     hub: HubSettings = field(default_factory=HubSettings)
     agents: AgentSourceSettings = field(default_factory=AgentSourceSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     metrics_port: int | None = 9090
     log_level: str = "info"
     log_json: bool = True
@@ -183,6 +215,7 @@ class Settings:
             hub=_hub(env),
             agents=_agent_source(env),
             llm=_llm(env),
+            sandbox=_sandbox(env),
             metrics_port=env.get("METRICS_PORT", cls.metrics_port or 0, _int(0)) or None,
             log_level=env.get("LOG_LEVEL", cls.log_level, _level),
             log_json=env.get("LOG_FORMAT", "json", _format) == "json",
@@ -280,6 +313,22 @@ def _llm(env: _Env) -> LLMSettings:
     )
 
 
+def _sandbox(env: _Env) -> SandboxSettings:
+    d = SandboxSettings()
+    names = env.get("SANDBOX_CREDENTIALS", DEFAULT_SANDBOX_CREDENTIALS, _names)
+    return SandboxSettings(
+        backend=env.get("SANDBOX_BACKEND", d.backend, _choice(SandboxBackendChoice)),
+        docker_host=env.get("DOCKER_HOST", d.docker_host, _docker_host),
+        image=env.get("SANDBOX_IMAGE", d.image, _image),
+        memory_mb=env.get("SANDBOX_MEMORY_MB", d.memory_mb, _int(16)),
+        cpus=env.get("SANDBOX_CPUS", d.cpus, _float(0.01)),
+        pids=env.get("SANDBOX_PIDS", d.pids, _int(8)),
+        workspace_mb=env.get("SANDBOX_WORKSPACE_MB", d.workspace_mb, _int(1)),
+        pool_size=env.get("SANDBOX_POOL_SIZE", d.pool_size, _int(0)),
+        credentials={name: secret for name in names if (secret := env.secret(name))},
+    )
+
+
 # Every *_API_KEY but the Hub's: an agent's brain.api_key_env can name any of these,
 # and its api_base decides where the key is sent, so the Hub key must not be among them.
 _API_KEY_NAME = re.compile(r"(?!HUB_API_KEY$)[A-Z][A-Z0-9_]*_API_KEY")
@@ -350,6 +399,27 @@ def _float(minimum: float) -> Callable[[str], float]:
 def _name(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.:-]+", raw):
         raise ValueError("use letters, digits and _ . : - only")
+    return raw
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    """``GITHUB_TOKEN,BRAVE_API_KEY``: environment variable names."""
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    bad = [n for n in names if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
+    if bad:
+        raise ValueError(f"not variable names: {', '.join(bad)}")
+    return names
+
+
+def _docker_host(raw: str) -> str:
+    if not re.match(r"^(unix|tcp|ssh|npipe)://", raw):
+        raise ValueError("must start with unix://, tcp://, ssh:// or npipe://")
+    return raw
+
+
+def _image(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", raw):
+        raise ValueError("is not an image reference")
     return raw
 
 

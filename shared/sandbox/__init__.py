@@ -1,0 +1,71 @@
+"""Sandboxes: where agents' commands and coding CLIs run, locked down.
+
+One interface (``Sandbox``, ``Backend``) and two backends:
+
+- ``DockerBackend`` (the default when an engine answers): one container per activation,
+  network ``none`` unless the agent holds a network grant, read-only root, a
+  size-limited tmpfs ``/workspace``, memory (no swap), CPU and pids limits, every
+  capability dropped, no-new-privileges, the default seccomp profile, user 10001, no
+  Docker socket; a wall-clock limit per command that kills the whole process tree.
+- ``BwrapBackend`` (where no engine is reachable): bubblewrap's network, pid and mount
+  namespaces, with rlimits for CPU, address space, processes and file size.
+
+Commands are argv lists; files go in and out as tar archives; a command sees only
+``BASE_ENV`` and the credentials the agent's grants allow (``spec_for``), never the
+runner's environment. ``WarmPool`` keeps started sandboxes ready so an activation
+acquires one in microseconds, and destroys each after its one activation.
+``SandboxMetrics`` times starts, acquires and commands. The image is built by
+``python -m shared.sandbox.image`` (``--offline`` where no registry is reachable).
+"""
+
+from ._bwrap import BwrapBackend, BwrapSandbox
+from ._docker import DockerBackend, DockerSandbox
+from ._factory import base_spec, credentials, open_backend
+from ._grants import CREDENTIAL_VARS, GRANT_CREDENTIALS, NETWORK_SERVICES, granted_env, has_network_grant, spec_for
+from ._metrics import MeteredSandbox, SandboxMetrics
+from ._oneshot import exec_once
+from ._pool import WarmPool
+from ._types import (
+    BASE_ENV,
+    SANDBOX_UID,
+    WORKSPACE,
+    Backend,
+    BackendName,
+    ExecResult,
+    Sandbox,
+    SandboxError,
+    SandboxFailed,
+    SandboxSpec,
+    SandboxUnavailable,
+)
+
+__all__ = [
+    "BASE_ENV",
+    "CREDENTIAL_VARS",
+    "GRANT_CREDENTIALS",
+    "NETWORK_SERVICES",
+    "SANDBOX_UID",
+    "WORKSPACE",
+    "Backend",
+    "BackendName",
+    "BwrapBackend",
+    "BwrapSandbox",
+    "DockerBackend",
+    "DockerSandbox",
+    "ExecResult",
+    "MeteredSandbox",
+    "Sandbox",
+    "SandboxError",
+    "SandboxFailed",
+    "SandboxMetrics",
+    "SandboxSpec",
+    "SandboxUnavailable",
+    "WarmPool",
+    "base_spec",
+    "credentials",
+    "exec_once",
+    "granted_env",
+    "has_network_grant",
+    "open_backend",
+    "spec_for",
+]
