@@ -174,6 +174,7 @@ async def _execute(
         limits=deps.limits,
         ledger=deps.ledger,
         clock=deps.clock,
+        sandboxes=deps.sandboxes,
     )
     return await run_native(loop_request, loop_deps)
 

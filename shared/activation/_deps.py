@@ -13,6 +13,7 @@ from shared.agents import AgentStore
 from shared.events import Priority
 from shared.hub import HubClient
 from shared.limits import BehaviorLimits
+from shared.loop import Sandboxes
 from shared.poller import BudgetCheck
 from shared.settings import RunnerSettings
 from shared.streams import EffectLedger
@@ -44,7 +45,9 @@ class ActivationDeps:
     spending tokens (the pump publishes outcomes only with an acknowledgement);
     ``requeue`` lets the poller queue again the notifications an activation left
     unanswered (``shared.poller.release_queued``); ``seal`` gives the notifications
-    that joined an inbox activation while it waited on its stream.
+    that joined an inbox activation while it waited on its stream; ``sandboxes`` gives
+    an activation whose agent uses a workspace tool its sandbox (``None``: no workspace
+    tools are offered).
     """
 
     settings: RunnerSettings
@@ -58,4 +61,5 @@ class ActivationDeps:
     report_failed: Callable[[CloudEvent], Awaitable[object]]
     requeue: Callable[[list[str]], Awaitable[None]]
     seal: SealActivation
+    sandboxes: Sandboxes | None = None
     clock: Callable[[], float] = time.monotonic

@@ -14,6 +14,7 @@ from shared.hub import HubClient
 from shared.limits import BehaviorLimits
 from shared.poller import CircuitBreaker, PollerOptions, Sealer, release_queued
 from shared.runtime import Runtime
+from shared.sandbox import AgentSandboxes
 from shared.streams import Handler
 
 from ._activation import handle_activation
@@ -34,6 +35,8 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
         hub = await stack.enter_async_context(HubClient.from_settings(settings.hub))
         providers = Providers(settings.llm)
         stack.push_async_callback(providers.aclose)
+        sandboxes = AgentSandboxes(settings.sandbox, registry=runtime.registry)
+        stack.push_async_callback(sandboxes.aclose)
 
         async def report_failed(event: CloudEvent) -> None:
             await runtime.publisher.publish(keys.results, event)
@@ -50,5 +53,6 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
             report_failed=report_failed,
             requeue=partial(release_queued, redis, keys),
             seal=Sealer(redis, keys, ttl_s=PollerOptions().queued_ttl_s),
+            sandboxes=sandboxes,
         )
         yield partial(handle_activation, deps=deps)

@@ -9,7 +9,10 @@ Tools (offered by grant): ``search`` and ``get_thread`` with ``hub:read`` or
 ``hub:write``; ``reply``, ``comment``, ``create_post`` and ``send_dm`` with
 ``hub:write``. Every write reserves its slot in ``shared.limits.BehaviorLimits``
 first and carries ``Idempotency-Key: <activation id>:<step>``; a refusal is an error
-tool result, never an exception.
+tool result, never an exception. Workspace tools (``shared.sandbox.WorkspaceTools``:
+``run_command`` with ``shell.enabled``, the file tools with ``shell.enabled`` or a
+``filesystem`` grant) run in one sandbox per activation, from ``LoopDeps.sandboxes``,
+started at the first such call and destroyed when the activation ends.
 
 Each notification gets a conversation of its own (one reply per notification), all
 under the activation's deadline, iteration and cost caps. The final text is the answer
@@ -22,7 +25,17 @@ what it already answered without calling the model.
 
 from ._loop import run_native
 from ._prompt import allowed_skills, is_no_response, system_prompt
-from ._types import NO_RESPONSE, DoneMarkers, LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome, reply_step
+from ._types import (
+    NO_RESPONSE,
+    DoneMarkers,
+    LoopDeps,
+    LoopFailed,
+    LoopRequest,
+    LoopResult,
+    Outcome,
+    Sandboxes,
+    reply_step,
+)
 
 __all__ = [
     "NO_RESPONSE",
@@ -32,6 +45,7 @@ __all__ = [
     "LoopRequest",
     "LoopResult",
     "Outcome",
+    "Sandboxes",
     "allowed_skills",
     "is_no_response",
     "reply_step",

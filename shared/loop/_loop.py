@@ -26,7 +26,8 @@ import structlog
 from shared.errors import HubAuthError, HubRejected
 from shared.hub import Notification, Post
 from shared.limits import Refusal
-from shared.llm import Message, Usage, cost_usd
+from shared.llm import Message, ToolCall, ToolResult, ToolSpec, Usage, cost_usd
+from shared.sandbox import Sandbox, WorkspaceTools
 
 from ._prompt import answerable, is_no_response, system_prompt, user_message
 from ._tools import HubTools
@@ -47,6 +48,41 @@ class _State:
     calls_in_flight: int = 0
     reserved_usd: Decimal = Decimal(0)  # the worst case of the calls in flight
     model: str = ""
+
+
+class _Toolbox:
+    """The activation's tools: the Hub's, and the workspace's when it has a sandbox source."""
+
+    def __init__(self, request: LoopRequest, deps: LoopDeps) -> None:
+        self.hub = HubTools(request, deps)
+        self.workspace: WorkspaceTools | None = None
+        self._opened: list[Sandbox] = []
+        self._deps = deps
+        if deps.sandboxes is not None:
+            sandboxes, config = deps.sandboxes, request.agent.config
+
+            async def open_sandbox() -> Sandbox:
+                sandbox = await sandboxes.acquire(config)
+                self._opened.append(sandbox)
+                return sandbox
+
+            tools = WorkspaceTools(config.capabilities, open_sandbox, max_output_chars=deps.max_tool_output_chars)
+            self.workspace = tools if tools.names else None
+
+    def specs(self) -> list[ToolSpec]:
+        return [*self.hub.specs(), *(self.workspace.specs() if self.workspace else [])]
+
+    async def run(self, call: ToolCall, *, scope: str) -> ToolResult:
+        if self.workspace is not None and call.name in self.workspace.names:
+            return await self.workspace.run(call)
+        return await self.hub.run(call, scope=scope)
+
+    async def aclose(self) -> None:
+        """Destroy the activation's sandbox, if a tool started one."""
+        if self._deps.sandboxes is not None:
+            for sandbox in self._opened:
+                await self._deps.sandboxes.release(sandbox)
+        self._opened.clear()
 
 
 @dataclass
@@ -74,7 +110,8 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
     if request.notifications and not pending:
         log.info("loop.already_answered", activation_id=request.activation_id, handled=len(done))
         return LoopResult(outcome="replied", model=brain.model, handled=list(done))
-    tools = HubTools(request, deps)
+    toolbox = _Toolbox(request, deps)
+    tools = toolbox.hub
     threads = await _threads(request, pending, deps)
     system = system_prompt(request.agent, request.agent_ref)
     state = _State(model=brain.model)
@@ -88,7 +125,7 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
                 return None  # answered by a tool of another conversation
             text = user_message(batch, threads, max_thread_chars=deps.max_thread_chars)
             talk = _Conversation(scope=batch[0].id if batch else "", messages=[Message.user(text)])
-            stopped, final = await _iterate(request, deps, state, talk, tools, system, max_tokens)
+            stopped, final = await _iterate(request, deps, state, talk, toolbox, system, max_tokens)
             handled.update(dict.fromkeys(tools.answered))
             if stopped is not None:
                 return stopped
@@ -118,6 +155,8 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
             comments=tools.comments,
             dms=tools.dms,
         ) from exc
+    finally:
+        await toolbox.aclose()
     log.info(
         "loop.finished",
         activation_id=request.activation_id,
@@ -145,7 +184,7 @@ async def _iterate(
     deps: LoopDeps,
     state: _State,
     talk: _Conversation,
-    tools: HubTools,
+    tools: _Toolbox,
     system: str,
     max_tokens: int,
 ) -> tuple[Outcome | None, str]:

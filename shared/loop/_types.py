@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from shared.agents import AgentDefinition
+from shared.agents import AgentConfig, AgentDefinition
 from shared.events import ActivationKind
 from shared.hub import AgentRef, HubClient, Notification
 from shared.limits import BehaviorLimits
 from shared.llm import LLMProvider, Usage
+from shared.sandbox import Sandbox
 
 Outcome = Literal["replied", "no_response", "limit_refused", "max_iterations", "deadline", "cost_cap"]
 NO_RESPONSE = "NO_RESPONSE"
@@ -35,6 +36,18 @@ class DoneMarkers(Protocol):
         ...
 
 
+class Sandboxes(Protocol):
+    """Where an activation's workspace comes from (``shared.sandbox.AgentSandboxes`` is one)."""
+
+    async def acquire(self, config: AgentConfig) -> Sandbox:
+        """A fresh sandbox shaped by the agent's grants (raises ``SandboxUnavailable``)."""
+        ...
+
+    async def release(self, sandbox: Sandbox) -> None:
+        """Destroy it: the activation is over."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class LoopDeps:
     """What the loop uses, and nothing else.
@@ -52,6 +65,9 @@ class LoopDeps:
         default_max_tokens: ``max_tokens`` per call when ``brain.max_tokens`` is unset.
         max_conversations: notifications answered at once (each its own conversation),
             under the activation's shared caps.
+        sandboxes: where the workspace tools run (``shell.enabled`` or a ``filesystem``
+            grant offers them); ``None`` offers none. One sandbox per activation, started
+            at its first workspace tool call and destroyed when the activation ends.
     """
 
     llm: LLMProvider
@@ -63,6 +79,7 @@ class LoopDeps:
     max_thread_chars: int = 6_000
     default_max_tokens: int = 1_024
     max_conversations: int = 8
+    sandboxes: Sandboxes | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

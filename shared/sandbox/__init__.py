@@ -14,10 +14,13 @@ Commands are argv lists; files go in and out as tar archives; a command sees onl
 ``BASE_ENV`` and the credentials the agent's grants allow (``spec_for``), never the
 runner's environment. ``WarmPool`` keeps started sandboxes ready so an activation
 acquires one in microseconds, and destroys each after its one activation.
-``SandboxMetrics`` times starts, acquires and commands. The image is built by
+``SandboxMetrics`` times starts, acquires and commands. ``AgentSandboxes`` gives an
+activation its sandbox, shaped by the agent's grants; ``WorkspaceTools`` are the agent
+loop's shell and file tools in it, paths confined to the workspace. The image is built by
 ``python -m shared.sandbox.image`` (``--offline`` where no registry is reachable).
 """
 
+from ._agents import AgentSandboxes
 from ._bwrap import BwrapBackend, BwrapSandbox
 from ._docker import DockerBackend, DockerSandbox
 from ._factory import base_spec, credentials, open_backend
@@ -38,6 +41,7 @@ from ._types import (
     SandboxSpec,
     SandboxUnavailable,
 )
+from ._workspace import PathRefused, WorkspaceTools, check_command, confine
 
 __all__ = [
     "BASE_ENV",
@@ -46,6 +50,7 @@ __all__ = [
     "NETWORK_SERVICES",
     "SANDBOX_UID",
     "WORKSPACE",
+    "AgentSandboxes",
     "Backend",
     "BackendName",
     "BwrapBackend",
@@ -54,6 +59,7 @@ __all__ = [
     "DockerSandbox",
     "ExecResult",
     "MeteredSandbox",
+    "PathRefused",
     "Sandbox",
     "SandboxError",
     "SandboxFailed",
@@ -61,7 +67,10 @@ __all__ = [
     "SandboxSpec",
     "SandboxUnavailable",
     "WarmPool",
+    "WorkspaceTools",
     "base_spec",
+    "check_command",
+    "confine",
     "credentials",
     "exec_once",
     "granted_env",

@@ -72,6 +72,8 @@ from ._types import (
     SandboxSpec,
     SandboxUnavailable,
     Stream,
+    check_env,
+    checked_argv,
     command_env,
 )
 
@@ -242,7 +244,7 @@ class BwrapSandbox:
 
     def set_env(self, env: Mapping[str, str]) -> None:
         """Replace the spec's ``env`` for the commands to come."""
-        _check_env(env)
+        check_env(env)
         self._env = dict(env)
 
     async def exec(
@@ -265,15 +267,11 @@ class BwrapSandbox:
                 the sandbox is closed.
             SandboxUnavailable: bwrap could not be run.
         """
-        args = list(argv)
-        if not args:
-            raise SandboxFailed("exec needs a command: argv is empty")
-        if any("\0" in a for a in args) or "\0" in cwd:
-            raise SandboxFailed("argv and cwd cannot hold NUL characters")
         limit_s = self._spec.timeout_s if timeout_s is None else timeout_s
-        if not limit_s > 0:
-            raise SandboxFailed(f"timeout_s must be positive, got {timeout_s}")
-        _check_env(env or {})
+        args = checked_argv(argv, limit_s)
+        if "\0" in cwd:
+            raise SandboxFailed("cwd cannot hold a NUL character")
+        check_env(env or {})
         environ = command_env(self._env, env)
         self._check_open()
         async with self._lock:
@@ -593,12 +591,6 @@ def _system_mounts() -> tuple[str, ...]:
         elif os.path.isdir(path):
             opts += ["--ro-bind", path, path]
     return tuple(opts)
-
-
-def _check_env(env: Mapping[str, str]) -> None:
-    bad = [k for k, v in env.items() if not k or "=" in k or "\0" in k or "\0" in v]
-    if bad:
-        raise SandboxFailed(f"invalid environment variables (name, or NUL in value): {bad}")
 
 
 def _sandbox_path(path: str) -> str:

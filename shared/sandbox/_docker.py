@@ -51,6 +51,8 @@ from ._types import (
     SandboxFailed,
     SandboxSpec,
     SandboxUnavailable,
+    check_env,
+    checked_argv,
     command_env,
 )
 
@@ -223,6 +225,7 @@ class DockerSandbox:
         return self._spec
 
     def set_env(self, env: Mapping[str, str]) -> None:
+        check_env(env)
         self._env = dict(env)
 
     async def exec(
@@ -235,15 +238,13 @@ class DockerSandbox:
         stdin: bytes | None = None,
         on_output: OnOutput | None = None,
     ) -> ExecResult:
-        if not argv or not all(isinstance(a, str) for a in argv):
-            raise SandboxFailed("a command is a non-empty list of strings")
-        if any("\0" in a for a in argv):
-            raise SandboxFailed("a command argument contains a NUL byte")
         limit = self._spec.timeout_s if timeout_s is None else timeout_s
+        args = checked_argv(argv, limit)
+        check_env(env or {})
         async with self._lock:
             if self._closed:
                 raise SandboxFailed(f"sandbox {self._cid[:12]} is closed")
-            return await self._exec(list(argv), limit, command_env(self._env, env), cwd, stdin, on_output)
+            return await self._exec(args, limit, command_env(self._env, env), cwd, stdin, on_output)
 
     async def _exec(
         self,

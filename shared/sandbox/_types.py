@@ -82,9 +82,7 @@ class SandboxSpec:
                 raise SandboxFailed(f"SandboxSpec.{name} must be at least 1, got {getattr(self, name)}")
         if self.cpus <= 0 or self.timeout_s <= 0:
             raise SandboxFailed("SandboxSpec.cpus and timeout_s must be positive")
-        bad = [k for k in self.env if not k or "=" in k or "\0" in k]
-        if bad:
-            raise SandboxFailed(f"invalid environment variable names: {bad}")
+        check_env(self.env)
 
 
 @dataclass(frozen=True)
@@ -111,6 +109,33 @@ class ExecResult:
     def ok(self) -> bool:
         """Whether the command exited 0 within its time."""
         return self.exit_code == 0 and not self.timed_out
+
+
+def check_env(env: Mapping[str, str]) -> None:
+    """Refuse variables no backend can set: an empty name, ``=`` in a name, NUL anywhere.
+
+    Raises:
+        SandboxFailed: naming the variables at fault (never their values).
+    """
+    bad = [k for k, v in env.items() if not k or "=" in k or "\0" in k or "\0" in v]
+    if bad:
+        raise SandboxFailed(f"invalid environment variables (name, or NUL in value): {bad}")
+
+
+def checked_argv(argv: Sequence[str], timeout_s: float) -> list[str]:
+    """``argv`` as a list, once it is a command any backend can run within a positive ``timeout_s``.
+
+    Raises:
+        SandboxFailed: argv is empty, holds something other than strings, or a NUL.
+    """
+    args = list(argv)
+    if not args or not all(isinstance(a, str) for a in args):
+        raise SandboxFailed("a command is a non-empty list of strings")
+    if any("\0" in a for a in args):
+        raise SandboxFailed("a command argument cannot hold a NUL character")
+    if not timeout_s > 0:
+        raise SandboxFailed(f"timeout_s must be positive, got {timeout_s}")
+    return args
 
 
 def command_env(spec_env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
