@@ -75,6 +75,7 @@ from ._types import (
     check_env,
     checked_argv,
     command_env,
+    rebind,
 )
 
 log = structlog.get_logger(__name__)
@@ -242,10 +243,9 @@ class BwrapSandbox:
         """``bwrap``."""
         return "bwrap"
 
-    def set_env(self, env: Mapping[str, str]) -> None:
-        """Replace the spec's ``env`` for the commands to come."""
-        check_env(env)
-        self._env = dict(env)
+    def bind(self, spec: SandboxSpec) -> None:
+        self._spec = rebind(self._spec, spec)
+        self._env = dict(spec.env)
 
     async def exec(
         self,

@@ -54,6 +54,7 @@ from ._types import (
     check_env,
     checked_argv,
     command_env,
+    rebind,
 )
 
 log = structlog.get_logger(__name__)
@@ -224,9 +225,9 @@ class DockerSandbox:
     def spec(self) -> SandboxSpec:
         return self._spec
 
-    def set_env(self, env: Mapping[str, str]) -> None:
-        check_env(env)
-        self._env = dict(env)
+    def bind(self, spec: SandboxSpec) -> None:
+        self._spec = rebind(self._spec, spec)
+        self._env = dict(spec.env)
 
     async def exec(
         self,

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from ._types import WORKSPACE, BackendName, ExecResult, OnOutput, Sandbox
+from ._types import WORKSPACE, BackendName, ExecResult, OnOutput, Sandbox, SandboxSpec
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -53,8 +53,8 @@ class MeteredSandbox:
     def backend(self) -> BackendName:
         return self._inner.backend
 
-    def set_env(self, env: Mapping[str, str]) -> None:
-        self._inner.set_env(env)
+    def bind(self, spec: SandboxSpec) -> None:
+        self._inner.bind(spec)
 
     async def exec(
         self,

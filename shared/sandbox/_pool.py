@@ -6,9 +6,9 @@
                           │ no                                    (refill in the background)
                           └─► start one now (a cold start)
 
-Sandboxes are pooled by their shape (the spec without ``env``: image, network, limits),
-because the agent's credentials are only known at acquire; they are bound then, and
-reach commands only (never the sandbox's init). A sandbox is never returned to the
+Sandboxes are pooled by their shape (``SandboxSpec.shape``: image, network, limits),
+because the agent's credentials and command limits are only known at acquire; they are
+bound then (``Sandbox.bind``), and reach commands only (never the sandbox's init). A sandbox is never returned to the
 pool: ``release`` destroys it, and the refill starts a fresh one.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -28,11 +28,6 @@ from ._types import Backend, Sandbox, SandboxError, SandboxSpec
 log = structlog.get_logger(__name__)
 
 Shape = tuple[Any, ...]
-
-
-def shape(spec: SandboxSpec) -> Shape:
-    """What makes two sandboxes interchangeable before an agent is bound: every field but ``env``."""
-    return tuple(getattr(spec, f.name) for f in fields(spec) if f.name != "env")
 
 
 class WarmPool:
@@ -51,12 +46,12 @@ class WarmPool:
 
     def ready(self, spec: SandboxSpec) -> int:
         """How many sandboxes of ``spec``'s shape wait in the pool."""
-        return len(self._ready.get(shape(spec), ()))
+        return len(self._ready.get(spec.shape(), ()))
 
     async def warm(self, spec: SandboxSpec) -> None:
         """Fill the pool for ``spec``'s shape now (at process start, for the default policy)."""
         self._refill(replace(spec, env={}))
-        task = self._refills.get(shape(spec))
+        task = self._refills.get(spec.shape())
         if task is not None:
             await asyncio.shield(task)
 
@@ -67,12 +62,12 @@ class WarmPool:
             SandboxUnavailable: no sandbox could be started (engine down, image missing).
         """
         started = time.monotonic()
-        ready = self._ready.get(shape(spec))
+        ready = self._ready.get(spec.shape())
         sandbox = ready.popleft() if ready else None
         source = "warm" if sandbox is not None else "cold"
         if sandbox is None:
             sandbox = await self._start(replace(spec, env={}))
-        sandbox.set_env(spec.env)
+        sandbox.bind(spec)
         if self._size > 0:
             self._refill(replace(spec, env={}))
         if self._metrics is not None:
@@ -108,7 +103,7 @@ class WarmPool:
         return sandbox
 
     def _refill(self, spec: SandboxSpec) -> None:
-        key = shape(spec)
+        key = spec.shape()
         running = self._refills.get(key)
         if self._closed or (running is not None and not running.done()):
             return

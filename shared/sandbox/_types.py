@@ -76,6 +76,14 @@ class SandboxSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     max_output_bytes: int = 1_000_000
 
+    def shape(self) -> tuple[object, ...]:
+        """What the sandbox is built with (image, network, limits); the rest applies per command.
+
+        Sandboxes of one shape are interchangeable until ``Sandbox.bind`` gives one an
+        agent's ``env``, ``timeout_s`` and ``max_output_bytes``.
+        """
+        return (self.image, self.network, self.memory_mb, self.cpus, self.pids, self.workspace_mb)
+
     def __post_init__(self) -> None:
         for name in ("memory_mb", "pids", "workspace_mb", "max_output_bytes"):
             if getattr(self, name) < 1:
@@ -138,6 +146,14 @@ def checked_argv(argv: Sequence[str], timeout_s: float) -> list[str]:
     return args
 
 
+def rebind(current: SandboxSpec, spec: SandboxSpec) -> SandboxSpec:
+    """``spec``, once it is of ``current``'s shape and its env can be set (``Sandbox.bind``)."""
+    if spec.shape() != current.shape():
+        raise SandboxFailed(f"cannot bind a spec of shape {spec.shape()} to a sandbox of shape {current.shape()}")
+    check_env(spec.env)
+    return spec
+
+
 def command_env(spec_env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The whole environment of one command: ``BASE_ENV``, then the spec's, then the call's."""
     return {**BASE_ENV, **spec_env, **(extra or {})}
@@ -156,8 +172,15 @@ class Sandbox(Protocol):
         """``docker`` or ``bwrap``."""
         ...
 
-    def set_env(self, env: Mapping[str, str]) -> None:
-        """Replace the spec's ``env`` for the commands to come (a warm pool binds the agent's here)."""
+    def bind(self, spec: SandboxSpec) -> None:
+        """Take ``spec``'s per-command parts for the commands to come.
+
+        Those are ``env``, ``timeout_s`` and ``max_output_bytes``: a warm pool binds an
+        agent's here.
+
+        Raises:
+            SandboxFailed: ``spec`` is of another shape (``SandboxSpec.shape``).
+        """
         ...
 
     async def exec(

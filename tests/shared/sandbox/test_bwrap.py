@@ -354,10 +354,15 @@ async def test_output_is_capped_and_streamed(backend: BwrapBackend) -> None:
     assert b"".join(c for s, c in chunks if s == "stdout")[:1000] == result.stdout
 
 
-async def test_set_env_replaces_the_spec_env(sandbox: BwrapSandbox) -> None:
-    sandbox.set_env({"AGENT_TOKEN": "bound"})
+async def test_bind_replaces_the_per_command_parts(sandbox: BwrapSandbox) -> None:
+    sandbox.bind(SandboxSpec(env={"AGENT_TOKEN": "bound"}))
     _, env, _ = await sh(sandbox, "env")
     assert "AGENT_TOKEN=bound" in env and "GRANTED_TOKEN" not in env
+    sandbox.bind(SandboxSpec(timeout_s=0.5, max_output_bytes=3))
+    assert (await sandbox.exec(["echo", "12345"])).stdout == b"123"
+    assert (await sandbox.exec(["sleep", "5"])).timed_out
+    with pytest.raises(SandboxFailed, match="shape"):
+        sandbox.bind(SandboxSpec(network=True))
 
 
 async def test_commands_in_one_sandbox_run_one_at_a_time(sandbox: BwrapSandbox) -> None:

@@ -28,12 +28,15 @@ async def test_warm_acquire_binds_env_and_refills(docker_backend: DockerBackend,
     pool = WarmPool(docker_backend, size=2, metrics=SandboxMetrics(registry))
     await pool.warm(SandboxSpec())
     assert pool.ready(SandboxSpec()) == 2
-    sb = await pool.acquire(SandboxSpec(env={"GITHUB_TOKEN": "for-this-agent"}))
+    # Another agent's command limit and output size are no part of the shape: still served warm.
+    sb = await pool.acquire(SandboxSpec(env={"GITHUB_TOKEN": "for-this-agent"}, timeout_s=0.5, max_output_bytes=2000))
     try:
         env = (await sb.exec(["env"])).stdout.decode()
         assert "GITHUB_TOKEN=for-this-agent" in env
         assert sample(registry, "botburrow_sandbox_acquire_seconds_count", backend="docker", source="warm") == 1
         assert sample(registry, "botburrow_sandbox_exec_seconds_count", backend="docker", outcome="ok") == 1
+        assert (await sb.exec(["sleep", "5"])).timed_out  # the agent's limit, bound at acquire
+        assert len((await sb.exec(["head", "-c", "5000", "/dev/zero"])).stdout) == 2000
         await eventually(lambda: pool.ready(SandboxSpec()) == 2)
     finally:
         await pool.release(sb)
