@@ -8,6 +8,10 @@ can own clients (HTTP pools, sandboxes) for the life of the process::
     async def handler(runtime: Runtime) -> AsyncIterator[Handler]:
         async with httpx.AsyncClient() as http:
             yield partial(handle, http=http)
+
+A pump process serves ``METRICS_PORT`` with ``/metrics``, ``/healthz`` (the process's
+event loop answers) and ``/readyz`` (Redis answers a PING and the pump is claiming),
+for a Deployment's probes and a Knative Service's.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, start_http_server
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from shared.errors import ConfigurationError
 from shared.logs import configure_logging
@@ -108,11 +113,15 @@ async def serve_pump(
     *,
     registry: CollectorRegistry | None = None,
     route: Callable[[StreamKeys, StreamSettings], Route] = Route.activations,
+    once: bool = False,
+    idle_exit_s: float = 60.0,
 ) -> None:
     """Run one pump until SIGTERM or SIGINT, then drain and return.
 
     ``route`` picks what the pump consumes: the activation streams (the runner,
-    default) or ``Route.results`` (the metrics function).
+    default) or ``Route.results`` (the metrics function). ``once`` is a Job's mode:
+    claim one entry, handle and settle it, exit; or exit when nothing was there to
+    claim within ``idle_exit_s`` (another Job took it).
 
     Raises:
         ConfigurationError: Redis is older than 7.0 or the handler cannot be built.
@@ -123,9 +132,6 @@ async def serve_pump(
         redis = connect(settings.redis_url, block_ms=settings.streams.block_ms)
         stack.push_async_callback(redis.aclose)
         version = await require_version(redis)
-        if settings.metrics_port:
-            server, _thread = start_http_server(settings.metrics_port, registry=registry)
-            stack.callback(server.shutdown)
         runtime = Runtime.over(settings, redis, keys, registry)
         handler = await stack.enter_async_context(factory(runtime))
         # The same wrappers as over HTTP: log context (event, agent, trace) and activation metrics.
@@ -140,10 +146,16 @@ async def serve_pump(
             concurrency=settings.runner.concurrency,
             grace_period_s=settings.runner.grace_period_s,
             route=route(keys, settings.streams),
+            max_events=1 if once else None,
         )
+        if settings.metrics_port:
+            site = await _serve_probes(settings.metrics_port, registry, redis, pump)
+            stack.push_async_callback(site.stop)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, pump.stop)
+        if once:
+            stack.enter_context(_stop_if_idle(pump, idle_exit_s))
         log.info(
             "runner.serving",
             consumer=pump.consumer,
@@ -159,11 +171,14 @@ def run_pump_process(
     *,
     handler: str | None = None,
     route: Callable[[StreamKeys, StreamSettings], Route] = Route.activations,
+    once: bool = False,
+    idle_exit_s: float = 60.0,
 ) -> int:
     """The body of a pump process's ``main()``: settings, logs, the pump until SIGTERM.
 
     ``handler`` fixes the handler factory (the metrics function); by default it is
-    ``RUNNER_HANDLER``. Returns the exit status: 0 after a drain, 2 on bad configuration.
+    ``RUNNER_HANDLER``. ``once``: one entry, then exit (``serve_pump``). Returns the exit
+    status: 0 after a drain, 2 on bad configuration.
     """
     try:
         settings = Settings.from_env()
@@ -175,11 +190,57 @@ def run_pump_process(
     # Everything imported so far lives as long as the process: keep it out of GC scans.
     gc.freeze()
     try:
-        run_on_uvloop(serve_pump(settings, factory, route=route))
+        run_on_uvloop(serve_pump(settings, factory, route=route, once=once, idle_exit_s=idle_exit_s))
     except ConfigurationError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _serve_probes(port: int, registry: CollectorRegistry, redis: Redis, pump: Pump) -> web.TCPSite:
+    """``/metrics``, ``/healthz`` and ``/readyz`` on ``port`` (all interfaces), on this loop."""
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks: dict[str, str] = {"pump": "ok" if pump.ready else "starting"}
+        try:
+            await asyncio.wait_for(redis.ping(), timeout=2.0)
+            checks["redis"] = "ok"
+        except Exception as exc:  # any failure means not ready; the probe says which
+            checks["redis"] = f"failed: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, port=port)
+    await site.start()
+    return site
+
+
+@contextmanager
+def _stop_if_idle(pump: Pump, idle_s: float) -> Iterator[None]:
+    """Stop a one-shot pump that claimed nothing within ``idle_s`` (another Job took the event)."""
+
+    def check() -> None:
+        if pump.claimed == 0:
+            log.info("runner.idle_exit", idle_s=idle_s)
+            pump.stop()
+
+    handle = asyncio.get_running_loop().call_later(idle_s, check)
+    try:
+        yield
+    finally:
+        handle.cancel()
 
 
 def run_on_uvloop(main_coro: Coroutine[Any, Any, None]) -> None:

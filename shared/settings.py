@@ -207,7 +207,29 @@ class Settings:
             ConfigurationError: listing every variable that is malformed or out of range.
         """
         env = _Env(os.environ if environ is None else environ)
-        settings = cls(
+        settings = cls._build(env)
+        if env.problems:
+            raise ConfigurationError("invalid settings:\n  " + "\n  ".join(env.problems))
+        return settings
+
+    @classmethod
+    def variables(cls) -> frozenset[str]:
+        """Every variable ``from_env`` reads by name, whatever else is set.
+
+        Besides these it reads any ``*_API_KEY`` (``LLMSettings.api_keys``); the names in
+        ``SANDBOX_CREDENTIALS`` are among these with their defaults. The deployment
+        manifests are checked against this list, both ways.
+        """
+        plain = _Env({})
+        cls._build(plain)
+        # A bucket's other variables are only read once a bucket is given: give one.
+        bucket = _Env({name: "https://r2.invalid" if name == "R2_ENDPOINT" else "bucket" for name in _R2_REQUIRED})
+        cls._build(bucket)
+        return frozenset(plain.asked | bucket.asked)
+
+    @classmethod
+    def _build(cls, env: _Env) -> Settings:
+        return cls(
             redis_url=env.get("REDIS_URL", cls.redis_url, _redis_url),
             streams=_streams(env),
             runner=_runner(env),
@@ -220,9 +242,6 @@ class Settings:
             log_level=env.get("LOG_LEVEL", cls.log_level, _level),
             log_json=env.get("LOG_FORMAT", "json", _format) == "json",
         )
-        if env.problems:
-            raise ConfigurationError("invalid settings:\n  " + "\n  ".join(env.problems))
-        return settings
 
 
 def _streams(env: _Env) -> StreamSettings:
@@ -351,19 +370,23 @@ class _Env:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
         self.problems: list[str] = []
+        self.asked: set[str] = set()  # every name looked up: Settings.variables()
 
     def names(self) -> list[str]:
         return sorted(self._environ)
 
     def has(self, name: str) -> bool:
+        self.asked.add(name)
         return bool(self._environ.get(name, "").strip())
 
     def secret(self, name: str) -> Secret | None:
         """A secret variable; never echoed in an error."""
+        self.asked.add(name)
         raw = self._environ.get(name, "").strip()
         return Secret(raw) if raw else None
 
     def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+        self.asked.add(name)
         raw = self._environ.get(name)
         if raw is None or raw.strip() == "":
             return default

@@ -152,7 +152,36 @@ class DockerBackend:
             init=True,
         )
         try:
-            created = api.create_container(
+            created = self._create_container(api, spec, config)
+        except ImageNotFound:
+            self._pull(api, spec.image)  # a registry is reachable in a cluster; here the image is built
+            created = self._create_container(api, spec, config)
+        cid: str = created["Id"]
+        try:
+            api.start(cid)
+        except (DockerException, OSError) as exc:
+            self._remove(cid)
+            raise SandboxUnavailable(f"the sandbox container did not start: {exc}") from exc
+        return cid
+
+    def _pull(self, api: Any, image: str) -> None:
+        """Pull ``image`` once it is found missing (a runner pod's fresh engine has none).
+
+        Raises:
+            SandboxUnavailable: naming the image and why the pull failed.
+        """
+        log.info("sandbox.pulling", image=image)
+        try:
+            api.pull(image)
+        except (DockerException, OSError) as exc:
+            raise SandboxUnavailable(
+                f"sandbox image {image!r} is not on the engine at {self._base_url} and could not be pulled "
+                f"({exc}); build it with `python -m shared.sandbox.image`"
+            ) from exc
+
+    def _create_container(self, api: Any, spec: SandboxSpec, config: Any) -> dict[str, Any]:
+        try:
+            created: dict[str, Any] = api.create_container(
                 spec.image,
                 command=["/bin/sh", "-c", _INIT],
                 user=_USER,
@@ -164,22 +193,13 @@ class DockerBackend:
                 network_disabled=not spec.network,
                 host_config=config,
             )
-        except ImageNotFound as exc:
-            raise SandboxUnavailable(
-                f"sandbox image {spec.image!r} is not on the engine at {self._base_url}; "
-                "build it with `python -m shared.sandbox.image`"
-            ) from exc
+        except ImageNotFound:
+            raise
         except APIError as exc:
             raise SandboxFailed(f"the engine refused the sandbox container: {exc.explanation or exc}") from exc
         except (DockerException, OSError) as exc:
             raise SandboxUnavailable(f"no Docker engine at {self._base_url}: {exc}") from exc
-        cid: str = created["Id"]
-        try:
-            api.start(cid)
-        except (DockerException, OSError) as exc:
-            self._remove(cid)
-            raise SandboxUnavailable(f"the sandbox container did not start: {exc}") from exc
-        return cid
+        return created
 
     def _remove(self, cid: str) -> None:
         try:

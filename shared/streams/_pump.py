@@ -58,6 +58,8 @@ class Pump:
     """One consumer of a group feeding one handler: by default, a runner on the activation streams.
 
     ``route`` says what else to consume (``Route.results`` for the metrics function).
+    ``max_events`` makes a one-shot pump (a Job's): it stops claiming and drains once
+    that many entries are settled (handled, retried, deferred or dead-lettered).
     """
 
     def __init__(
@@ -72,9 +74,15 @@ class Pump:
         concurrency: int = 16,
         grace_period_s: float = 30.0,
         route: Route | None = None,
+        max_events: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if max_events is not None and max_events < 1:
+            raise ValueError("max_events must be at least 1")
+        self._max_events = max_events
+        self.claimed = 0  # entries claimed (new or reclaimed) since the start
+        self.settled = 0  # entries settled since the start
         self._redis = redis
         self._keys = keys
         self._cfg = settings
@@ -128,6 +136,11 @@ class Pump:
     def held(self) -> int:
         """Entries this pump holds now (running, waiting behind their agent, or settling)."""
         return self._held
+
+    @property
+    def ready(self) -> bool:
+        """Whether the pump has set up its groups and scripts and is claiming."""
+        return self._ready.is_set() and not self._stopping.is_set()
 
     async def wait_ready(self) -> None:
         """Return once the pump has set up its groups and scripts and is claiming."""
@@ -195,8 +208,14 @@ class Pump:
             await self._space.wait()
             if self._stopping.is_set():
                 return
+            room = self._concurrency - self._held
+            if self._max_events is not None:
+                room = min(room, self._max_events - self.claimed)
+                if room <= 0:  # a one-shot pump has what it came for: it stops once that is settled
+                    await self._stopping.wait()
+                    return
             try:
-                entries = await self._claimer.claim(self._concurrency - self._held)
+                entries = await self._claimer.claim(room)
             except StreamUnavailable as exc:
                 failures += 1
                 log.warning("pump.claim_failed", error=str(exc), consecutive=failures)
@@ -212,6 +231,8 @@ class Pump:
 
     async def _reclaim(self) -> None:
         free = self._concurrency - self._held
+        if self._max_events is not None:
+            free = min(free, self._max_events - self.claimed)
         if free <= 0:
             return
         entries = await self._claimer.reclaim(free, min_idle_ms=self._cfg.lease_ttl_ms)
@@ -226,6 +247,7 @@ class Pump:
             await self._admit(entries)
 
     def _count_claims(self, entries: list[Entry], how: str) -> None:
+        self.claimed += len(entries)
         for stream, n in Counter(e.stream for e in entries).items():
             self._metrics.claimed.labels(stream, how).inc(n)
 
@@ -393,6 +415,9 @@ class Pump:
                 failures += 1
                 log.warning("pump.settle_failed", error=str(exc), entries=len(batch), consecutive=failures)
                 await asyncio.sleep(min(5.0, 0.05 * 2**failures))
+        self.settled += len(batch)
+        if self._max_events is not None and self.settled >= self._max_events:
+            self.stop()  # before the slots are given back, so nothing more is claimed
         for s, reply in zip(batch, replies, strict=True):
             self._settled_by[s.action].inc()
             if not reply:

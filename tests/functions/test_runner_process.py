@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,7 +18,7 @@ from tests.conftest import ROOT, eventually
 from tests.shared.streams.conftest import activation, publish
 
 
-def start_runner(redis_url: str, keys: StreamKeys, log: Path, **env: str) -> subprocess.Popen[bytes]:
+def start_runner(redis_url: str, keys: StreamKeys, log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
     full = {
         **os.environ,
         "REDIS_URL": redis_url,
@@ -28,7 +29,7 @@ def start_runner(redis_url: str, keys: StreamKeys, log: Path, **env: str) -> sub
         **env,
     }
     with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "functions.runner"], cwd=ROOT, env=full, stderr=sink)
+        return subprocess.Popen([sys.executable, "-m", "functions.runner", *args], cwd=ROOT, env=full, stderr=sink)
 
 
 async def test_sigterm_lets_running_activations_finish_and_exits_zero(
@@ -87,6 +88,43 @@ async def test_handlers_past_the_grace_period_are_handed_back(
     back = await redis.xreadgroup("runners", "checker", {stream: ">"}, count=10)
     assert sorted(f[b"deliveries"] for _, f in back[0][1]) == [b"1", b"1"], "back on the stream, the run counted"
     assert (await stream_status(redis, stream, "runners")).pending == 2  # just the checker's
+
+
+async def test_once_handles_one_activation_and_exits_zero(
+    redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path
+) -> None:
+    port = free_port()
+    runner = start_runner(
+        redis_url,
+        keys,
+        tmp_path / "runner.log",
+        "--once",
+        RUNNER_CONCURRENCY="4",
+        TEST_HANDLER_SLEEP_S="0.5",
+        METRICS_PORT=str(port),
+    )
+    try:
+        await publish(redis, keys, [activation(f"agent-{i}") for i in range(3)])
+        await eventually(lambda: _count(redis, keys, "started", 1), timeout_s=15)
+        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read())
+        ready = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).read())
+        assert health == {"status": "ok"}
+        assert ready == {"status": "ok", "checks": {"pump": "ok", "redis": "ok"}}
+        assert runner.wait(timeout=15) == 0
+    finally:
+        runner.kill()
+    assert await redis.llen(f"{keys.prefix}:test:finished") == 1
+    status = await stream_status(redis, keys.activations(Priority.NORMAL), "runners")
+    assert (status.lag, status.pending) == (2, 0), "one handled and acknowledged, the others left for other Jobs"
+
+
+async def test_once_exits_when_nothing_comes(redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path) -> None:
+    runner = start_runner(redis_url, keys, tmp_path / "runner.log", "--once", "--idle-exit", "1")
+    try:
+        assert runner.wait(timeout=20) == 0
+    finally:
+        runner.kill()
+    assert await redis.llen(f"{keys.prefix}:test:started") == 0
 
 
 def test_bad_configuration_exits_2_naming_every_variable(redis_url: str, keys: StreamKeys) -> None:
