@@ -214,7 +214,7 @@ async def test_closed_sandbox_is_removed(docker_backend: DockerBackend, docker_c
 
 async def test_missing_image_is_unavailable_and_names_it(docker_backend: DockerBackend) -> None:
     # Missing, so pulled: no registry answers here, and the error says both.
-    with pytest.raises(SandboxUnavailable, match="'no-such-image:1' is not on the engine .* could not be pulled"):
+    with pytest.raises(SandboxUnavailable, match=r"'no-such-image:1' is not on the engine .* could not be pulled"):
         await docker_backend.start(SandboxSpec(image="no-such-image:1"))
 
 
