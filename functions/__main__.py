@@ -33,18 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         port = os.environ.get("PORT", "8080")
         app = f'functions_framework:create_app(target="poller", source="{HERE / "poller" / "main.py"}")'
         # /dev/shm for gunicorn's heartbeat files: the root filesystem is read-only.
-        gunicorn = [
-            "gunicorn",
-            "--bind",
-            f":{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--worker-tmp-dir",
-            "/dev/shm",
-        ]
-        os.execvp("gunicorn", [*gunicorn, "--timeout", "0", "--graceful-timeout", "60", app])
+        options = ["--bind", f":{port}", "--workers", "1", "--threads", "4", "--worker-tmp-dir", "/dev/shm"]
+        options += ["--timeout", "0", "--graceful-timeout", "60"]
+        os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *options, app])
     os.execv(sys.executable, [sys.executable, "-m", f"functions.{name}", *rest])
 
 

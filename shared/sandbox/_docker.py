@@ -284,6 +284,11 @@ class DockerSandbox:
         except NotFound as exc:
             raise SandboxFailed(f"sandbox {self._cid[:12]} is gone") from exc
         except APIError as exc:
+            if exc.status_code == 409:  # "is not running": a command killed the init (kill -9 -1 can)
+                raise SandboxFailed(
+                    f"sandbox {self._cid[:12]} has stopped: a command killed every process in it, "
+                    "and its workspace is gone"
+                ) from exc
             raise SandboxFailed(f"the engine refused the command: {exc.explanation or exc}") from exc
         except (DockerException, OSError) as exc:
             raise SandboxUnavailable(f"the Docker engine did not answer: {exc}") from exc

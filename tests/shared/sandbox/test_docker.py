@@ -226,6 +226,13 @@ async def test_no_engine_is_unavailable(tmp_path: os.PathLike[str]) -> None:
     await backend.aclose()
 
 
+async def test_a_command_that_kills_everything_stops_its_sandbox_with_a_clear_error(sandbox: DockerSandbox) -> None:
+    # The init runs as the sandbox user, so `kill -9 -1` reaches it: the container stops.
+    await sandbox.exec(["sh", "-c", "kill -9 -1"])
+    with pytest.raises(SandboxFailed, match="has stopped: a command killed every process in it"):
+        await sandbox.exec(["true"])
+
+
 async def test_commands_in_one_sandbox_run_one_at_a_time(sandbox: DockerSandbox) -> None:
     script = "echo start >> /workspace/log; sleep 0.3; echo end >> /workspace/log"
     await asyncio.gather(*(sandbox.exec(["sh", "-c", script]) for _ in range(3)))
