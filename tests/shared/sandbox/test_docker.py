@@ -19,6 +19,7 @@ import pytest
 
 from shared.sandbox._docker import DockerBackend, DockerSandbox
 from shared.sandbox._types import SANDBOX_UID, SandboxFailed, SandboxSpec, SandboxUnavailable
+from tests.conftest import eventually
 
 
 @pytest.fixture
@@ -226,9 +227,12 @@ async def test_no_engine_is_unavailable(tmp_path: os.PathLike[str]) -> None:
     await backend.aclose()
 
 
-async def test_a_command_that_kills_everything_stops_its_sandbox_with_a_clear_error(sandbox: DockerSandbox) -> None:
-    # The init runs as the sandbox user, so `kill -9 -1` reaches it: the container stops.
+async def test_a_command_that_kills_everything_stops_its_sandbox_with_a_clear_error(
+    sandbox: DockerSandbox, docker_client: docker.DockerClient
+) -> None:
+    # The init runs as the sandbox user, so `kill -9 -1` reaches it: the container stops (a moment later).
     await sandbox.exec(["sh", "-c", "kill -9 -1"])
+    await eventually(lambda: not docker_client.api.inspect_container(sandbox.id)["State"]["Running"], timeout_s=10)
     with pytest.raises(SandboxFailed, match="has stopped: a command killed every process in it"):
         await sandbox.exec(["true"])
 
