@@ -22,6 +22,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from bench._harness import percentile
 from shared.logs import configure_logging
 from shared.sandbox import BwrapBackend, DockerBackend, SandboxMetrics, SandboxSpec, WarmPool
 
@@ -30,9 +31,8 @@ async def _timed(runs: int, once: Callable[[], Awaitable[float]]) -> list[float]
     return [await once() for _ in range(runs)]
 
 
-def _ms(samples: list[float], q: float = 0.5) -> float:
-    ordered = sorted(samples)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+def _ms(samples: list[float], q: float = 50) -> float:
+    return round(percentile(samples, q) * 1000, 2)
 
 
 async def run(*, runs: int = 30) -> dict[str, Any]:
@@ -96,12 +96,12 @@ async def run(*, runs: int = 30) -> dict[str, Any]:
         "backend": "docker",
         "runs": runs,
         "cold_start_p50_ms": _ms(cold_s),
-        "cold_start_p90_ms": _ms(cold_s, 0.9),
+        "cold_start_p90_ms": _ms(cold_s, 90),
         "warm_acquire_p50_ms": _ms(warm_s),
-        "warm_acquire_p90_ms": _ms(warm_s, 0.9),
+        "warm_acquire_p90_ms": _ms(warm_s, 90),
         "warm_misses": int(misses or 0),
         "exec_p50_ms": _ms(exec_s),
-        "exec_p90_ms": _ms(exec_s, 0.9),
+        "exec_p90_ms": _ms(exec_s, 90),
         "bwrap_start_p50_ms": _ms(bwrap_start_s),
         "bwrap_exec_p50_ms": _ms(bwrap_exec_s),
         "cold_over_warm": round(statistics.median(cold_s) / max(statistics.median(warm_s), 1e-9), 1),

@@ -35,7 +35,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from shared.errors import ConfigurationError
 from shared.logs import configure_logging
-from shared.observability import ActivationMetrics, with_activation_metrics, with_log_context
+from shared.observability import (
+    ActivationMetrics,
+    Readiness,
+    check_redis,
+    with_activation_metrics,
+    with_log_context,
+)
 from shared.settings import Settings
 from shared.streams import (
     EffectLedger,
@@ -52,6 +58,8 @@ from shared.streams import (
 )
 
 log = structlog.get_logger("botburrow.runtime")
+PROBE_TIMEOUT_S = 2.0
+"""How long ``/readyz`` waits for Redis."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,14 +215,10 @@ async def _serve_probes(port: int, registry: CollectorRegistry, redis: Redis, pu
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        checks: dict[str, str] = {"pump": "ok" if pump.ready else "starting"}
-        try:
-            await asyncio.wait_for(redis.ping(), timeout=2.0)
-            checks["redis"] = "ok"
-        except Exception as exc:  # any failure means not ready; the probe says which
-            checks["redis"] = f"failed: {type(exc).__name__}"
-        ok = all(v == "ok" for v in checks.values())
-        return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+        pump_state = "ok" if pump.ready else "not claiming"
+        readiness = Readiness(checks={"pump": pump_state, "redis": await check_redis(redis, PROBE_TIMEOUT_S)})
+        status, body = readiness.answer()
+        return web.json_response(body, status=status)
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)

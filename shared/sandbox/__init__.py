@@ -24,7 +24,7 @@ from ._agents import AgentSandboxes
 from ._bwrap import BwrapBackend, BwrapSandbox
 from ._docker import DockerBackend, DockerSandbox
 from ._factory import base_spec, credentials, open_backend
-from ._grants import CREDENTIAL_VARS, GRANT_CREDENTIALS, NETWORK_SERVICES, granted_env, has_network_grant, spec_for
+from ._grants import GRANT_CREDENTIALS, NETWORK_SERVICES, granted_env, has_network_grant, spec_for
 from ._metrics import MeteredSandbox, SandboxMetrics
 from ._oneshot import exec_once
 from ._pool import WarmPool
@@ -45,7 +45,6 @@ from ._workspace import PathRefused, WorkspaceTools, check_command, confine
 
 __all__ = [
     "BASE_ENV",
-    "CREDENTIAL_VARS",
     "GRANT_CREDENTIALS",
     "NETWORK_SERVICES",
     "SANDBOX_UID",

@@ -86,15 +86,11 @@ class DockerBackend:
     def name(self) -> BackendName:
         return "docker"
 
-    @property
-    def base_url(self) -> str:
-        return self._base_url
-
     def _api(self) -> Any:
-        if self._base_url.startswith("unix://") and not os.path.exists(self._base_url[len("unix://") :]):
-            # Checked first: the SDK leaks the socket of a failed connect to a missing path.
-            raise SandboxUnavailable(f"no Docker engine at {self._base_url}: the socket does not exist")
         if self._client is None:
+            if self._base_url.startswith("unix://") and not os.path.exists(self._base_url[len("unix://") :]):
+                # Checked first: the SDK leaks the socket of a failed connect to a missing path.
+                raise SandboxUnavailable(f"no Docker engine at {self._base_url}: the socket does not exist")
             try:
                 self._client = docker.DockerClient(base_url=self._base_url, timeout=30)
             except DockerException as exc:
@@ -240,10 +236,6 @@ class DockerSandbox:
     @property
     def backend(self) -> BackendName:
         return "docker"
-
-    @property
-    def spec(self) -> SandboxSpec:
-        return self._spec
 
     def bind(self, spec: SandboxSpec) -> None:
         self._spec = rebind(self._spec, spec)

@@ -22,8 +22,6 @@ GRANT_CREDENTIALS: Mapping[str, tuple[str, ...]] = {
 """Service of a grant → the environment variables it lets into the sandbox (when the runner has them)."""
 NETWORK_SERVICES = frozenset({"network", "github", "brave"})
 """Grants of these services give the sandbox a network (``network:outbound`` asks for nothing else)."""
-CREDENTIAL_VARS = tuple(sorted({name for names in GRANT_CREDENTIALS.values() for name in names}))
-"""Every variable a grant can let in: the settings object reads these, and nothing reads them elsewhere."""
 
 
 def services(grants: Iterable[str]) -> set[str]:

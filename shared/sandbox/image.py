@@ -17,6 +17,7 @@ import argparse
 import io
 import os
 import struct
+import subprocess
 import sys
 import tarfile
 import time
@@ -126,8 +127,6 @@ def find_busybox() -> Path:
 
 
 def _applets(busybox: Path) -> list[str]:
-    import subprocess
-
     listed = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=False, timeout=10)
     if listed.returncode != 0:
         raise ImageBuildError(f"{busybox} --list failed: {listed.stderr.strip()}")

@@ -23,7 +23,9 @@ Run a target (see each ``functions/<name>/main.py`` for its name)::
       'functions_framework:create_app(target="runner", source="functions/runner/main.py")'
 """
 
-from ._core import Readiness, Served
+from shared.observability import Readiness
+
+from ._core import Served
 from ._flask import install, install_into_current_app, serve, start_target
 from ._target import FunctionTarget
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 from cloudevents.http import CloudEvent
@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from shared.errors import BotburrowError
 from shared.hub import HubClient
-from shared.observability import ActivationMetrics, with_activation_metrics, with_log_context
+from shared.observability import ActivationMetrics, Readiness, check_redis, with_activation_metrics, with_log_context
 from shared.runtime import HandlerFactory, Runtime
 from shared.settings import Settings
 from shared.streams import Handler, Publisher, Redis, StreamKeys, connect
@@ -41,23 +41,6 @@ class Served:
     event_id: str
     outcome_ids: tuple[str, ...] = ()
     entry_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Readiness:
-    """The state of each dependency: ``"ok"`` or what went wrong with it."""
-
-    checks: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Whether every dependency answered."""
-        return all(state == "ok" for state in self.checks.values())
-
-    @property
-    def failing(self) -> list[str]:
-        """Names of the dependencies that did not answer, sorted."""
-        return sorted(name for name, state in self.checks.items() if state != "ok")
 
 
 class Core:
@@ -131,14 +114,7 @@ class Core:
 
     async def _check_redis(self) -> str:
         assert self._redis is not None, "Core used outside async with"
-        try:
-            async with asyncio.timeout(self._ready_timeout_s):
-                await self._redis.ping()
-        except TimeoutError:
-            return f"no answer within {self._ready_timeout_s:g}s"
-        except Exception as exc:  # any failure is "not ready"; the reason is for the operator
-            return f"unavailable: {type(exc).__name__}"
-        return "ok"
+        return await check_redis(self._redis, self._ready_timeout_s)
 
     async def _check_hub(self) -> str:
         if self._hub is None:

@@ -83,11 +83,9 @@ class _Wiring:
 
     def readyz(self) -> flask.Response:
         readiness = self.target.readiness()
-        if readiness.ok:
-            return responses.json_response(200, {"status": "ready", "checks": readiness.checks})
-        log.warning("serving.not_ready", function=self.target.name, failing=readiness.failing)
-        body = {"status": "not ready", "failing": readiness.failing, "checks": readiness.checks}
-        return responses.json_response(503, body)
+        if not readiness.ok:
+            log.warning("serving.not_ready", function=self.target.name, failing=readiness.failing)
+        return responses.json_response(*readiness.answer())
 
     def metrics(self) -> flask.Response:
         return flask.Response(self.target.exposition(), status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})

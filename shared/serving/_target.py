@@ -17,11 +17,11 @@ import structlog
 from cloudevents.http import CloudEvent
 from prometheus_client import CollectorRegistry, generate_latest
 
-from shared.observability import ActivationMetrics
+from shared.observability import ActivationMetrics, Readiness
 from shared.runtime import HandlerFactory, load_factory
 from shared.settings import Settings
 
-from ._core import Core, Readiness, Served
+from ._core import Core, Served
 from ._loop import LoopThread
 
 log = structlog.get_logger("botburrow.serving")

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from local_emulator.hub import MockHubServer
 from shared.streams import StreamKeys
-from tests.conftest import ROOT, eventually
-from tests.functions.test_runner_process import free_port
+from tests.conftest import ROOT, eventually, free_port
 
 DEMO_AGENTS = ROOT / "local_emulator" / "demo_agents"
 
@@ -94,7 +93,7 @@ async def test_the_metrics_function_is_a_pump_with_probes(
         await eventually(lambda: answers(f"http://127.0.0.1:{port}/readyz"), timeout_s=30, every_s=0.2)
         assert get(f"http://127.0.0.1:{port}/readyz") == (
             200,
-            {"status": "ok", "checks": {"pump": "ok", "redis": "ok"}},
+            {"status": "ready", "checks": {"pump": "ok", "redis": "ok"}},
         )
         exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         assert "botburrow_stream_lag" in exposition

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,16 +19,10 @@ import pytest
 from local_emulator.hub import MockHub, MockHubServer
 from shared.events import ACTIVATION_COMPLETED, ActivationKind, activation_requested, from_fields, to_http
 from shared.streams import Redis, StreamKeys
-from tests.conftest import ROOT, eventually
+from tests.conftest import ROOT, eventually, free_port
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 CLI = Path(sys.executable).parent / "functions-framework"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from shared.events import Priority
 from shared.streams import Redis, StreamKeys, stream_status
-from tests.conftest import ROOT, eventually
+from tests.conftest import ROOT, eventually, free_port
 from tests.shared.streams.conftest import activation, publish
 
 
@@ -109,7 +108,7 @@ async def test_once_handles_one_activation_and_exits_zero(
         health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read())
         ready = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).read())
         assert health == {"status": "ok"}
-        assert ready == {"status": "ok", "checks": {"pump": "ok", "redis": "ok"}}
+        assert ready == {"status": "ready", "checks": {"pump": "ok", "redis": "ok"}}
         assert runner.wait(timeout=15) == 0
     finally:
         runner.kill()
@@ -152,12 +151,6 @@ def test_unknown_handler_exits_2(redis_url: str, keys: StreamKeys) -> None:
     )
     assert done.returncode == 2
     assert "RUNNER_HANDLER='tests.nowhere:handler': cannot import 'tests.nowhere'" in done.stderr.decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _count(redis: Redis, keys: StreamKeys, name: str, n: int) -> bool:

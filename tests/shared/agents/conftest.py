@@ -7,13 +7,12 @@ skipping them.
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, require
+from tests.conftest import FIXTURES, free_port, require
 
 DEFINITIONS = FIXTURES / "agent-definitions"
 INVALID = FIXTURES / "invalid-agents"
@@ -47,12 +46,6 @@ def copy_agents(source: Path, dest: Path, names: list[str]) -> Path:
     for name in names:
         shutil.copytree(source / name, dest / name)
     return dest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ import pytest
 
 from shared.agents import AgentStore, DirectorySource, S3Source, s3_client
 from shared.errors import AgentNotFound, ConfigurationError, TransientError
-from tests.shared.agents.conftest import DEFINITIONS, INVALID, VALID_NAMES, free_port
+from tests.conftest import free_port
+from tests.shared.agents.conftest import DEFINITIONS, INVALID, VALID_NAMES
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -14,6 +14,7 @@ import docker
 import pytest
 
 from shared.sandbox._docker import DockerBackend
+from shared.sandbox._types import Sandbox
 from shared.sandbox.image import DEFAULT_TAG
 from tests.conftest import require
 
@@ -56,3 +57,14 @@ def bwrap_path() -> str:
     require(path is not None, "bubblewrap (bwrap) is not installed (run scripts/ensure-sandbox)")
     assert path is not None
     return path
+
+
+async def sh(sb: Sandbox, script: str, **kw: object) -> tuple[int, str, str]:
+    """``sh -c script`` in ``sb``: exit code, stdout and stderr as text."""
+    result = await sb.exec(["sh", "-c", script], **kw)  # type: ignore[arg-type]
+    return result.exit_code, result.stdout.decode(), result.stderr.decode()
+
+
+def interfaces(proc_net_dev: str) -> set[str]:
+    """The interface names of a ``/proc/net/dev``."""
+    return {line.split(":")[0].strip() for line in proc_net_dev.splitlines()[2:] if ":" in line}

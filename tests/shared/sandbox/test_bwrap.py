@@ -24,6 +24,7 @@ import pytest
 from shared.sandbox._bwrap import BwrapBackend, BwrapSandbox
 from shared.sandbox._types import SANDBOX_UID, WORKSPACE, SandboxFailed, SandboxSpec, SandboxUnavailable
 from tests.conftest import eventually
+from tests.shared.sandbox.conftest import interfaces, sh
 
 AS_ROOT = os.geteuid() == 0
 
@@ -49,15 +50,6 @@ async def sandbox(backend: BwrapBackend) -> AsyncIterator[BwrapSandbox]:
     sb = await backend.start(SandboxSpec(env={"GRANTED_TOKEN": "granted-value"}, timeout_s=10))
     yield sb
     await sb.close()
-
-
-async def sh(sb: BwrapSandbox, script: str, **kw: object) -> tuple[int, str, str]:
-    result = await sb.exec(["sh", "-c", script], **kw)  # type: ignore[arg-type]
-    return result.exit_code, result.stdout.decode(), result.stderr.decode()
-
-
-def interfaces(proc_net_dev: str) -> set[str]:
-    return {line.split(":")[0].strip() for line in proc_net_dev.splitlines()[2:] if ":" in line}
 
 
 def host_cmdlines() -> list[bytes]:

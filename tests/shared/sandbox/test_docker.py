@@ -20,6 +20,7 @@ import pytest
 from shared.sandbox._docker import DockerBackend, DockerSandbox
 from shared.sandbox._types import SANDBOX_UID, SandboxFailed, SandboxSpec, SandboxUnavailable
 from tests.conftest import eventually
+from tests.shared.sandbox.conftest import interfaces, sh
 
 
 @pytest.fixture
@@ -27,15 +28,6 @@ async def sandbox(docker_backend: DockerBackend) -> AsyncIterator[DockerSandbox]
     sb = await docker_backend.start(SandboxSpec(env={"GRANTED_TOKEN": "granted-value"}))
     yield sb
     await sb.close()
-
-
-async def sh(sb: DockerSandbox, script: str, **kw: object) -> tuple[int, str, str]:
-    result = await sb.exec(["sh", "-c", script], **kw)  # type: ignore[arg-type]
-    return result.exit_code, result.stdout.decode(), result.stderr.decode()
-
-
-def interfaces(proc_net_dev: str) -> set[str]:
-    return {line.split(":")[0].strip() for line in proc_net_dev.splitlines()[2:] if ":" in line}
 
 
 async def test_no_network_interface_but_loopback(sandbox: DockerSandbox) -> None:

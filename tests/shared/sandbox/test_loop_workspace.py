@@ -32,11 +32,13 @@ def coder(shell: dict[str, object], grants: tuple[str, ...] = ("hub:read", "hub:
 class Counting(AgentSandboxes):
     """The real thing, counting what it hands out."""
 
-    acquired: list[str]
+    def __init__(self, settings: SandboxSettings, *, registry: CollectorRegistry) -> None:
+        super().__init__(settings, registry=registry)
+        self.acquired: list[str] = []
 
     async def acquire(self, config: AgentConfig) -> Sandbox:
         sandbox = await super().acquire(config)
-        self.acquired = [*getattr(self, "acquired", []), sandbox.id]
+        self.acquired.append(sandbox.id)
         return sandbox
 
 
@@ -111,5 +113,5 @@ async def test_no_shell_and_no_filesystem_grant_offers_no_workspace_tool_and_sta
     assert result.outcome == "replied"
     tools = {t["name"] for t in world.llm_calls()[0].body["tools"]}
     assert tools == {"search", "get_thread", "reply", "comment", "create_post", "send_dm"}
-    assert getattr(source, "acquired", []) == []
+    assert source.acquired == []
     assert docker_client.api.containers(all=True, filters={"label": LABEL}) == []

@@ -8,10 +8,11 @@ from prometheus_client import CollectorRegistry
 
 from shared.agents import parse_config
 from shared.sandbox._docker import LABEL, DockerBackend
-from shared.sandbox._grants import granted_env, has_network_grant, spec_for
+from shared.sandbox._grants import GRANT_CREDENTIALS, granted_env, has_network_grant, spec_for
 from shared.sandbox._metrics import SandboxMetrics
 from shared.sandbox._pool import WarmPool
 from shared.sandbox._types import SandboxSpec
+from shared.settings import DEFAULT_SANDBOX_CREDENTIALS
 from tests.conftest import eventually
 
 
@@ -90,6 +91,11 @@ async def test_timeouts_are_counted_by_outcome(docker_backend: DockerBackend, re
     assert sample(registry, "botburrow_sandbox_exec_seconds_count", backend="docker", outcome="timeout") == 1
     assert sample(registry, "botburrow_sandbox_exec_seconds_count", backend="docker", outcome="failed") == 1
     assert sample(registry, "botburrow_sandbox_start_seconds_count", backend="docker") == 1
+
+
+def test_the_settings_default_lets_in_every_credential_a_grant_names() -> None:
+    named = {name for names in GRANT_CREDENTIALS.values() for name in names}
+    assert set(DEFAULT_SANDBOX_CREDENTIALS) == named
 
 
 def _config(grants: list[str], timeout: int = 120) -> str:
