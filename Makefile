@@ -4,15 +4,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint redis sandbox bench clean
+.PHONY: install lock run test test-fast lint fmt redis sandbox bench clean
 
 install: $(STAMP)
 
-# Re-install only when the dependency list changes; the package itself is editable.
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+# Exactly what uv.lock pins, checked against the lock afterwards (scripts/install); again
+# whenever the lock or pyproject.toml changes. A missing or stale lock is an error, never a
+# fresh resolve: that is `make lock`. The package itself is editable.
+$(STAMP): pyproject.toml $(wildcard uv.lock) scripts/uv-requirements.txt
+	@VENV=$(VENV) PYTHON=$(PYTHON) bash scripts/install
+	@touch $(STAMP)
+
+# Refresh uv.lock on purpose: `make lock` after changing pyproject.toml keeps every other pin;
+# `make lock UPGRADE=all` moves everything within its range; `make lock UPGRADE=NAME` one package.
+lock:
+	@bash scripts/lock $(if $(UPGRADE),$(if $(filter all,$(UPGRADE)),--upgrade,--upgrade-package $(UPGRADE)))
 
 # A redis-server >= 7.0 on PATH (installed with apt-get when root and missing).
 redis:
@@ -30,10 +36,20 @@ run: install
 test: install redis sandbox
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The inner loop: everything but the slow suites (emulator, crash, process tests) and the
+# tests that need Docker or bubblewrap; Redis is all it needs.
+test-fast: install redis
+	$(BIN)/pytest -m "not slow and not sandbox" $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Format and apply ruff's safe fixes; `make lint` then says what is left.
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: install redis sandbox
 	$(BIN)/python -m bench dispatch --json
@@ -41,4 +57,4 @@ bench: install redis sandbox
 	$(BIN)/python -m bench sandbox --json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache *.egg-info

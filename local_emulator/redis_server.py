@@ -23,7 +23,7 @@ def find_redis_server() -> str:
     path = shutil.which("redis-server")
     if path is None:
         raise RedisServerMissing("redis-server is not on PATH (apt-get install redis-server, or make redis)")
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False, env={}).stdout
     match = re.search(r"v=(\d+)\.(\d+)", out)
     if not match or (int(match[1]), int(match[2])) < MIN_VERSION:
         raise RedisServerMissing(f"{path} is too old ({out.strip()}); need 7.0 or later")
@@ -77,6 +77,7 @@ class RedisServer:
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                env={},  # it needs nothing of ours, and gets none of our secrets
                 # Its own session: a Ctrl-C meant for the process that owns it (the emulator,
                 # draining its runners) must not stop Redis under them; ``stop`` does that.
                 start_new_session=True,

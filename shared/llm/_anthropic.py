@@ -21,8 +21,8 @@ from typing import Any
 import anthropic
 import httpx2
 import structlog
+from anthropic._data import DEPRECATED_MODELS  # the one module that exports it (private: the lock pins the SDK)
 from anthropic.lib.streaming import AsyncMessageStreamManager
-from anthropic.resources.messages.messages import DEPRECATED_MODELS
 from anthropic.types import Message as SDKMessage
 from anthropic.types import Usage as SDKUsage
 
