@@ -1,16 +1,16 @@
-"""Test session: a real redis-server on a free port, a unique key prefix per test.
+"""Test session: a real redis-server on a free port, a unique key prefix per test, the mock Hub,
+and the credential guard: no variable of the developer's that looks like a secret or points at
+a real service (``tests.support.CREDENTIAL_PATTERNS``) is seen by a test or a child it starts.
 
-Under ``CI=true`` a missing redis-server fails the run instead of skipping.
+Under ``CI=true`` a missing redis-server fails the run instead of skipping. The helpers these
+fixtures are built from live in ``tests/support``; import them from there, never from here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -18,27 +18,37 @@ from prometheus_client import CollectorRegistry
 from local_emulator.hub import MockHub, MockHubServer
 from local_emulator.redis_server import RedisServer, RedisServerMissing
 from shared.logs import configure_logging
-from shared.streams import Redis, StreamKeys, StreamMetrics, StreamSettings, connect
+from shared.streams import Redis, StreamKeys, StreamMetrics, connect
+from tests.support import Clock, Sleeps, is_credential, mock_hub, require, strip_credentials
 
-CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures"
-"""``../shared/fixtures``: real agent definitions written outside this project."""
+_STRIPPED: list[str] = []
 
 
-def free_port() -> int:
-    """A TCP port free on loopback right now (for a server a test starts)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def pytest_configure(config: pytest.Config) -> None:
+    """Take credentials out of the environment before any fixture, server or child starts."""
+    _STRIPPED[:] = strip_credentials(os.environ)
 
 
-def require(condition: bool, reason: str) -> None:
-    """Skip when a dependency is missing, but fail under CI, where it must be present."""
-    if not condition:
-        if CI:
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
+def pytest_report_header(config: pytest.Config) -> str:
+    names = ", ".join(_STRIPPED) or "none"
+    return f"credential guard: taken out of the environment: {names}"
+
+
+SANDBOX_FIXTURES = frozenset({"docker_url", "bwrap_path"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs a real sandbox backend is marked ``sandbox`` (``make test-fast`` leaves it out)."""
+    for item in items:
+        if SANDBOX_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sandbox)
+
+
+@pytest.fixture(autouse=True)
+def _no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Again before each test: whatever an earlier one left in ``os.environ`` is gone."""
+    for name in [name for name in os.environ if is_credential(name)]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,12 +90,15 @@ async def keys(redis: Redis) -> AsyncIterator[StreamKeys]:
 
 
 @pytest.fixture
-def hub() -> MockHub:
-    """An in-memory Hub with two agents, ``alice`` and ``bob`` (service key ``botburrow-local``)."""
-    hub = MockHub()
-    hub.add_agent("alice")
-    hub.add_agent("bob")
-    return hub
+def hub_agents() -> list[str]:
+    """The agents ``hub`` registers; a package's conftest overrides this to give it others."""
+    return ["alice", "bob"]
+
+
+@pytest.fixture
+def hub(hub_agents: list[str]) -> MockHub:
+    """The in-memory mock Hub (service key ``botburrow-local``) with ``hub_agents`` registered."""
+    return mock_hub(*hub_agents)
 
 
 @pytest.fixture
@@ -96,6 +109,18 @@ async def server(hub: MockHub) -> AsyncIterator[MockHubServer]:
 
 
 @pytest.fixture
+def sleeps() -> Sleeps:
+    """A ``sleep`` for the client under test that records its delays and waits for none."""
+    return Sleeps()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Time the test moves by hand."""
+    return Clock()
+
+
+@pytest.fixture
 def registry() -> CollectorRegistry:
     return CollectorRegistry()
 
@@ -103,37 +128,3 @@ def registry() -> CollectorRegistry:
 @pytest.fixture
 def metrics(registry: CollectorRegistry) -> StreamMetrics:
     return StreamMetrics(registry)
-
-
-def fast_settings(keys: StreamKeys, **overrides: object) -> StreamSettings:
-    """Stream settings with short timers, so lease and retry behaviour shows in seconds."""
-    base: dict[str, object] = {
-        "prefix": keys.prefix,
-        "lease_ttl_ms": 1_000,
-        "heartbeat_every_s": 0.2,
-        "reclaim_every_s": 0.2,
-        "promote_every_s": 0.05,
-        "trim_every_s": 0.5,
-        "status_every_s": 0.1,
-        "block_ms": 200,
-        "retry_base_s": 0.05,
-        "retry_max_s": 0.2,
-        "defer_base_s": 0.05,
-        "defer_max_s": 0.2,
-    }
-    base.update(overrides)
-    return StreamSettings(**base)  # type: ignore[arg-type]
-
-
-async def eventually(check: Callable[[], object], *, timeout_s: float = 10.0, every_s: float = 0.02) -> None:
-    """Poll ``check`` (sync or async) until it returns truthy; fail with its last value."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    last: object = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return
-        await asyncio.sleep(every_s)
-    raise AssertionError(f"condition not met within {timeout_s}s (last value: {last!r})")

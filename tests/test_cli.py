@@ -30,8 +30,8 @@ def dead_letter(redis_url: str, keys: StreamKeys, event_id_holder: list[str]) ->
     from prometheus_client import CollectorRegistry
 
     from shared.streams import Pump, StreamMetrics
-    from tests.conftest import eventually, fast_settings
     from tests.shared.streams.conftest import publish
+    from tests.support import eventually, fast_settings
 
     async def go() -> None:
         redis = connect(redis_url)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from shared.settings import Settings
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 MANIFESTS = sorted([*(ROOT / "knative").glob("*.yaml"), *(ROOT / "keda").glob("*.yaml")])
 API_KEY = re.compile(r"[A-Z][A-Z0-9_]*_API_KEY")

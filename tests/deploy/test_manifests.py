@@ -20,7 +20,6 @@ from local_emulator.__main__ import find_scaled_object
 from local_emulator.keda import load_scaled_object
 from shared.events import Priority
 from shared.streams import StreamKeys
-from tests.conftest import ROOT, require
 from tests.deploy.validator import (
     OPTIONAL_MANIFESTS,
     Problem,
@@ -31,6 +30,7 @@ from tests.deploy.validator import (
     validate_files,
     validate_tree,
 )
+from tests.support import ROOT, require
 
 SCHEMAS = ROOT.parent / "shared" / "k8s-schemas"
 FOLDERS = ("knative", "keda")

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, require
 from tests.deploy.validator import (
     Problem,
     Schemas,
@@ -23,6 +22,7 @@ from tests.deploy.validator import (
     strict_schema,
     validate_files,
 )
+from tests.support import ROOT, require
 
 SCHEMAS = ROOT.parent / "shared" / "k8s-schemas"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,14 +15,14 @@ from pathlib import Path
 
 from local_emulator.hub import MockHubServer
 from shared.streams import StreamKeys
-from tests.conftest import ROOT, eventually, free_port
+from tests.support import ROOT, child_env, eventually, free_port
 
 DEMO_AGENTS = ROOT / "local_emulator" / "demo_agents"
 
 
 @contextmanager
 def function(name: str, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    full = {"PATH": os.environ["PATH"], "LOG_LEVEL": "warning", **env}
+    full = child_env({"LOG_LEVEL": "warning", **env})
     with log.open("ab") as sink:
         process = subprocess.Popen([sys.executable, "-m", "functions", name], cwd=ROOT, env=full, stderr=sink)
     try:
@@ -49,7 +48,9 @@ def answers(url: str) -> bool:
 
 
 def test_an_unknown_function_is_a_usage_error() -> None:
-    done = subprocess.run([sys.executable, "-m", "functions", "mailer"], cwd=ROOT, capture_output=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "functions", "mailer"], cwd=ROOT, env=child_env(), capture_output=True, timeout=30
+    )
     assert done.returncode == 2
     assert b"usage: python -m functions poller | metrics | runner" in done.stderr
 

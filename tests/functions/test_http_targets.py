@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,36 +14,29 @@ import httpx
 import orjson
 import pytest
 
-from local_emulator.hub import MockHub, MockHubServer
+from local_emulator.hub import MockHubServer
 from shared.events import ACTIVATION_COMPLETED, ActivationKind, activation_requested, from_fields, to_http
 from shared.streams import Redis, StreamKeys
-from tests.conftest import ROOT, eventually, free_port
+from tests.support import ROOT, child_env, eventually, free_port
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 CLI = Path(sys.executable).parent / "functions-framework"
 
 
-@pytest.fixture
-async def hub_server() -> AsyncIterator[MockHubServer]:
-    async with MockHubServer(MockHub()) as server:
-        yield server
-
-
 @pytest.mark.slow
 async def test_the_runner_target_serves_a_binary_cloudevent_over_http(
-    redis: Redis, redis_url: str, keys: StreamKeys, hub_server: MockHubServer, tmp_path: Path
+    redis: Redis, redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "STREAM_PREFIX": keys.prefix,
-        "HUB_URL": hub_server.url,
-        "HUB_API_KEY": "botburrow-local",
-        "RUNNER_HANDLER": "functions.runner.noop:handler",
-        "LOG_LEVEL": "info",
-        "LOG_FORMAT": "json",
-    }
+    env = child_env(
+        REDIS_URL=redis_url,
+        STREAM_PREFIX=keys.prefix,
+        HUB_URL=server.url,
+        HUB_API_KEY="botburrow-local",
+        RUNNER_HANDLER="functions.runner.noop:handler",
+        LOG_LEVEL="info",
+        LOG_FORMAT="json",
+    )
     command = [str(CLI), "--source", "functions/runner/main.py", "--target", "runner", "--signature-type"]
     command += ["cloudevent", "--host", "127.0.0.1", "--port", str(port)]
     log = tmp_path / "runner.log"

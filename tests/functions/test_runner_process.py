@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,20 +12,13 @@ from pathlib import Path
 
 from shared.events import Priority
 from shared.streams import Redis, StreamKeys, stream_status
-from tests.conftest import ROOT, eventually, free_port
 from tests.shared.streams.conftest import activation, publish
+from tests.support import ROOT, child_env, eventually, free_port
 
 
 def start_runner(redis_url: str, keys: StreamKeys, log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
-    full = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "STREAM_PREFIX": keys.prefix,
-        "RUNNER_HANDLER": "tests.handlers:slow",
-        "METRICS_PORT": "0",
-        "LOG_LEVEL": "warning",
-        **env,
-    }
+    defaults = {"RUNNER_HANDLER": "tests.support.handlers:slow", "METRICS_PORT": "0", "LOG_LEVEL": "warning"}
+    full = child_env({**defaults, **env}, REDIS_URL=redis_url, STREAM_PREFIX=keys.prefix)
     with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "functions.runner", *args], cwd=ROOT, env=full, stderr=sink)
 
@@ -127,13 +119,7 @@ async def test_once_exits_when_nothing_comes(redis: Redis, redis_url: str, keys:
 
 
 def test_bad_configuration_exits_2_naming_every_variable(redis_url: str, keys: StreamKeys) -> None:
-    env = {
-        **os.environ,
-        "REDIS_URL": "http://nope",
-        "RUNNER_CONCURRENCY": "zero",
-        "MAX_DELIVERIES": "0",
-        "STREAM_PREFIX": keys.prefix,
-    }
+    env = child_env(REDIS_URL="http://nope", RUNNER_CONCURRENCY="zero", MAX_DELIVERIES="0", STREAM_PREFIX=keys.prefix)
     done = subprocess.run(
         [sys.executable, "-m", "functions.runner"], cwd=ROOT, env=env, capture_output=True, timeout=30
     )
@@ -145,7 +131,7 @@ def test_bad_configuration_exits_2_naming_every_variable(redis_url: str, keys: S
 
 
 def test_unknown_handler_exits_2(redis_url: str, keys: StreamKeys) -> None:
-    env = {**os.environ, "REDIS_URL": redis_url, "RUNNER_HANDLER": "tests.nowhere:handler"}
+    env = child_env(REDIS_URL=redis_url, RUNNER_HANDLER="tests.nowhere:handler")
     done = subprocess.run(
         [sys.executable, "-m", "functions.runner"], cwd=ROOT, env=env, capture_output=True, timeout=30
     )

@@ -42,7 +42,7 @@ from shared.streams import (
     StreamMetrics,
     stream_status,
 )
-from tests.conftest import fast_settings
+from tests.support import fast_settings
 
 LLM_KEY = "sk-fake-0123456789"
 

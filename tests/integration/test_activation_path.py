@@ -13,19 +13,9 @@ from local_emulator.fake_llm import Usage as FakeUsage
 from shared import events as ev
 from shared.accounting import UsageBook
 from shared.poller import CircuitBreaker, queued_key
-from tests.conftest import eventually
 from tests.integration.conftest import System, native_agent
-
-
-def research(post_id: str) -> Script:
-    return Script(
-        name="research",
-        steps=[
-            Step(tool_calls=[ToolCall(name="get_thread", input={"post_id": post_id})]),
-            Step(tool_calls=[ToolCall(name="search", input={"query": "flaky", "limit": 5})]),
-            Step(text="Found it: the flaky build post explains the cache miss."),
-        ],
-    )
+from tests.support import eventually
+from tests.support.scripts import research
 
 
 async def test_a_mention_gets_one_multi_step_tool_using_reply_through_the_anthropic_sdk(system: System) -> None:

@@ -32,5 +32,7 @@ async def test_random_sigkills_lose_nothing_and_repeat_no_effect(
     assert result["duplicate_effects"] == 0
     assert result["deadlettered"] == 0
     assert result["runner_exit_codes"] == [0, 0], "the survivors drained and exited cleanly"
-    # A dead runner's work restarts once its lease ttl (2 s) has passed, plus a reclaim tick.
-    assert result["max_recovery_s"] <= 2.0 + 3 * 0.4 + 1.0
+    # A dead runner's work restarts once its lease ttl (2 s) has passed, plus a reclaim tick or
+    # three. The slack is for a loaded two-core machine (4.4 s seen so); an ignored LEASE_TTL_MS
+    # (10 s by default) or a reclaim that never comes still fails it. The figure: bench recovery.
+    assert result["max_recovery_s"] <= 2.0 + 3 * 0.4 + 2.5

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, eventually
 from tests.integration.conftest import LLM_KEY, System, native_agent
+from tests.support import ROOT, child_env, eventually
 
 pytestmark = pytest.mark.slow
 
 
 def runner_process(system: System, log: Path) -> subprocess.Popen[bytes]:
     streams = system.settings.streams
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
-    env.update(
+    env = child_env(
         REDIS_URL=system.settings.redis_url,
         STREAM_PREFIX=system.keys.prefix,
         LEASE_TTL_MS=str(streams.lease_ttl_ms),

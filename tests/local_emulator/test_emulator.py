@@ -25,11 +25,9 @@ import httpx
 import pytest
 
 from local_emulator.redis_server import RedisServer
-from tests.conftest import eventually, require
+from tests.support import ROOT, child_env, eventually, eventually_sync, require
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_base() -> int:
@@ -67,8 +65,7 @@ def launched(folder: Path, *options: str, via_make: bool = False) -> Iterator[Ru
     base = _free_base()
     args = ["--port-base", str(base), "--hub-port", str(base), "--logs", str(folder / "logs"), "--grace", "5", *options]
     with RedisServer() as redis:
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("HUB_")}
-        env.update({"REDIS_URL": redis.url, "LOG_LEVEL": "info"})
+        env = child_env(REDIS_URL=redis.url, LOG_LEVEL="info")
         argv = (
             ["make", "run", "ARGS=" + " ".join(args)] if via_make else [sys.executable, "-m", "local_emulator", *args]
         )
@@ -117,17 +114,21 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 
 def _wait_up(running: Running, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=2) as http:
-        while time.monotonic() < deadline:
-            if running.process.poll() is not None:
-                raise AssertionError("the emulator exited: " + running.out.read_text()[-3000:])
-            with contextlib.suppress(httpx.HTTPError):
-                ok = http.get(running.poller + "healthz").status_code == 200
-                if ok and "emulator.ready" in running.out.read_text():
-                    return
-            time.sleep(0.2)
-    raise AssertionError("the emulator did not come up: " + running.out.read_text()[-3000:])
+    def up() -> bool:
+        if running.process.poll() is not None:
+            raise AssertionError("the emulator exited: " + running.out.read_text()[-3000:])
+        with contextlib.suppress(httpx.HTTPError), httpx.Client(timeout=2) as http:
+            return (
+                http.get(running.poller + "healthz").status_code == 200 and "emulator.ready" in running.out.read_text()
+            )
+        return False
+
+    try:
+        eventually_sync(up, timeout_s=timeout_s, every_s=0.2)
+    except AssertionError as exc:
+        if "exited" in str(exc):
+            raise
+        raise AssertionError("the emulator did not come up: " + running.out.read_text()[-3000:]) from exc
 
 
 @pytest.fixture
@@ -222,7 +223,7 @@ def test_the_readme_examples_work_as_written(emulator: Running, expect: str, scr
     )
     script = script.replace(".venv/bin/", str(Path(sys.executable).parent) + "/")
     done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+        ["bash", "-eo", "pipefail", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
     if "_mock/posts" in script:

@@ -33,7 +33,7 @@ from local_emulator.keda import (
 )
 from shared.events import Priority
 from shared.streams import Redis, StreamKeys
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 HIGH = "botburrow:activations:high"
 LAG = Trigger(stream=HIGH, consumer_group="runners", mode="lag", target=5, activation=0)

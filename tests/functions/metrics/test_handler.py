@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -21,27 +20,13 @@ from shared.events import (
     activation_requested,
     parse_data,
 )
-from shared.hub import HubClient
 from shared.runtime import Runtime
 from shared.settings import HubSettings, Secret, Settings
 from shared.streams import Redis, StreamKeys
-from tests.conftest import eventually
+from tests.support import eventually, hub_client
 
 FINISHED = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 CONSUMPTION = "/api/v1/system/consumption"
-
-
-@pytest.fixture
-def hub() -> MockHub:
-    hub = MockHub()
-    hub.add_agent("alice")
-    return hub
-
-
-@pytest.fixture
-async def server(hub: MockHub) -> AsyncIterator[MockHubServer]:
-    async with MockHubServer(hub) as server:
-        yield server
 
 
 @pytest.fixture
@@ -122,7 +107,7 @@ async def test_the_flusher_outlives_hub_outages_and_stops_when_cancelled(
     book = UsageBook(redis, keys=keys, outbox=outbox)
     await book.record("e1", parse_data(_completed(alice.id), ActivationCompleted), at=FINISHED)
     hub.fail(CONSUMPTION, method="POST", status=503, times=3)
-    async with HubClient(base_url=server.url, api_key=DEFAULT_API_KEY, max_attempts=1) as client:
+    async with hub_client(server.url, max_attempts=1) as client:
         task = asyncio.create_task(run_flusher(outbox, client, interval_s=0.01))
 
         async def delivered() -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT, child_env
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,9 @@ COMMAND = [sys.executable, "-m", "local_emulator.fake_llm"]
 
 
 def test_help_describes_the_options() -> None:
-    done = subprocess.run([*COMMAND, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [*COMMAND, "--help"], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode == 0
     for option in ("--port", "--host", "--script", "--api-key"):
         assert option in done.stdout
@@ -32,6 +34,7 @@ def test_it_serves_on_the_printed_url_and_stops_on_sigterm(tmp_path: Path) -> No
     process = subprocess.Popen(
         [*COMMAND, "--port", "0", "--script", str(script)],
         cwd=ROOT,
+        env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -67,7 +70,13 @@ def test_an_unreadable_script_file_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("scripts: [{name: x, steps: []}]\n")
     done = subprocess.run(
-        [*COMMAND, "--script", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
+        [*COMMAND, "--script", str(bad)],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert done.returncode == 2
     assert "cannot load" in done.stderr and "steps" in done.stderr

@@ -22,7 +22,7 @@ from local_emulator.fake_llm import (
     default_reply,
     load_script_file,
 )
-from tests.conftest import FIXTURES, require
+from tests.support import FIXTURES, eventually, require
 
 from .conftest import post
 
@@ -137,7 +137,7 @@ async def test_latency_is_applied(fake: FakeLLMServer, http: aiohttp.ClientSessi
 async def test_stopping_the_server_ends_a_hanging_request_quickly(http: aiohttp.ClientSession) -> None:
     fake = await FakeLLMServer(scripts=[Script(name="stuck", steps=[Step(fail=Fail(kind="hang"))])]).start()
     pending = asyncio.create_task(post(http, f"{fake.url}/v1/messages", body("[[script:stuck]]")))
-    await asyncio.sleep(0.2)
+    await eventually(lambda: fake.requests)  # it has the request, and holds it
     assert not pending.done()
     started = time.monotonic()
     await fake.stop()

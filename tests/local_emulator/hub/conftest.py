@@ -7,19 +7,14 @@ import pytest
 
 from local_emulator.hub import MockHubServer
 from shared.hub import HubClient
-from tests.shared.hub.helpers import Sleeps, make_client
+from tests.support import Sleeps, hub_client
 
 SERVICE = {"Authorization": "Bearer botburrow-local"}
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
 async def client(server: MockHubServer, sleeps: Sleeps) -> AsyncIterator[HubClient]:
-    async with make_client(server.url, sleep=sleeps) as client:
+    async with hub_client(server.url, sleep=sleeps) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT, child_env
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +35,7 @@ async def mock_hub_process(*args: str) -> AsyncIterator[tuple[asyncio.subprocess
         "warning",
         *args,
         cwd=ROOT,
+        env=child_env(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -63,7 +64,7 @@ async def test_serves_and_stops_on_sigterm() -> None:
 
 async def test_help() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "local_emulator.hub", "--help", cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "local_emulator.hub", "--help", cwd=ROOT, env=child_env(), stdout=asyncio.subprocess.PIPE
     )
     out, _ = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 0
@@ -99,6 +100,7 @@ async def test_a_missing_agents_directory_is_refused(tmp_path: Path) -> None:
         "--agents",
         str(tmp_path / "missing"),
         cwd=ROOT,
+        env=child_env(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

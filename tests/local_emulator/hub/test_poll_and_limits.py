@@ -11,9 +11,8 @@ import pytest
 from local_emulator.hub import HubLimits, MockHub, MockHubServer
 from shared.errors import HubUnavailable
 from shared.hub import HubClient
-from tests.conftest import eventually
 from tests.local_emulator.hub.conftest import SERVICE
-from tests.shared.hub.helpers import Sleeps, make_client
+from tests.support import Clock, Sleeps, eventually, hub_client
 
 
 class TestLongPoll:
@@ -56,7 +55,7 @@ class TestLongPoll:
 
     async def test_stopping_the_server_releases_a_waiting_poll(self, hub: MockHub) -> None:
         server = await MockHubServer(hub).start()
-        async with make_client(server.url, max_attempts=1) as client:
+        async with hub_client(server.url, max_attempts=1) as client:
             waiting = asyncio.create_task(client.poll(timeout_s=30))
             await eventually(lambda: hub.waiting_polls == 1)
             started = time.monotonic()
@@ -84,17 +83,9 @@ class TestRateLimitHeaders:
         assert answers[-1].headers["X-RateLimit-Remaining"] == "0"
 
 
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def limited() -> tuple[MockHub, Clock]:
-    clock = Clock()
+    clock = Clock(1_800_000_000.0)
     hub = MockHub(clock=clock, enforce_limits=True, limits=HubLimits(requests_per_min=5))
     hub.add_agent("alice")
     hub.add_agent("bob")
@@ -117,7 +108,7 @@ class TestEnforcedLimits:
     async def test_one_post_per_half_hour_surfaces_as_retry_after(self, limited: tuple[MockHub, Clock]) -> None:
         hub, _ = limited
         sleeps = Sleeps()
-        async with MockHubServer(hub) as server, make_client(server.url, sleep=sleeps, backoff_max_s=60) as client:
+        async with MockHubServer(hub) as server, hub_client(server.url, sleep=sleeps, backoff_max_s=60) as client:
             await client.create_post("alice", "first", idempotency_key="e:1")
             with pytest.raises(HubUnavailable) as caught:
                 await client.create_post("alice", "second", idempotency_key="e:2")
@@ -141,7 +132,7 @@ class TestEnforcedLimits:
         hub, clock = limited
         hub.limiter.limits = HubLimits(requests_per_min=1000)
         post = hub.human_post("dana", "thread")
-        async with MockHubServer(hub) as server, make_client(server.url, backoff_max_s=10) as client:
+        async with MockHubServer(hub) as server, hub_client(server.url, backoff_max_s=10) as client:
             for i in range(50):
                 clock.now += 1
                 await client.create_comment("alice", post.id, str(i), idempotency_key=f"c:{i}")

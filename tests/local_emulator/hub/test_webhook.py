@@ -11,8 +11,7 @@ from aiohttp import web
 
 from local_emulator.hub import MockHub, MockHubServer
 from shared import events as ev
-from tests.conftest import eventually
-from tests.shared.hub.helpers import make_client
+from tests.support import eventually, hub_client
 
 
 class Receiver:
@@ -62,7 +61,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 async def test_each_new_notification_arrives_as_a_binary_cloudevent(hub: MockHub, receiver: Receiver) -> None:
     hub.webhook_url = receiver.url
-    async with MockHubServer(hub) as server, make_client(server.url) as client:
+    async with MockHubServer(hub) as server, hub_client(server.url) as client:
         post = await client.create_post("alice", "hello @bob", idempotency_key="e:1")
         await eventually(lambda: len(receiver.received) == 1)
     headers, body = receiver.received[0]
@@ -103,14 +102,14 @@ async def test_an_unreachable_receiver_never_breaks_the_hub(hub: MockHub) -> Non
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         hub.webhook_url = f"http://127.0.0.1:{s.getsockname()[1]}/events"
-    async with MockHubServer(hub) as server, make_client(server.url) as client:
+    async with MockHubServer(hub) as server, hub_client(server.url) as client:
         created = await client.create_post("alice", "@bob", idempotency_key="e:1")
         assert created.id in hub.content.posts
         assert len(hub.notifications) == 1
 
 
 async def test_no_url_no_delivery(hub: MockHub, receiver: Receiver) -> None:
-    async with MockHubServer(hub) as server, make_client(server.url) as client:
+    async with MockHubServer(hub) as server, hub_client(server.url) as client:
         await client.create_post("alice", "@bob", idempotency_key="e:1")
         hub.webhook_url = receiver.url
         await client.create_post("bob", "@alice", idempotency_key="e:2")

@@ -5,22 +5,17 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from local_emulator.hub import DEFAULT_API_KEY, MockHubServer
+from local_emulator.hub import MockHubServer
 from shared.accounting import AccountingMetrics, ConsumptionOutbox, UsageBook
 from shared.hub import HubClient
 from shared.streams import Redis, StreamKeys
-
-
-async def _no_sleep(_delay_s: float) -> None:
-    return None
+from tests.support import hub_client
 
 
 @pytest.fixture
 async def client(server: MockHubServer) -> AsyncIterator[HubClient]:
     """One try per call, so a fault the test injects reaches the code under test."""
-    async with HubClient(
-        base_url=server.url, api_key=DEFAULT_API_KEY, max_attempts=1, timeout_s=5.0, sleep=_no_sleep
-    ) as client:
+    async with hub_client(server.url, max_attempts=1) as client:
         yield client
 
 

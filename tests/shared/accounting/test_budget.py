@@ -10,21 +10,14 @@ from shared.accounting import AccountingMetrics, BudgetGate, UsageBook
 from shared.hub import HubClient
 from shared.streams import Redis, StreamKeys
 from tests.shared.accounting.helpers import T0, completed
+from tests.support import Clock
 
 BUDGET = "/api/v1/system/budget-health"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0.timestamp())
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, free_port, require
+from tests.support import FIXTURES, free_port, require
 
 DEFINITIONS = FIXTURES / "agent-definitions"
 INVALID = FIXTURES / "invalid-agents"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from shared.cli import main
-from tests.conftest import ROOT
 from tests.shared.agents.conftest import DEFINITIONS, INVALID, VALID_NAMES, copy_agents
+from tests.support import ROOT, child_env
 
 pytestmark = pytest.mark.usefixtures("fixtures")
 
@@ -90,6 +90,7 @@ def test_stdout_holds_only_the_report_when_run_as_a_command() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "shared.cli", "agents", "validate", str(INVALID)],
         cwd=ROOT,
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -12,8 +12,8 @@ import pytest
 
 from shared.agents import AgentStore, DirectorySource, S3Source, s3_client
 from shared.errors import AgentNotFound, ConfigurationError, TransientError
-from tests.conftest import free_port
 from tests.shared.agents.conftest import DEFINITIONS, INVALID, VALID_NAMES
+from tests.support import free_port
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -13,16 +13,9 @@ import pytest
 from shared.agents import AgentStore, DirectorySource
 from shared.errors import AgentNotFound, InvalidAgent
 from tests.shared.agents.conftest import DEFINITIONS, INVALID
+from tests.support import Clock
 
 pytestmark = pytest.mark.usefixtures("fixtures")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Counting:
@@ -58,7 +51,7 @@ def defs(tmp_path: Path) -> Path:
 
 
 def make(root: Path) -> tuple[AgentStore, Counting, Clock]:
-    source, clock = Counting(root), Clock()
+    source, clock = Counting(root), Clock(1000.0)
     return AgentStore(source, clock=clock), source, clock
 
 
@@ -113,7 +106,7 @@ async def test_invalidate_one_agent_or_all(defs: Path) -> None:
 
 async def test_an_invalid_agent_is_remembered_briefly(tmp_path: Path) -> None:
     shutil.copytree(INVALID, tmp_path / "defs")
-    source, clock = Counting(tmp_path / "defs"), Clock()
+    source, clock = Counting(tmp_path / "defs"), Clock(1000.0)
     store = AgentStore(source, clock=clock, retry_invalid_after_s=30)
     with pytest.raises(InvalidAgent) as first:
         await store.get("simple-bot")

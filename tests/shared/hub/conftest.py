@@ -6,12 +6,7 @@ import pytest
 
 from local_emulator.hub import MockHub, MockHubServer
 from shared.hub import HubClient
-from tests.shared.hub.helpers import Sleeps, make_client
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+from tests.support import Sleeps, hub_client
 
 
 @pytest.fixture(params=["service-key", "agent-keys"])
@@ -24,5 +19,5 @@ async def client(server: MockHubServer, hub: MockHub, sleeps: Sleeps, auth_mode:
     """A client in each auth mode: the service key alone, or per-agent keys (plus the service key
     for the calls that act for no agent)."""
     keys = {a.name: a.api_key for a in hub.agents.values()} if auth_mode == "agent-keys" else None
-    async with make_client(server.url, agent_keys=keys, sleep=sleeps) as client:
+    async with hub_client(server.url, agent_keys=keys, sleep=sleeps) as client:
         yield client

@@ -12,7 +12,7 @@ from local_emulator.hub import MockHub, MockHubServer
 from shared.errors import ConfigurationError, HubAuthError, HubUnavailable
 from shared.hub import HubClient
 from shared.settings import HubSettings, Secret
-from tests.shared.hub.helpers import Sleeps, make_client
+from tests.support import Sleeps, hub_client
 
 
 async def test_from_settings_reads_the_per_agent_key_file(server: MockHubServer, hub: MockHub, tmp_path: Path) -> None:
@@ -64,11 +64,11 @@ async def test_no_key_reaches_the_logs(server: MockHubServer, hub: MockHub) -> N
     hub.fail("/api/v1/health", status=500, times=10)
     alice_key = hub.require_agent("alice").api_key
     with structlog.testing.capture_logs() as logs:
-        async with make_client(server.url, agent_keys={"alice": alice_key}, sleep=Sleeps()) as client:
+        async with hub_client(server.url, agent_keys={"alice": alice_key}, sleep=Sleeps()) as client:
             await client.create_post("alice", "x", idempotency_key="e:1")
             with pytest.raises(HubUnavailable):
                 await client.health()
-        async with make_client(server.url, api_key="sk-wrong-secret") as client:
+        async with hub_client(server.url, api_key="sk-wrong-secret") as client:
             with pytest.raises(HubAuthError):
                 await client.notifications("alice")
     assert {"hub.retry", "hub.gave_up", "hub.request"} <= {entry["event"] for entry in logs}

@@ -9,7 +9,7 @@ import pytest
 from local_emulator.hub import MockHub, MockHubServer
 from shared.errors import HubAuthError
 from shared.hub import AgentRef, Consumption, HubClient, NotificationType
-from tests.shared.hub.helpers import api_requests, make_client
+from tests.support import api_requests, hub_client
 
 
 def assert_acted_for(hub: MockHub, auth_mode: str, agent: str) -> None:
@@ -255,7 +255,7 @@ async def test_an_empty_idempotency_key_is_refused_before_sending(client: HubCli
 
 async def test_per_agent_keys_alone_cover_every_agent_call(server: MockHubServer, hub: MockHub) -> None:
     keys = {a.name: a.api_key for a in hub.agents.values()}
-    async with make_client(server.url, api_key=None, agent_keys=keys) as client:
+    async with hub_client(server.url, api_key=None, agent_keys=keys) as client:
         created = await client.create_post("alice", "solo", idempotency_key="e:1")
         assert hub.content.posts[created.id].author.name == "alice"
         assert (await client.budget_health("bob")).healthy is True
@@ -270,7 +270,7 @@ async def test_per_agent_keys_alone_cover_every_agent_call(server: MockHubServer
 
 async def test_an_agent_key_is_found_by_id_as_well_as_by_name(server: MockHubServer, hub: MockHub) -> None:
     alice = hub.require_agent("alice")
-    async with make_client(server.url, api_key=None, agent_keys={alice.id: alice.api_key}) as client:
+    async with hub_client(server.url, api_key=None, agent_keys={alice.id: alice.api_key}) as client:
         await client.create_post(alice.id, "by id", idempotency_key="e:1")
     [post] = hub.content.posts.values()
     assert post.author.id == alice.id

@@ -14,7 +14,7 @@ import pytest
 from local_emulator.hub import Dialect, MockHub, MockHubServer
 from shared.errors import HubAuthError, HubRejected, HubUnavailable, PermanentError, TransientError
 from shared.hub import Consumption, HubClient, RetryPolicy, parse_retry_after
-from tests.shared.hub.helpers import Sleeps, api_requests, make_client
+from tests.support import Sleeps, api_requests, hub_client
 
 Write = Callable[[HubClient, MockHub], Awaitable[object]]
 
@@ -86,7 +86,7 @@ async def test_the_replayed_answer_names_the_object_first_created(client: HubCli
 
 
 async def test_401_is_never_retried(server: MockHubServer, hub: MockHub, sleeps: Sleeps) -> None:
-    async with make_client(server.url, api_key="wrong-key", sleep=sleeps) as client:
+    async with hub_client(server.url, api_key="wrong-key", sleep=sleeps) as client:
         with pytest.raises(HubAuthError) as caught:
             await client.notifications("alice")
     assert caught.value.status == 401
@@ -98,7 +98,7 @@ async def test_401_is_never_retried(server: MockHubServer, hub: MockHub, sleeps:
 
 async def test_403_is_never_retried(server: MockHubServer, hub: MockHub, sleeps: Sleeps) -> None:
     bob_key = hub.require_agent("bob").api_key
-    async with make_client(server.url, api_key=None, agent_keys={"alice": bob_key}, sleep=sleeps) as client:
+    async with hub_client(server.url, api_key=None, agent_keys={"alice": bob_key}, sleep=sleeps) as client:
         with pytest.raises(HubAuthError) as caught:
             await client.mark_activated("alice", idempotency_key="e:1")
     assert caught.value.status == 403
@@ -154,7 +154,7 @@ async def test_5xx_is_retried_with_growing_backoff_then_given_up(
     server: MockHubServer, hub: MockHub, sleeps: Sleeps
 ) -> None:
     hub.fail("/api/v1/health", status=500, times=10)
-    async with make_client(server.url, sleep=sleeps, max_attempts=4, backoff_base_s=1.0, backoff_max_s=3.0) as client:
+    async with hub_client(server.url, sleep=sleeps, max_attempts=4, backoff_base_s=1.0, backoff_max_s=3.0) as client:
         with pytest.raises(HubUnavailable) as caught:
             await client.health()
     assert caught.value.status == 500 and caught.value.retry_after_s is None
@@ -183,7 +183,7 @@ async def test_connection_refused_becomes_hub_unavailable(sleeps: Sleeps) -> Non
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again before the client connects
-    async with make_client(f"http://127.0.0.1:{port}", sleep=sleeps, max_attempts=3) as client:
+    async with hub_client(f"http://127.0.0.1:{port}", sleep=sleeps, max_attempts=3) as client:
         with pytest.raises(HubUnavailable) as caught:
             await client.health()
     assert caught.value.status is None
@@ -193,7 +193,7 @@ async def test_connection_refused_becomes_hub_unavailable(sleeps: Sleeps) -> Non
 
 async def test_a_slow_hub_times_out_into_hub_unavailable(server: MockHubServer, hub: MockHub, sleeps: Sleeps) -> None:
     hub.fail("/api/v1/health", latency_s=0.5, times=2)
-    async with make_client(server.url, sleep=sleeps, timeout_s=0.1, max_attempts=2) as client:
+    async with hub_client(server.url, sleep=sleeps, timeout_s=0.1, max_attempts=2) as client:
         with pytest.raises(HubUnavailable, match="did not answer in time"):
             await client.health()
     assert len(sleeps.delays) == 1
@@ -249,7 +249,7 @@ async def test_a_call_waiting_to_retry_does_not_hold_up_others(server: MockHubSe
         await gate.wait()
 
     hub.fail("/api/v1/search", status=503)
-    async with make_client(server.url, sleep=held_sleep) as client:
+    async with hub_client(server.url, sleep=held_sleep) as client:
         searching = asyncio.create_task(client.search("alice", "x"))
         await asyncio.wait_for(waiting.wait(), 5)
         assert await client.health() == "ok"

@@ -9,19 +9,7 @@ import pytest
 from shared.agents import Limits
 from shared.limits import DAILY_TTL_S, BehaviorLimits, Refusal
 from shared.streams import Redis, StreamKeys
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0  # 2025-06-15T15:06:40Z
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.support import Clock
 
 
 @pytest.fixture

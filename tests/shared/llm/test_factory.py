@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from local_emulator.fake_llm import FakeLLMServer
 from shared.errors import ConfigurationError
 from shared.llm import (
     ANTHROPIC_BASE_URL,
     GOOGLE_BASE_URL,
     OPENAI_BASE_URL,
     AnthropicProvider,
+    Message,
     OpenAICompatibleProvider,
     RetryingProvider,
     make_provider,
@@ -55,8 +57,15 @@ async def test_the_environment_does_not_redirect_anthropic(monkeypatch: pytest.M
 
 
 async def test_a_local_server_needs_no_key() -> None:
-    made = make_provider(provider="local", api_base="http://127.0.0.1:8000/v1", api_key=None)
-    await made.aclose()
+    async with FakeLLMServer() as fake:
+        made = make_provider(provider="local", api_base=fake.openai_base_url, api_key=None, max_attempts=1)
+        try:
+            assert isinstance(made, RetryingProvider) and isinstance(made.inner, OpenAICompatibleProvider)
+            answer = await made.complete(model="llama3", system="", messages=[Message.user("hi")], max_tokens=16)
+        finally:
+            await made.aclose()
+    assert answer.text, "the local server answered a call made without a key"
+    assert [r.status for r in fake.requests if r.path == "/v1/chat/completions"] == [200]
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from shared.limits import BehaviorLimits
 from shared.llm import LLMProvider, make_provider
 from shared.loop import LoopDeps, LoopRequest
 from shared.streams import EffectLedger, Redis, StreamKeys
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES, Clock, hub_client, mock_hub
 
 AGENT = "tester-bot"
 KEY = "sk-test-0123456789"
@@ -50,16 +50,6 @@ def agent(
         }
     )
     return AgentDefinition(config=config, system_prompt=PERSONA, skills=skills, missing_skills=(), origin="test")
-
-
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self, now: float = 1_750_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -125,16 +115,11 @@ class World:
         return [p for p in self.hub.content.posts.values() if p.author.name == AGENT]
 
 
-def hub_client(url: str, api_key: str) -> HubClient:
-    return HubClient(base_url=url, api_key=api_key, max_attempts=2, backoff_base_s=0.01)
-
-
 @pytest.fixture
 async def world(redis: Redis, keys: StreamKeys) -> AsyncIterator[World]:
-    hub = MockHub()
-    hub.add_agent(AGENT)
+    hub = mock_hub(AGENT)
     clock = Clock()
-    async with MockHubServer(hub) as server, FakeLLMServer() as fake, hub_client(server.url, hub.api_key) as client:
+    async with MockHubServer(hub) as server, FakeLLMServer() as fake, hub_client(server.url, max_attempts=2) as client:
         w = World(
             hub=hub,
             hub_url=server.url,

@@ -10,25 +10,15 @@ from shared.agents import DirectorySource, load_agent
 from shared.events import ActivationKind
 from shared.hub import AgentRef
 from shared.loop import LoopRequest, run_native
-from tests.conftest import require
 from tests.shared.loop.conftest import AGENT, DEFINITIONS, World, agent
-
-
-def research_script(post_id: str) -> Script:
-    return Script(
-        name="research",
-        steps=[
-            Step(tool_calls=[ToolCall(name="get_thread", input={"post_id": post_id})]),
-            Step(tool_calls=[ToolCall(name="search", input={"query": "flaky", "limit": 5})]),
-            Step(text="Found it: the flaky build post explains the cache miss."),
-        ],
-    )
+from tests.support import require
+from tests.support.scripts import research
 
 
 async def test_a_multi_step_tool_using_reply_through_the_anthropic_provider(world: World) -> None:
     world.hub.human_post("erin", "The build is flaky again", title="flaky build")
     post = world.hub.human_post("dana", f"@{AGENT} why is CI red? [[script:research]]")
-    world.fake.add_script(research_script(post.id))
+    world.fake.add_script(research(post.id))
 
     result = await run_native(await world.request(agent()), world.deps())
 
@@ -56,7 +46,7 @@ async def test_a_multi_step_tool_using_reply_for_the_openai_compatible_sprint_co
     coder = world.hub.add_agent("sprint-coder")
     world.hub.human_post("erin", "The build is flaky again", title="flaky build")
     post = world.hub.human_post("dana", "@sprint-coder why is CI red? [[script:research]]")
-    world.fake.add_script(research_script(post.id))
+    world.fake.add_script(research(post.id))
     request = LoopRequest(
         agent=definition,
         agent_ref=AgentRef(id=coder.id, name=coder.name),

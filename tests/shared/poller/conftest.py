@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from local_emulator.hub import DEFAULT_API_KEY, MockHub, MockHubServer
+from local_emulator.hub import MockHubServer
 from shared.agents import AgentStore, DirectorySource
 from shared.events import ActivationRequested, Priority, data_of, from_fields
 from shared.hub import HubClient
 from shared.poller import AllowAll, BudgetCheck, CircuitBreaker, Poller, PollerOptions
 from shared.settings import PollerSettings, RunnerMode
 from shared.streams import Redis, StreamKeys
+from tests.support import hub_client
 
 AGENTS: dict[str, dict[str, Any]] = {
     "alice": {},
@@ -43,33 +43,15 @@ def agents_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def hub() -> MockHub:
-    hub = MockHub()
-    for name in [*AGENTS, "ghost"]:  # ghost: on the Hub, no definition here
-        hub.add_agent(name)
-    return hub
-
-
-@pytest.fixture
-async def server(hub: MockHub) -> AsyncIterator[MockHubServer]:
-    async with MockHubServer(hub) as server:
-        yield server
+def hub_agents() -> list[str]:
+    return [*AGENTS, "ghost"]  # ghost: on the Hub, no definition here
 
 
 @pytest.fixture
 async def client(server: MockHubServer) -> AsyncIterator[HubClient]:
-    async with HubClient(base_url=server.url, api_key=DEFAULT_API_KEY, max_attempts=1, timeout_s=5) as client:
+    """One try per call, so a fault the test injects reaches the poller."""
+    async with hub_client(server.url, max_attempts=1) as client:
         yield client
-
-
-@dataclass
-class Clock:
-    """Wall time that tests move by hand (real time plus an offset)."""
-
-    now_s: float = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now_s
 
 
 MakePoller = Callable[..., Poller]

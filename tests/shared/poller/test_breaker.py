@@ -8,12 +8,7 @@ import pytest
 
 from shared.poller import CircuitBreaker
 from shared.streams import Redis, StreamKeys
-from tests.shared.poller.conftest import Clock
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.support import Clock
 
 
 @pytest.fixture
@@ -32,9 +27,9 @@ async def test_five_consecutive_failures_open_it_for_sixty_seconds(breaker: Circ
     await fail(breaker, 1)
     assert not await breaker.allow("a1")
     assert await breaker.allow("other")  # per agent
-    clock.now_s += 59.9
+    clock.now += 59.9
     assert not await breaker.allow("a1")
-    clock.now_s += 0.2
+    clock.now += 0.2
     assert await breaker.allow("a1")  # the half-open probe
 
 
@@ -47,7 +42,7 @@ async def test_a_success_resets_the_count(breaker: CircuitBreaker) -> None:
 
 async def test_exactly_one_half_open_probe_even_when_asked_at_once(breaker: CircuitBreaker, clock: Clock) -> None:
     await fail(breaker, 5)
-    clock.now_s += 61
+    clock.now += 61
     answers = await asyncio.gather(*(breaker.allow("a1") for _ in range(20)))
     assert answers.count(True) == 1
 
@@ -60,7 +55,7 @@ async def test_a_failed_probe_reopens_with_doubled_backoff_capped_at_an_hour(
     for _ in range(8):
         state = await breaker.state("a1")
         backoffs.append(float(state["backoff_s"]))
-        clock.now_s = float(state["open_until"]) + 0.01
+        clock.now = float(state["open_until"]) + 0.01
         assert await breaker.allow("a1")
         await fail(breaker, 1)  # the probe failed
         assert not await breaker.allow("a1")
@@ -69,7 +64,7 @@ async def test_a_failed_probe_reopens_with_doubled_backoff_capped_at_an_hour(
 
 async def test_a_successful_probe_closes_it(breaker: CircuitBreaker, clock: Clock) -> None:
     await fail(breaker, 5)
-    clock.now_s += 61
+    clock.now += 61
     assert await breaker.allow("a1")
     await breaker.record("a1", ok=True)
     assert await breaker.state("a1") == {}
@@ -79,11 +74,11 @@ async def test_a_successful_probe_closes_it(breaker: CircuitBreaker, clock: Cloc
 async def test_a_probe_that_never_reports_frees_its_slot(redis: Redis, keys: StreamKeys, clock: Clock) -> None:
     breaker = CircuitBreaker(redis, prefix=keys.prefix, clock=clock, probe_timeout_s=30)
     await fail(breaker, 5)
-    clock.now_s += 61
+    clock.now += 61
     assert await breaker.allow("a1")
-    clock.now_s += 29
+    clock.now += 29
     assert not await breaker.allow("a1")
-    clock.now_s += 2
+    clock.now += 2
     assert await breaker.allow("a1")
 
 

@@ -7,6 +7,7 @@ from shared.events import ActivationKind, Priority
 from shared.settings import RunnerMode
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested
+from tests.support import Clock
 
 
 async def test_a_stale_agent_with_discovery_enabled_gets_one_low_priority_turn(
@@ -23,15 +24,14 @@ async def test_a_stale_agent_with_discovery_enabled_gets_one_low_priority_turn(
 
 
 async def test_no_second_turn_within_the_minimum_interval(
-    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller, clock: Clock
 ) -> None:
-    now_s = [1_750_000_000.0]
-    poller = make_poller(mode=RunnerMode.EXPLORATION, min_interval_s=900, clock=lambda: now_s[0])
+    poller = make_poller(mode=RunnerMode.EXPLORATION, min_interval_s=900, clock=clock)
     assert len((await poller.tick(window_s=0.1)).published) == 1
-    now_s[0] += 899
+    clock.advance(899)
     report = await poller.tick(window_s=0.1)  # the Hub still says stale: the runner never reported
     assert report.published == [] and report.skipped["too_soon"] == 1
-    now_s[0] += 2
+    clock.advance(2)
     assert len((await poller.tick(window_s=0.1)).published) == 1
     assert len(await requested(redis, keys)) == 2
 

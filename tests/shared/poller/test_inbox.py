@@ -11,6 +11,7 @@ from shared.poller import Sealer
 from shared.settings import RunnerMode
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested, requested_ids
+from tests.support import eventually
 
 
 async def test_mentions_become_one_activation_per_agent_with_their_ids(
@@ -106,14 +107,12 @@ async def test_a_long_poll_wakes_the_tick_when_a_mention_arrives(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
     poller = make_poller(mode=RunnerMode.NOTIFICATION)
-    tick = asyncio.create_task(poller.tick(window_s=3.0))
-    await asyncio.sleep(0.2)
+    tick = asyncio.create_task(poller.tick(window_s=30.0))
+    await eventually(lambda: hub.waiting_polls == 1)  # the tick is parked in the Hub's long-poll
     assert not tick.done() and await requested_ids(redis, keys) == []
     hub.human_post("dana", "wake up @alice")
-    started = asyncio.get_running_loop().time()
-    while not await requested_ids(redis, keys):
-        await asyncio.sleep(0.01)
-    assert asyncio.get_running_loop().time() - started < 1.0  # the long-poll answered, not a timer
+    # Well inside the 30 s window (and the Hub's 25 s poll timeout): the long-poll answered, not a timer.
+    await eventually(lambda: requested_ids(redis, keys), timeout_s=10)
     tick.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await tick

@@ -10,6 +10,7 @@ from shared.poller import Allowed, BudgetVerdictLike, CircuitBreaker
 from shared.settings import RunnerMode
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested, requested_ids
+from tests.support import eventually
 
 
 @dataclass
@@ -44,8 +45,7 @@ async def test_two_pollers_at_once_only_the_lease_holder_publishes(
     leader = make_poller(mode=RunnerMode.NOTIFICATION, holder="p1")
     follower = make_poller(mode=RunnerMode.NOTIFICATION, holder="p2")
     leading = asyncio.create_task(leader.tick(window_s=1.0))
-    while not await redis.exists(leader.lease.key):
-        await asyncio.sleep(0.01)
+    await eventually(lambda: redis.exists(leader.lease.key))
     hub.human_post("dana", "hi @alice")
     second = await follower.tick(window_s=0.5)
     first = await leading

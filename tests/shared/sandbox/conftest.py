@@ -16,7 +16,7 @@ import pytest
 from shared.sandbox._docker import DockerBackend
 from shared.sandbox._types import Sandbox
 from shared.sandbox.image import DEFAULT_TAG
-from tests.conftest import require
+from tests.support import require
 
 IMAGE = DEFAULT_TAG
 

@@ -23,8 +23,8 @@ import pytest
 
 from shared.sandbox._bwrap import BwrapBackend, BwrapSandbox
 from shared.sandbox._types import SANDBOX_UID, WORKSPACE, SandboxFailed, SandboxSpec, SandboxUnavailable
-from tests.conftest import eventually
 from tests.shared.sandbox.conftest import interfaces, sh
+from tests.support import eventually
 
 AS_ROOT = os.geteuid() == 0
 

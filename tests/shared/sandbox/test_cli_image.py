@@ -13,13 +13,13 @@ import pytest
 from shared.errors import ConfigurationError
 from shared.sandbox.image import ImageBuildError, build, is_static, rootfs
 from shared.settings import SandboxBackendChoice, Settings
-from tests.conftest import require
+from tests.support import child_env, require
 
 BOTBURROW = [sys.executable, "-m", "shared.cli"]
 
 
 def botburrow(*args: str, docker_url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {"PATH": os.environ["PATH"], "DOCKER_HOST": docker_url, "RUNNER_SECRET_FOR_TEST": "s3cr3t", **env}
+    environ = child_env(DOCKER_HOST=docker_url, RUNNER_SECRET_FOR_TEST="s3cr3t", **env)
     return subprocess.run([*BOTBURROW, *args], capture_output=True, text=True, timeout=60, env=environ, check=False)
 
 

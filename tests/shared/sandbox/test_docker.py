@@ -19,8 +19,8 @@ import pytest
 
 from shared.sandbox._docker import DockerBackend, DockerSandbox
 from shared.sandbox._types import SANDBOX_UID, SandboxFailed, SandboxSpec, SandboxUnavailable
-from tests.conftest import eventually
 from tests.shared.sandbox.conftest import interfaces, sh
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -104,16 +104,21 @@ async def test_fork_bomb_stopped_by_pids_limit(
     docker_backend: DockerBackend, docker_client: docker.DockerClient
 ) -> None:
     sb = await docker_backend.start(SandboxSpec(pids=48))
+    seen: list[int] = []
+
+    async def filled() -> bool:
+        seen.append(len((await asyncio.to_thread(docker_client.api.top, sb.id))["Processes"]))
+        return seen[-1] >= 40
+
     try:
         # awk's system() survives a failed fork (a shell would exit), so this bomb never stops by itself.
-        bomb = asyncio.create_task(sb.exec(["awk", 'BEGIN { while (1) system("sleep 60 &") }'], timeout_s=3))
-        await asyncio.sleep(1.5)
-        during = await asyncio.to_thread(docker_client.api.top, sb.id)
+        bomb = asyncio.create_task(sb.exec(["awk", 'BEGIN { while (1) system("sleep 60 &") }'], timeout_s=4))
+        await eventually(filled, timeout_s=3.5, every_s=0.1)  # it reaches the limit...
         result = await bomb
         after = await sb.exec(["sh", "-c", "echo alive; ps -o args"])
     finally:
         await sb.close()
-    assert 20 < len(during["Processes"]) <= 48  # it filled the limit, and no more
+    assert max(seen) <= 48, seen  # ...and never passes it
     assert result.timed_out and result.exit_code == 137
     lines = after.stdout.decode().splitlines()
     assert lines[0] == "alive"

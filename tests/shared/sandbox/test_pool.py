@@ -13,7 +13,7 @@ from shared.sandbox._metrics import SandboxMetrics
 from shared.sandbox._pool import WarmPool
 from shared.sandbox._types import SandboxSpec
 from shared.settings import DEFAULT_SANDBOX_CREDENTIALS
-from tests.conftest import eventually
+from tests.support import eventually
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:

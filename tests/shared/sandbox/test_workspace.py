@@ -19,7 +19,7 @@ from shared.llm import ToolCall, ToolResult
 from shared.sandbox._docker import DockerBackend
 from shared.sandbox._types import Sandbox, SandboxSpec, SandboxUnavailable
 from shared.sandbox._workspace import PathRefused, WorkspaceTools, check_command, confine
-from tests.conftest import FIXTURES, require
+from tests.support import FIXTURES, require
 
 ALL_TOOLS = {"run_command", "read_file", "list_files", "search_files", "write_file", "edit_file"}
 READ_TOOLS = {"read_file", "list_files", "search_files"}
@@ -172,8 +172,9 @@ def test_the_fixture_agents_policies_apply() -> None:
 
 
 def test_malformed_commands_are_refused() -> None:
-    assert check_command([], OPEN_SHELL) is not None
-    assert check_command([""], OPEN_SHELL) is not None
+    assert check_command([], OPEN_SHELL) == "the command must be a non-empty list of strings"
+    assert check_command(["ls", 3], OPEN_SHELL) == "the command must be a non-empty list of strings"  # type: ignore[list-item]
+    assert check_command([""], OPEN_SHELL) == "the program name is empty"
     assert "NUL" in (check_command(["echo", "a\0b"], OPEN_SHELL) or "")
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import flask
@@ -11,26 +11,17 @@ import httpx
 import pytest
 from werkzeug.serving import make_server
 
-from local_emulator.hub import MockHub, MockHubServer
+from local_emulator.hub import DEFAULT_API_KEY, MockHubServer
 from shared.serving import FunctionTarget
 from shared.streams import StreamKeys
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 RUNNER_SOURCE = str(ROOT / "functions" / "runner" / "main.py")
-HUB_KEY = "botburrow-local"
 
 
 @pytest.fixture
-def hub() -> MockHub:
-    hub = MockHub()
-    hub.add_agent("alice")
-    return hub
-
-
-@pytest.fixture
-async def hub_server(hub: MockHub) -> AsyncIterator[MockHubServer]:
-    async with MockHubServer(hub) as server:
-        yield server
+def hub_agents() -> list[str]:
+    return ["alice"]
 
 
 class Served:
@@ -58,17 +49,17 @@ ServeRunner = Callable[..., Served]
 
 @pytest.fixture
 def serve_runner(
-    monkeypatch: pytest.MonkeyPatch, redis_url: str, keys: StreamKeys, hub_server: MockHubServer
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, keys: StreamKeys, server: MockHubServer
 ) -> Iterator[ServeRunner]:
     """Build the runner target the way functions-framework does and serve it over HTTP."""
     started: list[Served] = []
 
-    def start(handler: str = "tests.shared.serving.handlers:recording", **env: str) -> Served:
+    def start(handler: str = "tests.support.handlers:recording", **env: str) -> Served:
         full: dict[str, Any] = {
             "REDIS_URL": redis_url,
             "STREAM_PREFIX": keys.prefix,
-            "HUB_URL": hub_server.url,
-            "HUB_API_KEY": HUB_KEY,
+            "HUB_URL": server.url,
+            "HUB_API_KEY": DEFAULT_API_KEY,
             "RUNNER_HANDLER": handler,
             "LOG_LEVEL": "debug",
             "LOG_FORMAT": "console",

@@ -15,8 +15,8 @@ from shared.events import (
     to_http,
 )
 from shared.streams import Redis, StreamKeys
-from tests.shared.serving import handlers
 from tests.shared.serving.conftest import ServeRunner
+from tests.support import handlers
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -15,13 +15,13 @@ def closed_port() -> int:
 
 
 async def test_ready_when_both_answer_then_not_when_the_hub_stops(
-    serve_runner: ServeRunner, hub_server: MockHubServer
+    serve_runner: ServeRunner, server: MockHubServer
 ) -> None:
     served = serve_runner()
     async with served.client() as http:
         ready = await http.get("/readyz")
         assert ready.status_code == 200, ready.text
-        await hub_server.stop()
+        await server.stop()
         down = await http.get("/readyz")
     assert down.status_code == 503
     assert down.json()["failing"] == ["hub"]
@@ -48,7 +48,7 @@ async def test_not_ready_when_redis_is_unreachable(serve_runner: ServeRunner) ->
 
 
 async def test_not_ready_when_the_handler_cannot_start(serve_runner: ServeRunner) -> None:
-    served = serve_runner(handler="tests.shared.serving.handlers:broken")
+    served = serve_runner(handler="tests.support.handlers:broken")
     async with served.client() as http:
         down = await http.get("/readyz")
         assert down.status_code == 503 and down.json()["failing"] == ["handler"]

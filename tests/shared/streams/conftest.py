@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from cloudevents.http import CloudEvent
@@ -22,7 +21,7 @@ from shared.streams import (
     StreamSettings,
     stream_status,
 )
-from tests.conftest import fast_settings
+from tests.support import fast_settings
 
 _seq = itertools.count()
 
@@ -114,12 +113,3 @@ async def pumps(redis: Redis, keys: StreamKeys, metrics: StreamMetrics) -> Async
     p = Pumps(redis, keys, metrics)
     yield p
     await p.stop_all()
-
-
-def recorder() -> tuple[list[CloudEvent], Callable[[CloudEvent], Awaitable[Any]]]:
-    seen: list[CloudEvent] = []
-
-    async def handle(event: CloudEvent) -> None:
-        seen.append(event)
-
-    return seen, handle

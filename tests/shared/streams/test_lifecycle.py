@@ -11,8 +11,8 @@ from cloudevents.http import CloudEvent
 from shared import events as ev
 from shared.errors import LeaseLost
 from shared.streams import EffectLedger, Redis, StreamKeys, StreamMetrics, connect, current_delivery
-from tests.conftest import eventually, fast_settings
 from tests.shared.streams.conftest import Pumps, activation, drained, publish
+from tests.support import eventually, fast_settings
 
 
 async def test_stop_lets_running_handlers_finish_and_hands_back_the_rest(

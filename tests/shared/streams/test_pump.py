@@ -21,8 +21,9 @@ from shared.streams import (
     StreamMetrics,
     current_delivery,
 )
-from tests.conftest import eventually, fast_settings
-from tests.shared.streams.conftest import Pumps, activation, drained, publish, recorder
+from tests.shared.streams.conftest import Pumps, activation, drained, publish
+from tests.support import eventually, fast_settings
+from tests.support.handlers import recorder
 
 
 async def test_one_agents_events_run_in_stream_order(redis: Redis, keys: StreamKeys, pumps: Pumps) -> None:

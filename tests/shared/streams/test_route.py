@@ -9,8 +9,8 @@ from cloudevents.http import CloudEvent
 
 from shared import events as ev
 from shared.streams import Publisher, Redis, Route, StreamKeys, stream_status
-from tests.conftest import eventually, fast_settings
 from tests.shared.streams.conftest import Pumps
+from tests.support import eventually, fast_settings
 
 
 def completed(agent: str, n: int) -> CloudEvent:
