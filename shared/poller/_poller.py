@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import structlog
 
@@ -100,7 +101,7 @@ class Poller:
                 return report
             report.promoted = await promote_due(self._redis, self._scripts, self._keys.activation_streams)
             if self._mode is not RunnerMode.NOTIFICATION:
-                await self._guarded(self._discover(lease_value, report), report, what="discovery")
+                await self._guarded(partial(self._discover, lease_value, report), report, what="discovery")
             if self._mode is not RunnerMode.EXPLORATION:
                 deadline = started + window_s - min(self._options.tail_s, window_s / 10)
                 await self._poll_loop(lease_value, deadline, report)
@@ -156,7 +157,10 @@ class Poller:
             report.long_poll = self._work.long_poll
             report.polled += len(work)
             await asyncio.gather(
-                *(self._guarded(self._inbox(w.id, w.name, lease_value, report), report, what=w.id) for w in work)
+                *(
+                    self._guarded(partial(self._inbox, w.id, w.name, lease_value, report), report, what=w.id)
+                    for w in work
+                )
             )
             if report.lease_lost:
                 return
@@ -331,11 +335,15 @@ class Poller:
         else:
             report.skipped[status.name.lower()] += 1
 
-    async def _guarded(self, step: Awaitable[None], report: TickReport, *, what: str) -> None:
-        """Run one agent's step; its failure is logged and never stops the others."""
+    async def _guarded(self, step: Callable[[], Awaitable[None]], report: TickReport, *, what: str) -> None:
+        """Run one agent's step; its failure is logged and never stops the others.
+
+        ``step`` makes the coroutine only once a slot is free: a tick cancelled while steps wait
+        for one leaves no coroutine that was never awaited.
+        """
         async with self._limit:
             try:
-                await step
+                await step()
             except BotburrowError as exc:
                 report.skipped["error"] += 1
                 log.warning("poller.step_failed", step=what, error=type(exc).__name__, detail=str(exc))

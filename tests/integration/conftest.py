@@ -151,10 +151,15 @@ SystemFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def system(redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path) -> AsyncIterator[System]:
-    hub = MockHub()
+def hub_agents() -> list[str]:
+    return []  # each test adds its own (System.add_agent)
+
+
+@pytest.fixture
+async def system(
+    hub: MockHub, server: MockHubServer, redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path
+) -> AsyncIterator[System]:
     async with AsyncExitStack() as stack:
-        server = await stack.enter_async_context(MockHubServer(hub))
         fake = await stack.enter_async_context(FakeLLMServer())
         agents_dir = tmp_path / "defs"
         (agents_dir / "agents").mkdir(parents=True)

@@ -15,7 +15,7 @@ PLANTED = ("PLANTED_API_KEY", "GITHUB_TOKEN_WRITE", "AWS_SECRET_ACCESS_KEY", "HU
 
 def test_planted_credentials_are_gone_from_the_test_and_an_inheriting_child() -> None:
     assert [name for name in PLANTED if name in os.environ] == []
-    # A child started carelessly, inheriting everything, still finds nothing.
+    # A child started carelessly (no env=: it inherits everything) still finds nothing.
     printed = subprocess.run(
         [sys.executable, "-c", "import os; print(sorted(os.environ))"], capture_output=True, text=True, check=True
     ).stdout

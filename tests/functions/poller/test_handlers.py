@@ -31,31 +31,27 @@ NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def hub() -> MockHub:
-    hub = MockHub()
-    for name in AGENTS:
-        hub.add_agent(name)
-    return hub
+def hub_agents() -> list[str]:
+    return list(AGENTS)
 
 
 @pytest.fixture
 async def handlers(
-    hub: MockHub, redis: Redis, keys: StreamKeys, tmp_path: Path, registry: CollectorRegistry
+    server: MockHubServer, redis: Redis, keys: StreamKeys, tmp_path: Path, registry: CollectorRegistry
 ) -> AsyncIterator[PollerHandlers]:
     for name, behavior in AGENTS.items():
         write_agent(tmp_path, name, behavior)
-    async with MockHubServer(hub) as server:
-        settings = Settings(
-            hub=HubSettings(url=server.url, api_key=Secret(DEFAULT_API_KEY), max_attempts=1),
-            agents=AgentSourceSettings(agents_dir=tmp_path),
-            streams=StreamSettings(prefix=keys.prefix),
-            runner=RunnerSettings(mode=RunnerMode.NOTIFICATION),
-            poller=PollerSettings(poll_interval_s=1.0),
-        )
-        runtime = Runtime.over(settings, redis, keys, registry)
-        async with handler(runtime) as handle:
-            assert isinstance(handle, PollerHandlers)
-            yield handle
+    settings = Settings(
+        hub=HubSettings(url=server.url, api_key=Secret(DEFAULT_API_KEY), max_attempts=1),
+        agents=AgentSourceSettings(agents_dir=tmp_path),
+        streams=StreamSettings(prefix=keys.prefix),
+        runner=RunnerSettings(mode=RunnerMode.NOTIFICATION),
+        poller=PollerSettings(poll_interval_s=1.0),
+    )
+    runtime = Runtime.over(settings, redis, keys, registry)
+    async with handler(runtime) as handle:
+        assert isinstance(handle, PollerHandlers)
+        yield handle
 
 
 async def activations(redis: Redis, keys: StreamKeys) -> list[ActivationRequested]:

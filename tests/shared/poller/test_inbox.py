@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import warnings
+from pathlib import Path
 
 from local_emulator.hub import MockHub
 from shared.events import ActivationKind, Priority, activation_id
 from shared.poller import Sealer
 from shared.settings import RunnerMode
 from shared.streams import Redis, StreamKeys
-from tests.shared.poller.conftest import MakePoller, requested, requested_ids
+from tests.shared.poller.conftest import MakePoller, requested, requested_ids, write_agent
 from tests.support import eventually
 
 
@@ -116,6 +119,26 @@ async def test_a_long_poll_wakes_the_tick_when_a_mention_arrives(
     tick.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await tick
+
+
+async def test_a_tick_cancelled_while_agents_wait_for_a_slot_leaves_no_coroutine_unawaited(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller, agents_dir: Path
+) -> None:
+    names = [f"crowd-{i}" for i in range(20)]  # more agents with work than a tick runs at once (16)
+    for name in names:
+        write_agent(agents_dir, name, {})
+        hub.add_agent(name)
+        hub.human_post("dana", f"hi @{name}")
+    stall = hub.fail("/api/v1/notifications", method="GET", latency_s=30, times=len(names))
+    tick = asyncio.create_task(make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=30))
+    await eventually(lambda: stall.times == len(names) - 16)  # 16 stalled in flight, 4 waiting for a slot
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tick.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tick
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
 
 
 async def test_new_notifications_join_the_activation_waiting_on_the_stream_until_it_starts(
