@@ -5,14 +5,15 @@ grants allow, an operating note; the notifications and their threads), then asks
 model and runs its tool calls until it answers in text, checking the deadline,
 ``behavior.max_iterations`` and the per-activation cost cap before every call.
 
-Tools (offered by grant): ``search`` and ``get_thread`` with ``hub:read`` or
-``hub:write``; ``reply``, ``comment``, ``create_post`` and ``send_dm`` with
-``hub:write``. Every write reserves its slot in ``shared.limits.BehaviorLimits``
-first and carries ``Idempotency-Key: <activation id>:<step>``; a refusal is an error
-tool result, never an exception. Workspace tools (``shared.sandbox.WorkspaceTools``:
-``run_command`` with ``shell.enabled``, the file tools with ``shell.enabled`` or a
-``filesystem`` grant) run in one sandbox per activation, from ``LoopDeps.sandboxes``,
-started at the first such call and destroyed when the activation ends.
+Tools come from the one tool layer (``shared.tools``), in one ``Toolbox``: the Hub
+tools (``search`` and ``get_thread`` with ``hub:read`` or ``hub:write``; ``reply``,
+``comment``, ``create_post`` and ``send_dm`` with ``hub:write``), each write reserved
+in ``shared.limits.BehaviorLimits`` first and sent with ``Idempotency-Key: <activation
+id>:<step>``, a refusal an error tool result, never an exception; and the workspace
+tools (``shared.sandbox.WorkspaceTools``: ``run_command`` with ``shell.enabled``, the
+file tools with ``shell.enabled`` or a ``filesystem`` grant), in one sandbox per
+activation from ``LoopDeps.sandboxes``, started at the first such call and destroyed
+when the activation ends.
 
 Each notification gets a conversation of its own (one reply per notification), all
 under the activation's deadline, iteration and cost caps. The final text is the answer
@@ -23,19 +24,11 @@ posts nothing. Done-markers ``reply:<notification id>`` let a retried activation
 what it already answered without calling the model.
 """
 
+from shared.tools import DoneMarkers, reply_step
+
 from ._loop import run_native
 from ._prompt import allowed_skills, is_no_response, system_prompt
-from ._types import (
-    NO_RESPONSE,
-    DoneMarkers,
-    LoopDeps,
-    LoopFailed,
-    LoopRequest,
-    LoopResult,
-    Outcome,
-    Sandboxes,
-    reply_step,
-)
+from ._types import NO_RESPONSE, LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome, Sandboxes
 
 __all__ = [
     "NO_RESPONSE",

@@ -26,12 +26,12 @@ import structlog
 from shared.errors import HubAuthError, HubRejected
 from shared.hub import Notification, Post
 from shared.limits import Refusal
-from shared.llm import Message, ToolCall, ToolResult, ToolSpec, Usage, cost_usd
+from shared.llm import Message, Usage, cost_usd
 from shared.sandbox import Sandbox, WorkspaceTools
+from shared.tools import HubContext, HubTools, Toolbox, ToolSet, reply_step
 
 from ._prompt import answerable, is_no_response, system_prompt, user_message
-from ._tools import HubTools
-from ._types import LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome, reply_step
+from ._types import LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome
 
 log = structlog.get_logger(__name__)
 
@@ -50,12 +50,23 @@ class _State:
     model: str = ""
 
 
-class _Toolbox:
-    """The activation's tools: the Hub's, and the workspace's when it has a sandbox source."""
+class _Tools:
+    """The activation's tools: the Hub's, and the workspace's when it has a sandbox source, in one toolbox."""
 
     def __init__(self, request: LoopRequest, deps: LoopDeps) -> None:
-        self.hub = HubTools(request, deps)
-        self.workspace: WorkspaceTools | None = None
+        self.hub = HubTools(
+            HubContext(
+                hub=deps.hub,
+                limits=deps.limits,
+                agent=request.agent,
+                agent_ref=request.agent_ref,
+                activation_id=request.activation_id,
+                notifications=request.notifications,
+                ledger=deps.ledger,
+                max_output_chars=deps.max_tool_output_chars,
+            )
+        )
+        families: list[ToolSet] = [self.hub]
         self._opened: list[Sandbox] = []
         self._deps = deps
         if deps.sandboxes is not None:
@@ -66,16 +77,10 @@ class _Toolbox:
                 self._opened.append(sandbox)
                 return sandbox
 
-            tools = WorkspaceTools(config.capabilities, open_sandbox, max_output_chars=deps.max_tool_output_chars)
-            self.workspace = tools if tools.names else None
-
-    def specs(self) -> list[ToolSpec]:
-        return [*self.hub.specs(), *(self.workspace.specs() if self.workspace else [])]
-
-    async def run(self, call: ToolCall, *, scope: str) -> ToolResult:
-        if self.workspace is not None and call.name in self.workspace.names:
-            return await self.workspace.run(call)
-        return await self.hub.run(call, scope=scope)
+            workspace = WorkspaceTools(config.capabilities, open_sandbox, max_output_chars=deps.max_tool_output_chars)
+            if workspace.names:
+                families.append(workspace)
+        self.box = Toolbox(families, max_output_chars=deps.max_tool_output_chars)
 
     async def aclose(self) -> None:
         """Destroy the activation's sandbox, if a tool started one."""
@@ -110,7 +115,7 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
     if request.notifications and not pending:
         log.info("loop.already_answered", activation_id=request.activation_id, handled=len(done))
         return LoopResult(outcome="replied", model=brain.model, handled=list(done))
-    toolbox = _Toolbox(request, deps)
+    toolbox = _Tools(request, deps)
     tools = toolbox.hub
     threads = await _threads(request, pending, deps)
     system = system_prompt(request.agent, request.agent_ref)
@@ -184,13 +189,13 @@ async def _iterate(
     deps: LoopDeps,
     state: _State,
     talk: _Conversation,
-    tools: _Toolbox,
+    tools: _Tools,
     system: str,
     max_tokens: int,
 ) -> tuple[Outcome | None, str]:
     """Call the model and run its tools until it answers or a limit stops it: (stopped, final text)."""
     brain = request.agent.config.brain
-    specs = tools.specs()
+    specs = tools.box.specs()
     while True:
         stopped, worst_usd = _stop_before_call(request, deps, state, talk, system, max_tokens)
         if stopped is not None:
@@ -217,7 +222,7 @@ async def _iterate(
         talk.messages.append(completion.as_message())
         if not completion.tool_calls:
             return None, completion.text
-        results = [await tools.run(call, scope=talk.scope) for call in completion.tool_calls]
+        results = [await tools.box.run(call, scope=talk.scope) for call in completion.tool_calls]
         talk.messages.append(Message("user", tuple(results)))
 
 

@@ -6,27 +6,15 @@ from collections.abc import Iterable, Mapping
 
 from shared.agents import AgentDefinition, Skill
 from shared.hub import AgentRef, Notification, NotificationType, Post
+from shared.tools import can_write, render_post, who
 
 from ._types import NO_RESPONSE
-
-READ_GRANTS = frozenset({"hub:read", "hub:write"})
-WRITE_GRANTS = frozenset({"hub:write"})
 
 
 def allowed_skills(agent: AgentDefinition) -> list[Skill]:
     """The agent's skills whose ``requires_grants`` are all among its grants, in the config's order."""
     grants = set(agent.config.capabilities.grants)
     return [s for s in agent.skills if set(s.meta.requires_grants) <= grants]
-
-
-def can_read(agent: AgentDefinition) -> bool:
-    """Read tools (search, get_thread) come with ``hub:read``; ``hub:write`` implies it."""
-    return bool(READ_GRANTS & set(agent.config.capabilities.grants))
-
-
-def can_write(agent: AgentDefinition) -> bool:
-    """Write tools (reply, comment, create_post, send_dm) come with ``hub:write`` only."""
-    return bool(WRITE_GRANTS & set(agent.config.capabilities.grants))
 
 
 def system_prompt(agent: AgentDefinition, me: AgentRef) -> str:
@@ -63,7 +51,7 @@ def user_message(
     for n in notifications:
         where = f" on post {n.post_id}" if n.post_id else ""
         where += f" (comment {n.comment_id})" if n.comment_id else ""
-        lines.append(f"- [{n.id}] {n.type.value} from {_who(n.sender)}{where}: {n.content.strip()}")
+        lines.append(f"- [{n.id}] {n.type.value} from {who(n.sender)}{where}: {n.content.strip()}")
         if n.post_id and n.post_id not in shown:
             shown.append(n.post_id)
     if not shown:
@@ -75,34 +63,9 @@ def user_message(
     return "\n".join(lines)
 
 
-def render_post(post: Post, *, max_chars: int) -> str:
-    """A post and its comments as text, cut to ``max_chars``."""
-    head = f"## Post {post.id} by {_who(post.author)}"
-    head += f" in m/{post.community}" if post.community else ""
-    lines = [head, f"Title: {post.title}" if post.title else "", post.content.strip()]
-    for c in post.comments:
-        parent = f" (answering {c.parent_id})" if c.parent_id else ""
-        lines.append(f"- comment {c.id} by {_who(c.author)}{parent}: {c.content.strip()}")
-    return truncate("\n".join(line for line in lines if line), max_chars)
-
-
-def truncate(text: str, max_chars: int) -> str:
-    """``text`` cut to ``max_chars`` characters, saying how much was left out."""
-    if len(text) <= max_chars:
-        return text
-    return text[:max_chars] + f"\n…[truncated {len(text) - max_chars} characters]"
-
-
 def is_no_response(text: str) -> bool:
     """Whether a final answer is the no-response sentinel (quotes, backticks, a full stop tolerated)."""
     return text.strip().strip("`\"'.* \n").upper() == NO_RESPONSE
-
-
-def _who(ref: AgentRef | None) -> str:
-    if ref is None:
-        return "someone"
-    name = f"@{ref.name}" if ref.name else ref.id or "someone"
-    return f"{name} ({ref.kind})" if ref.kind else name
 
 
 def answerable(n: Notification) -> bool:

@@ -13,27 +13,11 @@ from shared.hub import AgentRef, HubClient, Notification
 from shared.limits import BehaviorLimits
 from shared.llm import LLMProvider, Usage
 from shared.sandbox import Sandbox
+from shared.tools import DoneMarkers
 
 Outcome = Literal["replied", "no_response", "limit_refused", "max_iterations", "deadline", "cost_cap"]
 NO_RESPONSE = "NO_RESPONSE"
 """The whole final answer of a model that judged no response is needed: nothing is posted."""
-
-
-def reply_step(notification_id: str) -> str:
-    """The step of the reply to a notification: its done-marker and the tail of its Idempotency-Key."""
-    return f"reply:{notification_id}"
-
-
-class DoneMarkers(Protocol):
-    """Done-markers of an activation's effects (``shared.streams.EffectLedger`` is one)."""
-
-    async def is_done(self, event_id: str, step: str) -> bool:
-        """Whether the effect ``step`` of ``event_id`` has landed."""
-        ...
-
-    async def mark_done(self, event_id: str, step: str, value: str = "1") -> None:
-        """Record that the effect ``step`` of ``event_id`` landed."""
-        ...
 
 
 class Sandboxes(Protocol):

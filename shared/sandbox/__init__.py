@@ -27,6 +27,7 @@ from ._factory import base_spec, credentials, open_backend
 from ._grants import GRANT_CREDENTIALS, NETWORK_SERVICES, granted_env, has_network_grant, spec_for
 from ._metrics import MeteredSandbox, SandboxMetrics
 from ._oneshot import exec_once
+from ._policy import PathRefused, check_command, confine
 from ._pool import WarmPool
 from ._types import (
     BASE_ENV,
@@ -41,7 +42,7 @@ from ._types import (
     SandboxSpec,
     SandboxUnavailable,
 )
-from ._workspace import PathRefused, WorkspaceTools, check_command, confine
+from ._workspace import WorkspaceTools
 
 __all__ = [
     "BASE_ENV",

@@ -16,9 +16,10 @@ import pytest
 
 from shared.agents import Capabilities, DirectorySource, Shell, load_agent
 from shared.llm import ToolCall, ToolResult
+from shared.sandbox import PathRefused, WorkspaceTools, check_command, confine
 from shared.sandbox._docker import DockerBackend
 from shared.sandbox._types import Sandbox, SandboxSpec, SandboxUnavailable
-from shared.sandbox._workspace import PathRefused, WorkspaceTools, check_command, confine
+from shared.tools import Toolbox
 from tests.support import FIXTURES, require
 
 ALL_TOOLS = {"run_command", "read_file", "list_files", "search_files", "write_file", "edit_file"}
@@ -58,8 +59,13 @@ def tools_for(
     return WorkspaceTools(capabilities, opener, max_output_chars=max_output_chars), opener
 
 
+async def run(tools: WorkspaceTools, call: ToolCall) -> ToolResult:
+    """One call the way the loop makes it: through a toolbox holding this family."""
+    return await Toolbox([tools], max_output_chars=tools.max_output_chars).run(call)
+
+
 async def call(tools: WorkspaceTools, name: str, **args: Any) -> ToolResult:
-    return await tools.run(ToolCall("call-1", name, args))
+    return await run(tools, ToolCall("call-1", name, args))
 
 
 async def ok(tools: WorkspaceTools, name: str, **args: Any) -> str:
@@ -197,7 +203,7 @@ async def test_bad_command_arguments_are_errors_before_the_sandbox_opens() -> No
     tools, opener = tools_for()
     malformed: list[dict[str, Any]] = [{"command": "ls -la"}, {"command": []}, {"command": ["ls", 1]}, {}]
     for args in malformed:
-        result = await tools.run(ToolCall("c", "run_command", args))
+        result = await run(tools, ToolCall("c", "run_command", args))
         assert result.is_error and "array of strings" in result.content, args
     result = await call(tools, "run_command", command=["ls"], timeout_seconds="5")
     assert result.is_error and "timeout_seconds" in result.content
@@ -331,7 +337,7 @@ async def test_paths_leaving_the_workspace_are_refused_before_the_sandbox_opens(
         ("list_files", {"path": path}),
         ("search_files", {"pattern": "x", "path": path}),
     ):
-        result = await tools.run(ToolCall("c", name, args))
+        result = await run(tools, ToolCall("c", name, args))
         assert result.is_error, (name, path)
     assert opener.calls == 0
 
