@@ -4,8 +4,10 @@ The rule, in order:
 
 1. Limits come from the Hub's budget health (``GET /system/budget-health``), cached in
    Redis (``{p}:budget:{agent}``) for ``hub_cache_ttl_s`` with the time it was fetched.
-2. Used = max(the Hub's used, local spend from the ``UsageBook``): local accounting
-   counts what the Hub has not been told yet, the Hub counts what other runners spent.
+2. Used = max(the Hub's used, local spend): local accounting counts what the Hub has not
+   been told yet, the Hub counts what other runners spent. Local spend is the larger of
+   the ``UsageBook`` (booked by the metrics function per completed activation) and
+   ``LiveSpend`` (booked by runners per LLM call), so it holds with metrics stopped.
    The Hub's used figures only count in the UTC day (month) they were fetched in.
 3. Refused when used ≥ limit (daily or monthly), or the Hub said ``healthy: false``.
 4. Hub unreachable → the last known limits, with a safety margin: refused from
@@ -34,6 +36,7 @@ from shared.streams import Redis, StreamKeys, text, translated
 
 from ._book import UsageBook
 from ._keys import MONTH_TTL_S, AccountingKeys
+from ._live import LiveSpend
 from ._metrics import AccountingMetrics
 
 log = structlog.get_logger("botburrow.accounting")
@@ -99,8 +102,9 @@ class BudgetGate:
     """Answers "may this agent spend now?" for the poller and the runner.
 
     Args:
-        book: local accounting.
+        book: local accounting, per completed activation.
         hub: the Hub client asked for budget health.
+        live: local accounting, per LLM call (``None``: the book alone).
         redis: where the Hub's answers are cached.
         keys: the stream keys; the cache shares their prefix.
         clock: seconds since the epoch.
@@ -119,6 +123,7 @@ class BudgetGate:
         hub: HubClient,
         redis: Redis,
         keys: StreamKeys,
+        live: LiveSpend | None = None,
         clock: Callable[[], float] = time.time,
         hub_cache_ttl_s: float = 60.0,
         hub_timeout_s: float = 5.0,
@@ -130,6 +135,7 @@ class BudgetGate:
         if not 0 < near_limit_ratio <= 1:
             raise ValueError("near_limit_ratio must be in (0, 1]")
         self._book = book
+        self._live = live
         self._hub = hub
         self._redis = redis
         self._keys = AccountingKeys(keys.prefix)
@@ -148,18 +154,18 @@ class BudgetGate:
         """
         now = self._clock()
         at = datetime.fromtimestamp(now, UTC)
-        spend = await self._book.spent(agent_id, at=at)
+        local_day, local_month = await self._local(agent_id, at)
         health, source = await self._health(agent_id, now)
         if health is None:
-            daily_used, monthly_used, healthy, margin = spend.day_usd, spend.month_usd, True, self._ratio
+            daily_used, monthly_used, healthy, margin = local_day, local_month, True, self._ratio
             daily_limit, monthly_limit = self._fallback
             source = "fallback"
         else:
             fetched = datetime.fromtimestamp(health.fetched_at, UTC)
             same_day = fetched.date() == at.date()
             same_month = (fetched.year, fetched.month) == (at.year, at.month)
-            daily_used = max(spend.day_usd, health.daily_used if same_day else Decimal(0))
-            monthly_used = max(spend.month_usd, health.monthly_used if same_month else Decimal(0))
+            daily_used = max(local_day, health.daily_used if same_day else Decimal(0))
+            monthly_used = max(local_month, health.monthly_used if same_month else Decimal(0))
             # Yesterday's "unhealthy" was about yesterday's spend.
             healthy = health.healthy or not same_day
             margin = self._ratio if source == "stale" else Decimal(1)
@@ -192,6 +198,16 @@ class BudgetGate:
                 monthly_used_usd=str(verdict.monthly_used_usd),
             )
         return verdict
+
+    async def _local(self, agent_id: str, at: datetime) -> tuple[Decimal, Decimal]:
+        """The larger of the two local books, per period: they count the same calls."""
+        if self._live is None:
+            spend = await self._book.spent(agent_id, at=at)
+            return spend.day_usd, spend.month_usd
+        spend, (live_day, live_month) = await asyncio.gather(
+            self._book.spent(agent_id, at=at), self._live.spent(agent_id, at=at)
+        )
+        return max(spend.day_usd, live_day), max(spend.month_usd, live_month)
 
     async def _health(self, agent_id: str, now: float) -> tuple[_Health | None, str]:
         key = self._keys.budget(agent_id)

@@ -25,6 +25,14 @@ class AccountingKeys:
         """Hash of one agent's spend in the UTC month of ``at``."""
         return f"{self.prefix}:usage:{agent_id}:m:{utc(at):%Y-%m}"
 
+    def spend_day(self, agent_id: str, at: datetime) -> str:
+        """Integer micro-USD runners booked for one agent on the UTC day of ``at``, call by call."""
+        return f"{self.prefix}:spend:{agent_id}:d:{utc(at):%Y-%m-%d}"
+
+    def spend_month(self, agent_id: str, at: datetime) -> str:
+        """Integer micro-USD runners booked for one agent in the UTC month of ``at``, call by call."""
+        return f"{self.prefix}:spend:{agent_id}:m:{utc(at):%Y-%m}"
+
     def budget(self, agent_id: str) -> str:
         """Hash of the Hub's last known budget health of one agent."""
         return f"{self.prefix}:budget:{agent_id}"

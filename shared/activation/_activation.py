@@ -175,6 +175,7 @@ async def _execute(
         ledger=deps.ledger,
         clock=deps.clock,
         sandboxes=deps.sandboxes,
+        spending=deps.spending,
     )
     return await run_native(loop_request, loop_deps)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from cloudevents.http import CloudEvent
 
+from shared.accounting import Spending
 from shared.agents import AgentStore
 from shared.events import Priority
 from shared.hub import HubClient
@@ -47,7 +48,8 @@ class ActivationDeps:
     unanswered (``shared.poller.release_queued``); ``seal`` gives the notifications
     that joined an inbox activation while it waited on its stream; ``sandboxes`` gives
     an activation whose agent uses a workspace tool its sandbox (``None``: no workspace
-    tools are offered).
+    tools are offered); ``spending`` admits and books every LLM call (the agent's
+    budget and the live spend book).
     """
 
     settings: RunnerSettings
@@ -62,4 +64,5 @@ class ActivationDeps:
     requeue: Callable[[list[str]], Awaitable[None]]
     seal: SealActivation
     sandboxes: Sandboxes | None = None
+    spending: Spending = field(default_factory=Spending)
     clock: Callable[[], float] = time.monotonic

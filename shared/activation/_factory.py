@@ -8,7 +8,7 @@ from functools import partial
 
 from cloudevents.http import CloudEvent
 
-from shared.accounting import BudgetGate, UsageBook
+from shared.accounting import BudgetGate, LiveSpend, Spending, UsageBook
 from shared.agents import AgentStore, configured_source
 from shared.hub import HubClient
 from shared.limits import BehaviorLimits
@@ -41,13 +41,16 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
         async def report_failed(event: CloudEvent) -> None:
             await runtime.publisher.publish(keys.results, event)
 
+        live = LiveSpend(redis, keys=keys)
+        gate = BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys, live=live)
         deps = ActivationDeps(
             settings=settings.runner,
             hub=hub,
             agents=AgentStore(configured_source(settings.agents)),
             providers=providers,
             limits=BehaviorLimits(redis, prefix=keys.prefix),
-            budget=BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys),
+            budget=gate,
+            spending=Spending(gate=gate, live=live),
             breaker=CircuitBreaker(redis, prefix=keys.prefix),
             ledger=runtime.ledger,
             report_failed=report_failed,

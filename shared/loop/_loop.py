@@ -18,11 +18,11 @@ retried activation writes the same keys whatever order its conversations ran in.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 
 import structlog
 
+from shared.accounting import COST_CAP, Admission, CallBudget, Refused
 from shared.errors import HubAuthError, HubRejected
 from shared.hub import Notification, Post
 from shared.limits import Refusal
@@ -40,14 +40,22 @@ _CHARS_PER_TOKEN = 4
 
 @dataclass
 class _State:
-    """The activation's totals, shared by its conversations."""
+    """The activation's calls, shared by its conversations.
 
-    usage: Usage = field(default_factory=Usage)
-    cost_usd: Decimal = Decimal(0)
-    steps: int = 0  # LLM calls answered
+    Its budget (spend, tokens, calls answered) and the iterations taken by calls in flight.
+    """
+
+    budget: CallBudget
     calls_in_flight: int = 0
-    reserved_usd: Decimal = Decimal(0)  # the worst case of the calls in flight
-    model: str = ""
+
+    @property
+    def steps(self) -> int:
+        """LLM calls answered."""
+        return self.budget.calls
+
+    @property
+    def model(self) -> str:
+        return self.budget.model
 
 
 class _Tools:
@@ -119,7 +127,9 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
     tools = toolbox.hub
     threads = await _threads(request, pending, deps)
     system = system_prompt(request.agent, request.agent_ref)
-    state = _State(model=brain.model)
+    agent_id = request.agent_ref.id or request.agent.name
+    state = _State(budget=deps.spending.for_activation(agent_id=agent_id, cost_cap_usd=request.cost_cap_usd))
+    state.budget.model = brain.model
     max_tokens = brain.max_tokens or deps.default_max_tokens
     handled: dict[str, None] = dict.fromkeys(done)  # an ordered set: conversations add to it side by side
     room = asyncio.Semaphore(max(1, deps.max_conversations))
@@ -152,8 +162,8 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
         # Tokens were spent: the caller must still be able to account them.
         raise LoopFailed(
             exc,
-            usage=state.usage,
-            cost_usd=state.cost_usd,
+            usage=state.budget.usage,
+            cost_usd=state.budget.spent_usd,
             model=state.model,
             steps=state.steps,
             posts=tools.posts,
@@ -168,15 +178,15 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
         outcome=outcome,
         steps=state.steps,
         handled=len(handled),
-        cost_usd=str(state.cost_usd),
+        cost_usd=str(state.budget.spent_usd),
     )
     return LoopResult(
         outcome=outcome,
         posts=tools.posts,
         comments=tools.comments,
         dms=tools.dms,
-        usage=state.usage,
-        cost_usd=state.cost_usd,
+        usage=state.budget.usage,
+        cost_usd=state.budget.spent_usd,
         model=state.model,
         steps=state.steps,
         handled=list(handled),
@@ -197,11 +207,9 @@ async def _iterate(
     brain = request.agent.config.brain
     specs = tools.box.specs()
     while True:
-        stopped, worst_usd = _stop_before_call(request, deps, state, talk, system, max_tokens)
-        if stopped is not None:
+        stopped, admission = await _admit(request, deps, state, talk, system, max_tokens)
+        if admission is None:
             return stopped, ""
-        state.calls_in_flight += 1
-        state.reserved_usd += worst_usd
         try:
             completion = await deps.llm.complete(
                 model=brain.model,
@@ -211,14 +219,13 @@ async def _iterate(
                 max_tokens=max_tokens,
                 temperature=brain.temperature,
             )
+        except BaseException:
+            state.budget.release(admission)
+            raise
         finally:
             state.calls_in_flight -= 1
-            state.reserved_usd -= worst_usd
-        state.steps += 1
-        state.model = completion.model or brain.model
-        state.usage += completion.usage
+        await state.budget.settle(admission, model=completion.model or brain.model, usage=completion.usage)
         talk.last_context_tokens = completion.usage.total_tokens
-        state.cost_usd += cost_usd(state.model, completion.usage).usd
         talk.messages.append(completion.as_message())
         if not completion.tool_calls:
             return None, completion.text
@@ -233,26 +240,36 @@ def _overall(outcomes: list[Outcome]) -> Outcome:
     return outcomes[-1] if outcomes else "no_response"
 
 
-def _stop_before_call(
+async def _admit(
     request: LoopRequest, deps: LoopDeps, state: _State, talk: _Conversation, system: str, max_tokens: int
-) -> tuple[Outcome | None, Decimal]:
-    """Why no further LLM call may start (deadline, iteration cap, cost cap), or its worst-case cost.
+) -> tuple[Outcome | None, Admission | None]:
+    """Whether the next LLM call may start: its admission, or why not.
 
-    The caller reserves that cost (and one iteration) while the call runs.
+    Refused at the deadline, the iteration cap, the activation's cost cap, or by the agent's
+    daily or monthly budget. An admitted call holds an iteration (``calls_in_flight``, which the caller gives back) and
+    its worst-case cost in the budget until it settles.
     """
     if deps.clock() >= request.deadline:
-        return "deadline", Decimal(0)
+        return "deadline", None
     if state.steps + state.calls_in_flight >= request.agent.config.behavior.max_iterations:
-        return "max_iterations", Decimal(0)
+        return "max_iterations", None
     # The next call at its worst: the conversation as input at the full rate (at least what the last
     # call's input and answer came to, plus the tool results since), and max_tokens of output.
     chars = len(system) + sum(len(repr(m.parts)) for m in talk.messages)
     since = len(repr(talk.messages[-1].parts)) if len(talk.messages) > 1 else 0
     estimate = max(chars // _CHARS_PER_TOKEN, talk.last_context_tokens + since // _CHARS_PER_TOKEN) + 1
     worst = cost_usd(state.model, Usage(input_tokens=estimate, output_tokens=max_tokens)).usd
-    if state.cost_usd + state.reserved_usd + worst > request.cost_cap_usd:
-        return "cost_cap", Decimal(0)
-    return None, worst
+    state.calls_in_flight += 1  # held while the budget is asked, so side-by-side calls cannot pass the cap
+    try:
+        admitted = await state.budget.admit(worst_usd=worst)
+    except BaseException:
+        state.calls_in_flight -= 1
+        raise
+    if isinstance(admitted, Refused):
+        state.calls_in_flight -= 1
+        log.info("loop.call_refused", activation_id=request.activation_id, reason=admitted.reason)
+        return ("cost_cap" if admitted.reason == COST_CAP else "budget_exhausted"), None
+    return None, admitted
 
 
 async def _finish(

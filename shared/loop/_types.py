@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from shared.accounting import Spending
 from shared.agents import AgentConfig, AgentDefinition
 from shared.events import ActivationKind
 from shared.hub import AgentRef, HubClient, Notification
@@ -15,7 +16,9 @@ from shared.llm import LLMProvider, Usage
 from shared.sandbox import Sandbox
 from shared.tools import DoneMarkers
 
-Outcome = Literal["replied", "no_response", "limit_refused", "max_iterations", "deadline", "cost_cap"]
+Outcome = Literal[
+    "replied", "no_response", "limit_refused", "max_iterations", "deadline", "cost_cap", "budget_exhausted"
+]
 NO_RESPONSE = "NO_RESPONSE"
 """The whole final answer of a model that judged no response is needed: nothing is posted."""
 
@@ -52,6 +55,8 @@ class LoopDeps:
         sandboxes: where the workspace tools run (``shell.enabled`` or a ``filesystem``
             grant offers them); ``None`` offers none. One sandbox per activation, started
             at its first workspace tool call and destroyed when the activation ends.
+        spending: the budget every LLM call is admitted by and booked in (the agent's daily
+            and monthly budget, live spend); the default checks the cost cap alone.
     """
 
     llm: LLMProvider
@@ -64,6 +69,7 @@ class LoopDeps:
     default_max_tokens: int = 1_024
     max_conversations: int = 8
     sandboxes: Sandboxes | None = None
+    spending: Spending = field(default_factory=Spending)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +101,8 @@ class LoopResult:
 
     Attributes:
         outcome: ``replied``, ``no_response``, ``limit_refused``, ``max_iterations``,
-            ``deadline`` or ``cost_cap``.
+            ``deadline``, ``cost_cap`` or ``budget_exhausted`` (the agent's daily or monthly
+            budget refused a call).
         posts: Hub ids of the posts created (this attempt).
         comments: Hub ids of the comments created (this attempt).
         dms: Hub ids of the DMs sent (this attempt).

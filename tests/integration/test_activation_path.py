@@ -11,7 +11,7 @@ import pytest
 from local_emulator.fake_llm import Script, Step, ToolCall
 from local_emulator.fake_llm import Usage as FakeUsage
 from shared import events as ev
-from shared.accounting import UsageBook
+from shared.accounting import LiveSpend, UsageBook
 from shared.poller import CircuitBreaker, queued_key
 from tests.integration.conftest import System, native_agent
 from tests.support import eventually
@@ -102,6 +102,43 @@ async def test_a_budget_exhausted_agent_is_skipped_without_tripping_its_breaker(
     assert await breaker.state(agent_id) == {}
     assert await breaker.allow(agent_id)
     assert not note.read
+
+
+async def test_with_the_metrics_function_stopped_a_spent_daily_budget_refuses_the_next_call(system: System) -> None:
+    # No metrics pump runs: the usage book never hears of this activation. The runner books each
+    # call's cost itself (live spend), and the agent's next call is refused on it.
+    agent_id = system.add_agent(native_agent("ana"))
+    system.hub.set_budget("ana", daily_limit=0.002)
+    system.fake.add_script(
+        Script(
+            name="pricey",
+            steps=[
+                Step(
+                    tool_calls=[ToolCall(name="search", input={"query": "x"})],
+                    usage=FakeUsage(input_tokens=3000, output_tokens=20),
+                ),
+                Step(text="this second call must never be made"),
+            ],
+        )
+    )
+    system.hub.human_post("dana", "@ana look this up [[script:pricey]]")
+    await system.tick()
+    await system.start_runner()
+    await eventually(system.settled, timeout_s=20)
+
+    calls = [r for r in system.fake.requests if r.path == "/v1/messages"]
+    assert len(calls) == 1, "the second call was refused before it reached the provider"
+    assert system.replies_by("ana") == []
+    [entry] = await system.redis.xrange(system.keys.results)
+    completed = ev.data_of(ev.from_fields(entry[1]))
+    assert isinstance(completed, ev.ActivationCompleted) and completed.outcome == "budget_exhausted"
+    assert completed.usage.input_tokens >= 3000 and completed.usage.cost_usd > 0.002
+    now = datetime.now(UTC)
+    live_day, _month = await LiveSpend(system.redis, keys=system.keys).spent(agent_id, at=now)
+    assert live_day == Decimal(str(completed.usage.cost_usd)).quantize(Decimal("0.000001"))
+    assert (await UsageBook(system.redis, keys=system.keys).spent(agent_id, at=now)).day_usd == 0
+    [note] = [n for n in system.hub.notifications if n.agent_id == agent_id]
+    assert not note.read, "left for when the budget allows"
 
 
 async def test_the_daily_post_limit_refuses_the_post_past_its_count(system: System) -> None:

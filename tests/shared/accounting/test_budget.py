@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from local_emulator.hub import MockHub
-from shared.accounting import AccountingMetrics, BudgetGate, UsageBook
+from shared.accounting import AccountingMetrics, BudgetGate, LiveSpend, UsageBook
 from shared.hub import HubClient
 from shared.streams import Redis, StreamKeys
 from tests.shared.accounting.helpers import T0, completed
@@ -31,6 +31,7 @@ def gate(
 ) -> BudgetGate:
     return BudgetGate(
         book=book,
+        live=LiveSpend(redis, keys=keys),
         hub=client,
         redis=redis,
         keys=keys,
@@ -75,6 +76,22 @@ async def test_refused_over_the_daily_limit_from_local_spend(
     assert (
         registry.get_sample_value("botburrow_budget_checks_total", {"allowed": "false", "reason": "daily_limit"}) == 1
     )
+
+
+async def test_spend_runners_booked_call_by_call_counts_before_the_book_hears_of_it(
+    gate: BudgetGate, book: UsageBook, hub: MockHub, redis: Redis, keys: StreamKeys
+) -> None:
+    alice = hub.require_agent("alice")
+    hub.set_budget(alice.id, daily_limit=10.0, daily_used=0.0, monthly_limit=200.0, monthly_used=0.0, healthy=True)
+    live = LiveSpend(redis, keys=keys)
+    await live.book(alice.id, Decimal("6"), at=T0)
+    await _spend(book, alice.id, "4")  # the same calls, as the metrics function books them later
+    verdict = await gate.check(alice.id)
+    assert verdict.allowed and verdict.daily_used_usd == Decimal(6), "the larger book, not the sum"
+    await live.book(alice.id, Decimal("4.5"), at=T0)
+    refused = await gate.check(alice.id)
+    assert not refused.allowed and refused.reason == "daily_limit" and refused.daily_used_usd == Decimal("10.5")
+    assert refused.monthly_used_usd == Decimal("10.5")
 
 
 async def test_refused_over_the_daily_limit_from_the_hubs_figures(gate: BudgetGate, hub: MockHub) -> None:

@@ -1,0 +1,55 @@
+"""``LiveSpend``: what runners spent, booked at each LLM call, so budgets hold without the metrics function.
+
+The ``UsageBook`` learns of spend only when the metrics function records a completed
+activation; a metrics outage (or a long activation) would let an agent run past its
+budget meanwhile. Runners therefore book the cost of every LLM call here as it is
+answered (``INCRBY`` of integer micro-USD on ``{p}:spend:{agent}:d:{day}`` and
+``…:m:{month}``, one round trip), and ``BudgetGate`` takes the larger of the two books
+for each period: they count the same calls, the live one first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from shared.streams import Redis, StreamKeys, text, translated
+
+from ._keys import DAY_TTL_S, MONTH_TTL_S, AccountingKeys, from_micro, to_micro
+
+
+class LiveSpend:
+    """Per agent/day and agent/month spend in micro-USD counters, booked call by call."""
+
+    def __init__(self, redis: Redis, *, keys: StreamKeys) -> None:
+        self._redis = redis
+        self._keys = AccountingKeys(keys.prefix)
+
+    async def book(self, agent_id: str, usd: Decimal, *, at: datetime) -> None:
+        """Add ``usd`` to the agent's day and month of ``at`` (UTC); nothing for zero.
+
+        Raises:
+            StreamUnavailable: Redis failed; the call's spend was not booked.
+        """
+        micro = to_micro(usd)
+        if micro <= 0:
+            return
+        day, month = self._keys.spend_day(agent_id, at), self._keys.spend_month(agent_id, at)
+        async with translated("INCRBY spend"), self._redis.pipeline(transaction=True) as pipe:
+            pipe.incrby(day, micro)
+            pipe.expire(day, DAY_TTL_S)
+            pipe.incrby(month, micro)
+            pipe.expire(month, MONTH_TTL_S)
+            await pipe.execute()
+
+    async def spent(self, agent_id: str, *, at: datetime) -> tuple[Decimal, Decimal]:
+        """``(day, month)`` USD booked for the agent in the UTC day and month of ``at``.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        async with translated("GET spend"):
+            day, month = await self._redis.mget(
+                self._keys.spend_day(agent_id, at), self._keys.spend_month(agent_id, at)
+            )
+        return from_micro(int(text(day))) if day else Decimal(0), from_micro(int(text(month))) if month else Decimal(0)
