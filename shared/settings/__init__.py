@@ -1,0 +1,42 @@
+"""One settings object, built from the environment once, at the entrypoint.
+
+Only ``Settings.from_env`` reads the environment; everything else takes settings (or
+a part of them) as an argument. Every problem names the variable that caused it, all
+of them at once, and ``repr`` never shows a secret. ``Settings.variables()`` lists every
+variable read, so the deployment manifests can be checked against it both ways.
+
+The parts: ``_models`` (one dataclass per concern), ``_build`` (one builder per part),
+``_parsers`` (one parser per kind of value), ``_env`` (reading, collecting problems).
+"""
+
+from ._models import (
+    DEFAULT_SANDBOX_CREDENTIALS,
+    AgentSourceSettings,
+    HubSettings,
+    LLMSettings,
+    PollerSettings,
+    R2Settings,
+    RunnerMode,
+    RunnerSettings,
+    SandboxBackendChoice,
+    SandboxSettings,
+    Secret,
+    redact_url,
+)
+from ._settings import Settings
+
+__all__ = [
+    "DEFAULT_SANDBOX_CREDENTIALS",
+    "AgentSourceSettings",
+    "HubSettings",
+    "LLMSettings",
+    "PollerSettings",
+    "R2Settings",
+    "RunnerMode",
+    "RunnerSettings",
+    "SandboxBackendChoice",
+    "SandboxSettings",
+    "Secret",
+    "Settings",
+    "redact_url",
+]

@@ -1,0 +1,159 @@
+"""The parts of the settings: one frozen dataclass per concern, secrets wrapped so they never show."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):([^@/\s]+)@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    return URL_PASSWORD.sub(r"\1:***@", url)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that must never be shown: ``repr`` and ``str`` print ``***``.
+
+    Call ``reveal()`` at the one place that hands the value to a client.
+    """
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        """The secret value itself."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+class RunnerMode(enum.StrEnum):
+    """Which activations a runner takes (and the poller produces)."""
+
+    NOTIFICATION = "notification"  # inbox work only: mentions, replies, DMs
+    EXPLORATION = "exploration"  # discovery only: stale agents looking for something to say
+    HYBRID = "hybrid"  # both
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerSettings:
+    """The runner process: how many handlers at once, how long to drain, which handler.
+
+    ``handler`` is ``module:attribute`` of a handler factory (see ``shared.runtime``).
+    ``activation_timeout_s`` is the deadline of one activation, LLM calls and tools included;
+    ``max_cost_usd`` caps what one activation may spend (checked before every LLM call).
+    """
+
+    concurrency: int = 16
+    grace_period_s: float = 30.0
+    handler: str = "functions.runner.activation:handler"
+    consumer: str | None = None
+    mode: RunnerMode = RunnerMode.HYBRID
+    activation_timeout_s: float = 300.0
+    max_cost_usd: float = 0.50
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollerSettings:
+    """The poller: how often it asks the Hub, how often one agent may be activated."""
+
+    poll_interval_s: float = 30.0
+    min_activation_interval_s: float = 900.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubSettings:
+    """Where the Hub is and how to talk to it.
+
+    ``api_key`` is the service key, sent with ``agent_id``; ``agent_keys_file`` names a
+    JSON object of per-agent keys (``{"agent-name": "botburrow_agent_..."}``), used
+    instead of the service key for the agents it lists.
+    """
+
+    url: str = "http://127.0.0.1:8000"
+    api_key: Secret | None = None
+    agent_keys_file: Path | None = None
+    timeout_s: float = 30.0
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class R2Settings:
+    """An S3-compatible bucket (Cloudflare R2, MinIO, S3) holding the agent definitions."""
+
+    endpoint: str
+    access_key_id: Secret
+    secret_access_key: Secret
+    bucket: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSourceSettings:
+    """Where agent definitions come from: a directory (``AGENTS_DIR``) or a bucket (``R2_*``).
+
+    Neither set means "not configured": the process that needs agents says so at start.
+    """
+
+    agents_dir: Path | None = None
+    r2: R2Settings | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLMSettings:
+    """LLM providers: API keys by variable name, base URL overrides, timeouts and retries.
+
+    ``api_keys`` holds every ``*_API_KEY`` variable of the environment except
+    ``HUB_API_KEY``, so an agent's ``brain.api_key_env`` resolves through ``key()``
+    without any other module reading the environment.
+    """
+
+    api_keys: Mapping[str, Secret] = field(default_factory=dict)
+    anthropic_base_url: str | None = None
+    openai_base_url: str | None = None
+    timeout_s: float = 120.0
+    max_attempts: int = 4
+
+    def key(self, env_name: str) -> str | None:
+        """The value of the API key variable ``env_name``, or ``None`` when unset."""
+        secret = self.api_keys.get(env_name)
+        return secret.reveal() if secret else None
+
+
+class SandboxBackendChoice(enum.StrEnum):
+    """Which sandbox backend runs commands."""
+
+    AUTO = "auto"  # docker when its engine answers, else bwrap when installed
+    DOCKER = "docker"
+    BWRAP = "bwrap"
+
+
+DEFAULT_SANDBOX_CREDENTIALS: tuple[str, ...] = ("GITHUB_TOKEN", "BRAVE_API_KEY")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxSettings:
+    """The sandbox policy and where sandboxes run (``shared.sandbox``).
+
+    ``credentials`` are the variables (named by ``SANDBOX_CREDENTIALS``) the runner may
+    pass into a sandbox; an agent gets only those its grants name
+    (``shared.sandbox.GRANT_CREDENTIALS``). The limits apply to every sandbox.
+    """
+
+    backend: SandboxBackendChoice = SandboxBackendChoice.AUTO
+    docker_host: str = "unix:///var/run/docker.sock"
+    image: str = "botburrow-sandbox:latest"
+    memory_mb: int = 512
+    cpus: float = 1.0
+    pids: int = 128
+    workspace_mb: int = 64
+    pool_size: int = 2
+    credentials: Mapping[str, Secret] = field(default_factory=dict)

@@ -1,0 +1,147 @@
+"""Parsers of single variables: each returns the value or raises ``ValueError`` saying what it should be."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from shared.events import Priority
+
+N = TypeVar("N", int, float)
+
+
+def bounded(convert: Callable[[str], N], minimum: N, *, kind: str) -> Callable[[str], N]:
+    def parse(raw: str) -> N:
+        try:
+            value = convert(raw)
+        except ValueError:
+            raise ValueError(f"must be {kind}") from None
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum:g}")
+        return value
+
+    return parse
+
+
+def parse_int(minimum: int) -> Callable[[str], int]:
+    return bounded(int, minimum, kind="a whole number")
+
+
+def parse_float(minimum: float) -> Callable[[str], float]:
+    return bounded(float, minimum, kind="a number")
+
+
+def parse_name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]+", raw):
+        raise ValueError("use letters, digits and _ . : - only")
+    return raw
+
+
+def parse_names(raw: str) -> tuple[str, ...]:
+    """``GITHUB_TOKEN,BRAVE_API_KEY``: environment variable names."""
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    bad = [n for n in names if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
+    if bad:
+        raise ValueError(f"not variable names: {', '.join(bad)}")
+    return names
+
+
+def parse_docker_host(raw: str) -> str:
+    if not re.match(r"^(unix|tcp|ssh|npipe)://", raw):
+        raise ValueError("must start with unix://, tcp://, ssh:// or npipe://")
+    return raw
+
+
+def parse_image(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", raw):
+        raise ValueError("is not an image reference")
+    return raw
+
+
+def parse_redis_url(raw: str) -> str:
+    if not re.match(r"^(redis|rediss|unix)://", raw):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return raw
+
+
+def parse_http_url(raw: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", raw):
+        raise ValueError("must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def parse_dir(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ValueError("is not a directory")
+    return path
+
+
+def parse_file(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ValueError("is not a readable file")
+    return path
+
+
+def parse_bucket(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", raw):
+        raise ValueError("is not a valid bucket name")
+    return raw
+
+
+def parse_prefix(raw: str) -> str:
+    if raw.startswith("/") or ".." in raw.split("/"):
+        raise ValueError("must be a relative key prefix without '..'")
+    return raw if raw.endswith("/") else raw + "/"
+
+
+def parse_import_path(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", raw):
+        raise ValueError("must be module.path:attribute")
+    return raw
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+def parse_choice(kind: type[E]) -> Callable[[str], E]:
+    def parse(raw: str) -> E:
+        try:
+            return kind(raw.lower())
+        except ValueError:
+            raise ValueError(f"must be one of {', '.join(m.value for m in kind)}") from None
+
+    return parse
+
+
+def parse_level(raw: str) -> str:
+    if raw.lower() not in {"debug", "info", "warning", "error"}:
+        raise ValueError("must be debug, info, warning or error")
+    return raw.lower()
+
+
+def parse_format(raw: str) -> str:
+    if raw.lower() not in {"json", "console"}:
+        raise ValueError("must be json or console")
+    return raw.lower()
+
+
+def parse_weights(raw: str) -> dict[Priority, int]:
+    """``high=6,normal=3,low=1``."""
+    weights: dict[Priority, int] = {}
+    for part in raw.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            priority = Priority(name.strip())
+        except ValueError:
+            raise ValueError(f"unknown priority {name.strip()!r} (use high, normal, low)") from None
+        if not sep or not value.strip().isdigit():
+            raise ValueError(f"weight of {priority.value} must be a whole number")
+        weights[priority] = int(value)
+    if set(weights) != set(Priority):
+        raise ValueError("give a weight for each of high, normal and low")
+    return weights
