@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -41,6 +41,22 @@ class Redactor:
         value = _URL_PASSWORD.sub(rf"\1:{REDACTED}@", value)
         for secret in self._values:
             value = value.replace(secret, REDACTED)
+        return value
+
+    def deep(self, value: Any) -> Any:
+        """``value`` (JSON-like: mappings, lists, strings...) with every secret masked, at any depth.
+
+        A mapping's value is masked whole when its key names a secret (``api_key``,
+        ``authorization``...); strings are masked as ``text`` does.
+        """
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {
+                k: REDACTED if isinstance(k, str) and _SECRET_NAME.search(k) else self.deep(v) for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.deep(v) for v in value]
         return value
 
 

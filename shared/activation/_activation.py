@@ -32,12 +32,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import structlog
 from cloudevents.http import CloudEvent
 
 from shared.agents import AgentDefinition
-from shared.errors import InvalidEvent, PermanentError
+from shared.errors import InvalidEvent, PermanentError, StreamUnavailable
 from shared.events import (
     ACTIVATION_REQUESTED,
     ActivationKind,
@@ -49,6 +50,7 @@ from shared.events import (
 from shared.hub import AgentRef, Notification
 from shared.loop import LoopDeps, LoopFailed, LoopRequest, LoopResult, reply_step, run_native
 from shared.streams import Outcome, RetryLater, current_delivery
+from shared.transcripts import Transcript
 
 from ._deps import ActivationDeps
 
@@ -98,6 +100,27 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
         started=started,
         notification_ids=sorted({*request.notification_ids, *joined}),
     )
+    transcript = None
+    if deps.transcripts is not None:
+        transcript = deps.transcripts.open(
+            activation_id=run.event_id, attempt=run.attempt, agent=agent.name, kind=request.kind.value
+        )
+    try:
+        events = await _attempt(run, agent, deps, transcript)
+    except BaseException as exc:
+        _end(transcript, outcome=_why_not(exc), error=str(exc) or type(exc).__name__)
+        raise
+    else:
+        _end(transcript, **(events[0].get_data() or {}))
+        return events
+    finally:
+        await _flush(transcript)
+
+
+async def _attempt(
+    run: _Attempt, agent: AgentDefinition, deps: ActivationDeps, transcript: Transcript | None
+) -> list[CloudEvent]:
+    request = run.request
     verdict = await deps.budget.check(request.agent_id)
     if not verdict.allowed:
         log.info("activation.budget_refused", agent_id=request.agent_id, reason=verdict.reason)
@@ -115,7 +138,7 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
     if wait_s > 0:
         raise RetryLater(wait_s, reason=f"min_interval_seconds: the agent may write again in {wait_s:.1f}s")
     try:
-        result = await _execute(run, agent, notifications, deps)
+        result = await _execute(run, agent, notifications, deps, transcript)
     except asyncio.CancelledError:
         raise  # lease lost or shutdown: not the agent's failure
     except Exception as exc:
@@ -156,7 +179,11 @@ async def _still_unread(run: _Attempt, deps: ActivationDeps) -> list[Notificatio
 
 
 async def _execute(
-    run: _Attempt, agent: AgentDefinition, notifications: list[Notification], deps: ActivationDeps
+    run: _Attempt,
+    agent: AgentDefinition,
+    notifications: list[Notification],
+    deps: ActivationDeps,
+    transcript: Transcript | None,
 ) -> LoopResult:
     request = run.request
     loop_request = LoopRequest(
@@ -176,8 +203,46 @@ async def _execute(
         clock=deps.clock,
         sandboxes=deps.sandboxes,
         spending=deps.spending,
+        transcript=transcript,
     )
     return await run_native(loop_request, loop_deps)
+
+
+def _why_not(exc: BaseException) -> str:
+    """The ``end`` of an attempt that raised: handed back, cancelled, or failed."""
+    if isinstance(exc, RetryLater):
+        return "deferred"
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return "failed"
+
+
+def _end(transcript: Transcript | None, **data: Any) -> None:
+    if transcript is None:
+        return
+    usage = data.get("usage") or {}
+    transcript.add(
+        "end",
+        outcome=data.get("outcome"),
+        error=data.get("error"),
+        calls=sum(1 for e in transcript.entries if e["kind"] == "llm_response"),
+        cost_usd=str(usage.get("cost_usd", 0)),
+        usage={
+            "input_tokens": usage.get("input_tokens", 0),
+            "output_tokens": usage.get("output_tokens", 0),
+            "cache_write_tokens": usage.get("cache_creation_input_tokens", 0),
+            "cache_read_tokens": usage.get("cache_read_input_tokens", 0),
+        },
+    )
+
+
+async def _flush(transcript: Transcript | None) -> None:
+    if transcript is None:
+        return
+    try:
+        await transcript.flush()
+    except StreamUnavailable as exc:
+        log.warning("activation.transcript_unwritten", error=str(exc))
 
 
 def _completed(

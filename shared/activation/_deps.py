@@ -18,6 +18,7 @@ from shared.loop import Sandboxes
 from shared.poller import BudgetCheck
 from shared.settings import RunnerSettings
 from shared.streams import EffectLedger
+from shared.transcripts import TranscriptStore
 
 from ._providers import Providers
 
@@ -49,7 +50,7 @@ class ActivationDeps:
     that joined an inbox activation while it waited on its stream; ``sandboxes`` gives
     an activation whose agent uses a workspace tool its sandbox (``None``: no workspace
     tools are offered); ``spending`` admits and books every LLM call (the agent's
-    budget and the live spend book).
+    budget and the live spend book); ``transcripts`` keeps what each attempt did.
     """
 
     settings: RunnerSettings
@@ -65,4 +66,5 @@ class ActivationDeps:
     seal: SealActivation
     sandboxes: Sandboxes | None = None
     spending: Spending = field(default_factory=Spending)
+    transcripts: TranscriptStore | None = None
     clock: Callable[[], float] = time.monotonic

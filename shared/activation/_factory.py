@@ -12,10 +12,12 @@ from shared.accounting import BudgetGate, LiveSpend, Spending, UsageBook
 from shared.agents import AgentStore, configured_source
 from shared.hub import HubClient
 from shared.limits import BehaviorLimits
+from shared.logs import Redactor
 from shared.poller import CircuitBreaker, PollerOptions, Sealer, release_queued
 from shared.runtime import Runtime
 from shared.sandbox import AgentSandboxes
 from shared.streams import Handler
+from shared.transcripts import TranscriptStore
 
 from ._activation import handle_activation
 from ._deps import ActivationDeps
@@ -51,6 +53,13 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
             limits=BehaviorLimits(redis, prefix=keys.prefix),
             budget=gate,
             spending=Spending(gate=gate, live=live),
+            transcripts=TranscriptStore(
+                redis,
+                keys=keys,
+                ttl_s=settings.transcripts.ttl_s,
+                max_bytes=settings.transcripts.max_bytes,
+                redactor=Redactor(settings.secrets()),
+            ),
             breaker=CircuitBreaker(redis, prefix=keys.prefix),
             ledger=runtime.ledger,
             report_failed=report_failed,

@@ -18,7 +18,9 @@ retried activation writes the same keys whatever order its conversations ran in.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 
@@ -29,7 +31,9 @@ from shared.limits import Refusal
 from shared.llm import Message, Usage, cost_usd
 from shared.sandbox import Sandbox, WorkspaceTools
 from shared.tools import HubContext, HubTools, Toolbox, ToolSet, reply_step
+from shared.transcripts import Transcript
 
+from . import _record as record
 from ._prompt import answerable, is_no_response, system_prompt, user_message
 from ._types import LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome
 
@@ -46,7 +50,9 @@ class _State:
     """
 
     budget: CallBudget
+    transcript: Transcript | None = None
     calls_in_flight: int = 0
+    briefed: bool = False  # the system prompt and tools are in the transcript
 
     @property
     def steps(self) -> int:
@@ -62,6 +68,7 @@ class _Tools:
     """The activation's tools: the Hub's, and the workspace's when it has a sandbox source, in one toolbox."""
 
     def __init__(self, request: LoopRequest, deps: LoopDeps) -> None:
+        transcript = deps.transcript
         self.hub = HubTools(
             HubContext(
                 hub=deps.hub,
@@ -72,6 +79,7 @@ class _Tools:
                 notifications=request.notifications,
                 ledger=deps.ledger,
                 max_output_chars=deps.max_tool_output_chars,
+                on_write=None if transcript is None else partial(record.write, transcript),
             )
         )
         families: list[ToolSet] = [self.hub]
@@ -88,7 +96,8 @@ class _Tools:
             workspace = WorkspaceTools(config.capabilities, open_sandbox, max_output_chars=deps.max_tool_output_chars)
             if workspace.names:
                 families.append(workspace)
-        self.box = Toolbox(families, max_output_chars=deps.max_tool_output_chars)
+        observer = None if transcript is None else partial(record.tool, transcript)
+        self.box = Toolbox(families, max_output_chars=deps.max_tool_output_chars, observer=observer)
 
     async def aclose(self) -> None:
         """Destroy the activation's sandbox, if a tool started one."""
@@ -105,6 +114,8 @@ class _Conversation:
     scope: str  # names its tool writes: the notification id ("" for discovery)
     messages: list[Message]
     last_context_tokens: int = 0  # what its last call's conversation and answer came to, in tokens
+    recorded: int = 0  # its messages already in the transcript
+    calls: int = 0
 
 
 async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
@@ -128,7 +139,8 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
     threads = await _threads(request, pending, deps)
     system = system_prompt(request.agent, request.agent_ref)
     agent_id = request.agent_ref.id or request.agent.name
-    state = _State(budget=deps.spending.for_activation(agent_id=agent_id, cost_cap_usd=request.cost_cap_usd))
+    budget = deps.spending.for_activation(agent_id=agent_id, cost_cap_usd=request.cost_cap_usd)
+    state = _State(budget=budget, transcript=deps.transcript)
     state.budget.model = brain.model
     max_tokens = brain.max_tokens or deps.default_max_tokens
     handled: dict[str, None] = dict.fromkeys(done)  # an ordered set: conversations add to it side by side
@@ -172,6 +184,7 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
         ) from exc
     finally:
         await toolbox.aclose()
+        await record.flush(state.transcript)
     log.info(
         "loop.finished",
         activation_id=request.activation_id,
@@ -210,6 +223,9 @@ async def _iterate(
         stopped, admission = await _admit(request, deps, state, talk, system, max_tokens)
         if admission is None:
             return stopped, ""
+        talk.calls += 1
+        state.briefed = record.request(state.transcript, talk, brain.model, system, specs, max_tokens, state.briefed)
+        started = time.perf_counter()
         try:
             completion = await deps.llm.complete(
                 model=brain.model,
@@ -224,13 +240,17 @@ async def _iterate(
             raise
         finally:
             state.calls_in_flight -= 1
-        await state.budget.settle(admission, model=completion.model or brain.model, usage=completion.usage)
+        model = completion.model or brain.model
+        cost = await state.budget.settle(admission, model=model, usage=completion.usage)
         talk.last_context_tokens = completion.usage.total_tokens
         talk.messages.append(completion.as_message())
+        talk.recorded = len(talk.messages)
+        record.response(state.transcript, talk.scope, talk.calls, model, completion, cost, started)
         if not completion.tool_calls:
             return None, completion.text
         results = [await tools.box.run(call, scope=talk.scope) for call in completion.tool_calls]
         talk.messages.append(Message("user", tuple(results)))
+        await record.flush(state.transcript)
 
 
 def _overall(outcomes: list[Outcome]) -> Outcome:
@@ -268,6 +288,7 @@ async def _admit(
     if isinstance(admitted, Refused):
         state.calls_in_flight -= 1
         log.info("loop.call_refused", activation_id=request.activation_id, reason=admitted.reason)
+        record.refused(state.transcript, talk.scope, admitted)
         return ("cost_cap" if admitted.reason == COST_CAP else "budget_exhausted"), None
     return None, admitted
 

@@ -15,6 +15,7 @@ from shared.limits import BehaviorLimits
 from shared.llm import LLMProvider, Usage
 from shared.sandbox import Sandbox
 from shared.tools import DoneMarkers
+from shared.transcripts import Transcript
 
 Outcome = Literal[
     "replied", "no_response", "limit_refused", "max_iterations", "deadline", "cost_cap", "budget_exhausted"
@@ -57,6 +58,8 @@ class LoopDeps:
             at its first workspace tool call and destroyed when the activation ends.
         spending: the budget every LLM call is admitted by and booked in (the agent's daily
             and monthly budget, live spend); the default checks the cost cap alone.
+        transcript: where the activation's requests, responses, tool calls and Hub writes
+            are recorded (``None``: nowhere).
     """
 
     llm: LLMProvider
@@ -70,6 +73,7 @@ class LoopDeps:
     max_conversations: int = 8
     sandboxes: Sandboxes | None = None
     spending: Spending = field(default_factory=Spending)
+    transcript: Transcript | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

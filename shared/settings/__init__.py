@@ -21,6 +21,7 @@ from ._models import (
     SandboxBackendChoice,
     SandboxSettings,
     Secret,
+    TranscriptSettings,
     redact_url,
 )
 from ._settings import Settings
@@ -38,5 +39,6 @@ __all__ = [
     "SandboxSettings",
     "Secret",
     "Settings",
+    "TranscriptSettings",
     "redact_url",
 ]

@@ -19,6 +19,7 @@ from ._models import (
     SandboxBackendChoice,
     SandboxSettings,
     Secret,
+    TranscriptSettings,
 )
 from ._parsers import (
     parse_bucket,
@@ -68,6 +69,14 @@ def runner(env: Env) -> RunnerSettings:
         mode=env.get("RUNNER_MODE", d.mode, parse_choice(RunnerMode)),
         activation_timeout_s=env.get("ACTIVATION_TIMEOUT", d.activation_timeout_s, parse_float(1.0)),
         max_cost_usd=env.get("ACTIVATION_MAX_COST_USD", d.max_cost_usd, parse_float(0.0)),
+    )
+
+
+def transcripts(env: Env) -> TranscriptSettings:
+    d = TranscriptSettings()
+    return TranscriptSettings(
+        ttl_s=env.get("TRANSCRIPT_TTL_S", d.ttl_s, parse_int(60)),
+        max_bytes=env.get("TRANSCRIPT_MAX_BYTES", d.max_bytes, parse_int(4096)),
     )
 
 

@@ -62,6 +62,14 @@ class RunnerSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TranscriptSettings:
+    """How long activation transcripts are kept, and how large one may grow."""
+
+    ttl_s: int = 7 * 24 * 3600
+    max_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True, kw_only=True)
 class PollerSettings:
     """The poller: how often it asks the Hub, how often one agent may be activated."""
 

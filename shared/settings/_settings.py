@@ -20,6 +20,7 @@ from ._models import (
     RunnerSettings,
     SandboxSettings,
     Secret,
+    TranscriptSettings,
     redact_url,
 )
 from ._parsers import parse_format, parse_int, parse_level, parse_redis_url
@@ -37,6 +38,7 @@ class Settings:
     agents: AgentSourceSettings = field(default_factory=AgentSourceSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    transcripts: TranscriptSettings = field(default_factory=TranscriptSettings)
     metrics_port: int | None = 9090
     log_level: str = "info"
     log_json: bool = True
@@ -90,6 +92,7 @@ class Settings:
             agents=parts.agent_source(env),
             llm=parts.llm(env),
             sandbox=parts.sandbox(env),
+            transcripts=parts.transcripts(env),
             metrics_port=env.get("METRICS_PORT", cls.metrics_port or 0, parse_int(0)) or None,
             log_level=env.get("LOG_LEVEL", cls.log_level, parse_level),
             log_json=env.get("LOG_FORMAT", "json", parse_format) == "json",

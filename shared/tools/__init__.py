@@ -19,14 +19,16 @@ from ._errors import ToolInputError
 from ._hub import DoneMarkers, HubContext, HubTools, can_read, can_write, reply_step
 from ._output import cut
 from ._render import render_post, who
-from ._toolbox import Toolbox, ToolSet
+from ._toolbox import Toolbox, ToolObserver, ToolSet, ToolUse
 
 __all__ = [
     "DoneMarkers",
     "HubContext",
     "HubTools",
     "ToolInputError",
+    "ToolObserver",
     "ToolSet",
+    "ToolUse",
     "Toolbox",
     "args",
     "can_read",

@@ -79,6 +79,7 @@ class HubContext:
         ledger: done-markers for answered notifications; ``None`` relies on the Hub's
             idempotency window alone.
         max_output_chars: a thread read with ``get_thread`` is cut to this.
+        on_write: told of every write that landed: ``(kind, step, hub id)``.
     """
 
     hub: HubClient
@@ -89,6 +90,7 @@ class HubContext:
     notifications: Sequence[Notification] = ()
     ledger: DoneMarkers | None = None
     max_output_chars: int = 4_000
+    on_write: Callable[[str, str, str], None] | None = None
 
 
 log = structlog.get_logger(__name__)
@@ -302,6 +304,8 @@ class HubTools:
             raise
         {"post": self.posts, "comment": self.comments, "dm": self.dms}[kind].append(made.id)
         log.info("tools.hub_wrote", kind=kind, step=step, hub_id=made.id)
+        if ctx.on_write is not None:
+            ctx.on_write(kind, step, made.id)
         return made
 
     async def _answered(self, n: Notification, hub_id: str) -> None:

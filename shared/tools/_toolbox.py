@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -37,18 +38,35 @@ class ToolSet(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """One call as the toolbox ran it: for transcripts and metrics."""
+
+    family: str | None  # None: no family offers the tool
+    call: ToolCall
+    result: ToolResult
+    duration_ms: float
+
+
+ToolObserver = Callable[[ToolUse], None]
+
+
 class Toolbox:
     """The tools of one activation, from several families, behind one call path.
 
     ``run`` looks the tool up, calls its family, turns a ``ToolInputError`` into an
     ``is_error`` result, cuts every result to ``max_output_chars`` and logs the call (its
     family, name, outcome and size; never its arguments). A tool name offered by two
-    families is a configuration error.
+    families is a configuration error. ``observer`` sees every call once it has run (its
+    arguments included: a transcript redacts them).
     """
 
-    def __init__(self, families: Iterable[ToolSet], *, max_output_chars: int) -> None:
+    def __init__(
+        self, families: Iterable[ToolSet], *, max_output_chars: int, observer: ToolObserver | None = None
+    ) -> None:
         self._families = list(families)
         self._max = max_output_chars
+        self._observer = observer
 
     def specs(self) -> list[ToolSpec]:
         """Every tool offered, family by family."""
@@ -76,15 +94,20 @@ class Toolbox:
             text, is_error = await family.call(call.name, call.input, scope=scope), False
         except ToolInputError as exc:
             text, is_error = f"error: {exc}", True
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        name = family.family if family else None
         log.debug(
             "tool.called",
-            family=family.family if family else None,
+            family=name,
             tool=call.name[:100],
             is_error=is_error,
             chars=len(text),
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            duration_ms=duration_ms,
         )
-        return ToolResult(call.id, cut(text, self._max), is_error=is_error)
+        result = ToolResult(call.id, cut(text, self._max), is_error=is_error)
+        if self._observer is not None:
+            self._observer(ToolUse(family=name, call=call, result=result, duration_ms=duration_ms))
+        return result
 
     def _offered(self) -> list[tuple[ToolSet, ToolSpec]]:
         seen: dict[str, str] = {}

@@ -1,0 +1,58 @@
+"""``botburrow``: the operator's command line.
+
+    botburrow dlq list [--limit N] [--json]
+    botburrow dlq replay (--id ID | --all)
+    botburrow streams [--json]
+    botburrow activations show ID [--attempt N] [--json]
+    botburrow agents validate DIR [--json]
+    botburrow send URL --type TYPE [--source SRC] [--subject SUBJ] [--id ID]
+                   [--data JSON | --data @FILE | --data @-] [--structured] [--timeout S]
+    botburrow sandbox exec [--backend docker|bwrap] [--network none|granted] [--timeout S] -- CMD ARGS...
+
+One module per command (``_streams``, ``_activations``, ``_agents``, ``_send``,
+``_sandbox``), each with ``add`` (its arguments) and ``run``. Commands that need them
+read the settings like the runners do (``REDIS_URL``, ``STREAM_PREFIX``, ...);
+``agents`` and ``send`` read none.
+
+Exit status: 0 on success; 1 when nothing matched, an agent is invalid or a sent event
+is refused; 2 on bad usage, bad configuration, Redis errors or a URL ``send`` cannot reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from shared.errors import BotburrowError
+from shared.settings import Settings
+
+from . import _activations, _agents, _sandbox, _send, _streams
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="botburrow", description="Operate botburrow.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in (_streams, _activations, _agents, _send, _sandbox):
+        command.add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; its exit status (see the module's docstring)."""
+    args = _parser().parse_args(argv)
+    if args.command == "agents":
+        return _agents.run(args)
+    if args.command == "send":
+        return _send.run(args)
+    try:
+        settings = Settings.from_env()
+        if args.command == "sandbox":
+            return _sandbox.run(args, settings)
+        if args.command == "activations":
+            return asyncio.run(_activations.run(args, settings))
+        return asyncio.run(_streams.run(args, settings))
+    except BotburrowError as exc:  # ConfigurationError included
+        print(f"botburrow: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,142 @@
+"""``TranscriptStore``: transcripts in Redis, kept ``ttl_s`` (7 days by default), listed newest first."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from shared.logs import Redactor
+from shared.streams import Redis, StreamKeys, text, translated
+
+from ._keys import TranscriptKeys
+from ._transcript import Transcript
+
+DEFAULT_TTL_S = 7 * 24 * 3600
+DEFAULT_MAX_BYTES = 1_048_576
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recorded:
+    """One attempt's transcript as stored: its id, attempt and entries in order."""
+
+    activation_id: str
+    attempt: int
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def begin(self) -> dict[str, Any]:
+        """The ``begin`` entry (agent, kind, started), or an empty one."""
+        return next((e for e in self.entries if e.get("kind") == "begin"), {})
+
+    @property
+    def end(self) -> dict[str, Any] | None:
+        """The ``end`` entry (outcome, usage, cost), or ``None`` for an attempt that never ended."""
+        return next((e for e in reversed(self.entries) if e.get("kind") == "end"), None)
+
+
+class TranscriptStore:
+    """Opens transcripts for attempts and reads them back.
+
+    Args:
+        redis: the client (bytes replies).
+        keys: the stream keys; transcript keys share their prefix.
+        ttl_s: how long a transcript is kept after its last write.
+        max_bytes: the most one attempt's transcript holds.
+        redactor: masks every secret of the process's settings.
+        clock: seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        keys: StreamKeys,
+        ttl_s: int = DEFAULT_TTL_S,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        redactor: Redactor | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._keys = TranscriptKeys(keys.prefix)
+        self._ttl_s = ttl_s
+        self._max_bytes = max_bytes
+        self._redactor = redactor or Redactor()
+        self._clock = clock
+
+    def open(self, *, activation_id: str, attempt: int, agent: str, kind: str) -> Transcript:
+        """A transcript for one attempt, its ``begin`` entry added (written at the first ``flush``)."""
+        member = f"{activation_id}:{attempt}"
+        key = self._keys.entries(activation_id, attempt)
+        started = self._clock()
+        indexed = False
+
+        async def write(batch: list[bytes]) -> None:
+            nonlocal indexed
+            async with translated("RPUSH transcript"), self._redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(key, *batch)
+                pipe.expire(key, self._ttl_s)
+                if not indexed:
+                    attempts = self._keys.attempts(activation_id)
+                    pipe.hset(attempts, str(attempt), repr(started))
+                    pipe.expire(attempts, self._ttl_s)
+                    pipe.zadd(self._keys.index, {member: started})
+                    pipe.zremrangebyscore(self._keys.index, "-inf", started - self._ttl_s)
+                await pipe.execute()
+            indexed = True
+
+        transcript = Transcript(writer=write, redactor=self._redactor, max_bytes=self._max_bytes)
+        transcript.add(
+            "begin",
+            activation_id=activation_id,
+            attempt=attempt,
+            agent=agent,
+            activation_kind=kind,
+            started=datetime.fromtimestamp(started, UTC).isoformat(),
+        )
+        return transcript
+
+    async def load(self, activation_id: str, attempt: int | None = None) -> Recorded | None:
+        """One attempt's transcript (the latest attempt when ``attempt`` is ``None``), or ``None``.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        attempts = await self.attempts(activation_id) if attempt is None else [attempt]
+        if not attempts:
+            return None
+        chosen = attempts[-1]
+        async with translated("LRANGE transcript"):
+            raw = await self._redis.lrange(self._keys.entries(activation_id, chosen), 0, -1)
+        if not raw:
+            return None
+        return Recorded(activation_id=activation_id, attempt=chosen, entries=[orjson.loads(r) for r in raw])
+
+    async def attempts(self, activation_id: str) -> list[int]:
+        """The attempts of ``activation_id`` that have a transcript, oldest first.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        async with translated("HKEYS transcript attempts"):
+            keys = await self._redis.hkeys(self._keys.attempts(activation_id))
+        return sorted(int(text(k)) for k in keys if text(k).isdigit())
+
+    async def recent(self, *, limit: int = 50) -> list[tuple[str, int, float]]:
+        """``(activation id, attempt, started)`` of the newest transcripts, newest first.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        async with translated("ZRANGE transcripts"):
+            rows = await self._redis.zrevrange(self._keys.index, 0, max(limit, 1) - 1, withscores=True)
+        out: list[tuple[str, int, float]] = []
+        for row in rows:
+            member, score = row[0], row[1]
+            activation_id, _, attempt = text(member).rpartition(":")
+            out.append((activation_id, int(attempt), float(score)))
+        return out
