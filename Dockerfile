@@ -6,8 +6,15 @@
 # Non-root (10001), no secrets baked in: settings and secrets come from the
 # environment (knative/settings.yaml, the botburrow-secrets Secret). Sandboxes are
 # not built here: the runner starts them from SANDBOX_IMAGE (shared/sandbox/Dockerfile)
-# on the engine DOCKER_HOST names. BASE is any image with Python 3.11 and its venv module.
+# on the engine DOCKER_HOST names. BASE is any image with Python 3.11 (under /usr) and its
+# venv module; NODE is any image with a node 20 binary at /usr/local/bin/node.
+#
+# The built-in MCP servers (mcp-servers/, from their locks) are in /opt/mcp-servers, run by
+# the runner in bubblewrap (installed here with git): see README, "MCP servers".
 ARG BASE=python:3.11-slim-bookworm
+ARG NODE=node:20-bookworm-slim
+
+FROM ${NODE} AS node
 
 FROM ${BASE} AS build
 WORKDIR /src
@@ -23,11 +30,24 @@ COPY functions ./functions
 # functions-framework brings gunicorn, which serves the poller.
 RUN UV_PROJECT_ENVIRONMENT=/opt/botburrow UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
     /opt/uv/bin/uv sync --locked --no-editable --compile-bytecode --python python3
+# The MCP servers: node ones with npm ci (package-lock.json), Python ones with uv (mcp-servers/uv.lock).
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
+COPY mcp-servers/package.json mcp-servers/package-lock.json mcp-servers/postgres.mjs /opt/mcp-servers/
+COPY mcp-servers/pyproject.toml mcp-servers/uv.lock /opt/mcp-servers/
+RUN cd /opt/mcp-servers \
+    && node /usr/local/lib/node_modules/npm/bin/npm-cli.js ci --omit=dev --no-audit --no-fund \
+    && UV_PROJECT_ENVIRONMENT=/opt/mcp-servers/.venv UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
+        /opt/uv/bin/uv sync --locked --compile-bytecode --python python3
 
 FROM ${BASE}
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap git util-linux \
+    && rm -rf /var/lib/apt/lists/*
 ENV PATH=/opt/botburrow/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8080 METRICS_PORT=9090
 RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin botburrow
 COPY --from=build /opt/botburrow /opt/botburrow
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=build /opt/mcp-servers /opt/mcp-servers
 USER 10001:10001
 EXPOSE 8080 9090
 ENTRYPOINT ["python", "-m", "functions"]

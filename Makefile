@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test test-fast lint fmt redis sandbox bench clean
+.PHONY: install lock run test test-fast lint fmt redis sandbox mcp-servers bench clean
 
 install: $(STAMP)
 
@@ -29,11 +29,16 @@ redis:
 sandbox: install
 	@PYTHON=$(BIN)/python bash scripts/ensure-sandbox || { [ "$$CI" != "true" ] && echo "make sandbox: the sandbox tests will skip" >&2; }
 
+# The built-in MCP servers (npm ci and uv sync of mcp-servers/, from their locks; node, npm
+# and git with apt-get when root and missing).
+mcp-servers: install
+	@bash scripts/ensure-mcp-servers
+
 # The whole system on this machine (Ctrl-C stops it); ARGS passes options, e.g. ARGS="--agents DIR".
 run: install
 	$(BIN)/python -m local_emulator $(ARGS)
 
-test: install redis sandbox
+test: install redis sandbox mcp-servers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The inner loop: everything but the slow suites (emulator, crash, process tests) and the
@@ -57,4 +62,4 @@ bench: install redis sandbox
 	$(BIN)/python -m bench sandbox --json
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .tools mcp-servers/node_modules mcp-servers/.venv .pytest_cache .mypy_cache .ruff_cache *.egg-info

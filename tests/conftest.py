@@ -34,11 +34,14 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"credential guard: taken out of the environment: {names}"
 
 
-SANDBOX_FIXTURES = frozenset({"docker_url", "bwrap_path"})
+SANDBOX_FIXTURES = frozenset({"docker_url", "bwrap_path", "servers_dir"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs a real sandbox backend is marked ``sandbox`` (``make test-fast`` leaves it out)."""
+    """A test that needs a real sandbox backend (MCP servers run in bubblewrap) is marked ``sandbox``.
+
+    ``make test-fast`` leaves those out.
+    """
     for item in items:
         if SANDBOX_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.sandbox)

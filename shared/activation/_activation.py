@@ -204,6 +204,7 @@ async def _execute(
         sandboxes=deps.sandboxes,
         spending=deps.spending,
         transcript=transcript,
+        mcp=deps.mcp,
     )
     return await run_native(loop_request, loop_deps)
 

@@ -15,6 +15,7 @@ from shared.events import Priority
 from shared.hub import HubClient
 from shared.limits import BehaviorLimits
 from shared.loop import Sandboxes
+from shared.mcp import McpHost
 from shared.poller import BudgetCheck
 from shared.settings import RunnerSettings
 from shared.streams import EffectLedger
@@ -50,7 +51,8 @@ class ActivationDeps:
     that joined an inbox activation while it waited on its stream; ``sandboxes`` gives
     an activation whose agent uses a workspace tool its sandbox (``None``: no workspace
     tools are offered); ``spending`` admits and books every LLM call (the agent's
-    budget and the live spend book); ``transcripts`` keeps what each attempt did.
+    budget and the live spend book); ``transcripts`` keeps what each attempt did; ``mcp``
+    starts each activation's MCP servers.
     """
 
     settings: RunnerSettings
@@ -67,4 +69,5 @@ class ActivationDeps:
     sandboxes: Sandboxes | None = None
     spending: Spending = field(default_factory=Spending)
     transcripts: TranscriptStore | None = None
+    mcp: McpHost | None = None
     clock: Callable[[], float] = time.monotonic

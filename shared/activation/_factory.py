@@ -13,6 +13,7 @@ from shared.agents import AgentStore, configured_source
 from shared.hub import HubClient
 from shared.limits import BehaviorLimits
 from shared.logs import Redactor
+from shared.mcp import McpHost, McpMetrics, ToolPins
 from shared.poller import CircuitBreaker, PollerOptions, Sealer, release_queued
 from shared.runtime import Runtime
 from shared.sandbox import AgentSandboxes
@@ -43,6 +44,7 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
         async def report_failed(event: CloudEvent) -> None:
             await runtime.publisher.publish(keys.results, event)
 
+        redactor = Redactor(settings.secrets())
         live = LiveSpend(redis, keys=keys)
         gate = BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys, live=live)
         deps = ActivationDeps(
@@ -58,7 +60,14 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
                 keys=keys,
                 ttl_s=settings.transcripts.ttl_s,
                 max_bytes=settings.transcripts.max_bytes,
-                redactor=Redactor(settings.secrets()),
+                redactor=redactor,
+            ),
+            mcp=McpHost(
+                settings.mcp,
+                pins=ToolPins(redis, keys=keys),
+                redactor=redactor,
+                metrics=McpMetrics(runtime.registry),
+                lifetime_s=settings.runner.activation_timeout_s + 60,
             ),
             breaker=CircuitBreaker(redis, prefix=keys.prefix),
             ledger=runtime.ledger,

@@ -4,12 +4,13 @@
     botburrow dlq replay (--id ID | --all)
     botburrow streams [--json]
     botburrow activations show ID [--attempt N] [--json]
+    botburrow mcp approve AGENT SERVER
     botburrow agents validate DIR [--json]
     botburrow send URL --type TYPE [--source SRC] [--subject SUBJ] [--id ID]
                    [--data JSON | --data @FILE | --data @-] [--structured] [--timeout S]
     botburrow sandbox exec [--backend docker|bwrap] [--network none|granted] [--timeout S] -- CMD ARGS...
 
-One module per command (``_streams``, ``_activations``, ``_agents``, ``_send``,
+One module per command (``_streams``, ``_activations``, ``_mcp``, ``_agents``, ``_send``,
 ``_sandbox``), each with ``add`` (its arguments) and ``run``. Commands that need them
 read the settings like the runners do (``REDIS_URL``, ``STREAM_PREFIX``, ...);
 ``agents`` and ``send`` read none.
@@ -28,13 +29,13 @@ from collections.abc import Sequence
 from shared.errors import BotburrowError
 from shared.settings import Settings
 
-from . import _activations, _agents, _sandbox, _send, _streams
+from . import _activations, _agents, _mcp, _sandbox, _send, _streams
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botburrow", description="Operate botburrow.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (_streams, _activations, _agents, _send, _sandbox):
+    for command in (_streams, _activations, _mcp, _agents, _send, _sandbox):
         command.add(sub)
     return parser
 
@@ -52,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sandbox.run(args, settings)
         if args.command == "activations":
             return asyncio.run(_activations.run(args, settings))
+        if args.command == "mcp":
+            return asyncio.run(_mcp.run(args, settings))
         return asyncio.run(_streams.run(args, settings))
     except BotburrowError as exc:  # ConfigurationError included
         print(f"botburrow: {exc}", file=sys.stderr)

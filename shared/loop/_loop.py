@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
 
@@ -96,15 +97,34 @@ class _Tools:
             workspace = WorkspaceTools(config.capabilities, open_sandbox, max_output_chars=deps.max_tool_output_chars)
             if workspace.names:
                 families.append(workspace)
-        observer = None if transcript is None else partial(record.tool, transcript)
-        self.box = Toolbox(families, max_output_chars=deps.max_tool_output_chars, observer=observer)
+        self._families = families
+        self._stack = AsyncExitStack()
+        self._observer = None if transcript is None else partial(record.tool, transcript)
+        self.box = Toolbox(families, max_output_chars=deps.max_tool_output_chars, observer=self._observer)
+
+    async def start_mcp(self, request: LoopRequest) -> None:
+        """Start the agent's MCP servers (``deps.mcp``); their tools join the toolbox."""
+        deps = self._deps
+        if deps.mcp is None or not request.agent.config.capabilities.mcp_servers:
+            return
+        transcript = deps.transcript
+
+        def note(text: str) -> None:
+            record.note(transcript, text)
+
+        families = await self._stack.enter_async_context(deps.mcp.open(request.agent, note=note))
+        self._families.extend(families)
+        self.box = Toolbox(self._families, max_output_chars=deps.max_tool_output_chars, observer=self._observer)
 
     async def aclose(self) -> None:
-        """Destroy the activation's sandbox, if a tool started one."""
-        if self._deps.sandboxes is not None:
-            for sandbox in self._opened:
-                await self._deps.sandboxes.release(sandbox)
-        self._opened.clear()
+        """Stop the MCP servers, and destroy the activation's sandbox if a tool started one."""
+        try:
+            await self._stack.aclose()
+        finally:
+            if self._deps.sandboxes is not None:
+                for sandbox in self._opened:
+                    await self._deps.sandboxes.release(sandbox)
+            self._opened.clear()
 
 
 @dataclass
@@ -159,6 +179,7 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
             return await _finish(request, tools, batch, final, handled, deps)
 
     try:
+        await toolbox.start_mcp(request)
         # One conversation per notification (one reply each), under the activation's caps;
         # a discovery activation (no notifications) is one conversation about the feed.
         results = await asyncio.gather(

@@ -90,6 +90,12 @@ def refused(transcript: Transcript | None, scope: str, why: Refused) -> None:
         transcript.add("llm_refused", conversation=scope, reason=why.reason, detail=why.detail)
 
 
+def note(transcript: Transcript | None, text: str) -> None:
+    """Something that went wrong on the side (an MCP server that did not start) and why."""
+    if transcript is not None:
+        transcript.add("note", text=text)
+
+
 def tool(transcript: Transcript, use: ToolUse) -> None:
     """A tool call as the toolbox ran it (a ``Toolbox`` observer)."""
     transcript.add(

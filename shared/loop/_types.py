@@ -13,6 +13,7 @@ from shared.events import ActivationKind
 from shared.hub import AgentRef, HubClient, Notification
 from shared.limits import BehaviorLimits
 from shared.llm import LLMProvider, Usage
+from shared.mcp import McpHost
 from shared.sandbox import Sandbox
 from shared.tools import DoneMarkers
 from shared.transcripts import Transcript
@@ -60,6 +61,8 @@ class LoopDeps:
             and monthly budget, live spend); the default checks the cost cap alone.
         transcript: where the activation's requests, responses, tool calls and Hub writes
             are recorded (``None``: nowhere).
+        mcp: starts the MCP servers ``capabilities.mcp_servers`` and the grants allow, for
+            the activation; their tools join the Hub's and the workspace's (``None``: none).
     """
 
     llm: LLMProvider
@@ -74,6 +77,7 @@ class LoopDeps:
     sandboxes: Sandboxes | None = None
     spending: Spending = field(default_factory=Spending)
     transcript: Transcript | None = None
+    mcp: McpHost | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,8 +11,8 @@ One interface (``Sandbox``, ``Backend``) and two backends:
   namespaces, with rlimits for CPU, address space, processes and file size.
 
 Commands are argv lists; files go in and out as tar archives; a command sees only
-``BASE_ENV`` and the credentials the agent's grants allow (``spec_for``), never the
-runner's environment. ``WarmPool`` keeps started sandboxes ready so an activation
+``BASE_ENV``: no credential, nothing of the runner's environment (a grant's credential
+reaches only its MCP server). ``WarmPool`` keeps started sandboxes ready so an activation
 acquires one in microseconds, and destroys each after its one activation.
 ``SandboxMetrics`` times starts, acquires and commands. ``AgentSandboxes`` gives an
 activation its sandbox, shaped by the agent's grants; ``WorkspaceTools`` are the agent
@@ -23,8 +23,8 @@ loop's shell and file tools in it, paths confined to the workspace. The image is
 from ._agents import AgentSandboxes
 from ._bwrap import BwrapBackend, BwrapSandbox
 from ._docker import DockerBackend, DockerSandbox
-from ._factory import base_spec, credentials, open_backend
-from ._grants import GRANT_CREDENTIALS, NETWORK_SERVICES, granted_env, has_network_grant, spec_for
+from ._factory import base_spec, open_backend
+from ._grants import NETWORK_SERVICES, has_network_grant, spec_for
 from ._metrics import MeteredSandbox, SandboxMetrics
 from ._oneshot import exec_once
 from ._policy import PathRefused, check_command, confine
@@ -46,7 +46,6 @@ from ._workspace import WorkspaceTools
 
 __all__ = [
     "BASE_ENV",
-    "GRANT_CREDENTIALS",
     "NETWORK_SERVICES",
     "SANDBOX_UID",
     "WORKSPACE",
@@ -71,9 +70,7 @@ __all__ = [
     "base_spec",
     "check_command",
     "confine",
-    "credentials",
     "exec_once",
-    "granted_env",
     "has_network_grant",
     "open_backend",
     "spec_for",

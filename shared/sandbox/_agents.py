@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from shared.agents import AgentConfig
 
-from ._factory import base_spec, credentials, open_backend
+from ._factory import base_spec, open_backend
 from ._grants import spec_for
 from ._metrics import SandboxMetrics
 from ._pool import WarmPool
@@ -34,7 +34,6 @@ class AgentSandboxes:
         self._settings = settings
         self._metrics = SandboxMetrics(registry) if registry is not None else None
         self._base = base_spec(settings)
-        self._credentials = credentials(settings)
         self._pool: WarmPool | None = None
         self._opening = asyncio.Lock()
 
@@ -45,7 +44,7 @@ class AgentSandboxes:
             SandboxUnavailable: no backend can start one (transient: the activation is retried).
         """
         pool = await self._pool_now()
-        return await pool.acquire(spec_for(config, self._base, self._credentials))
+        return await pool.acquire(spec_for(config, self._base))
 
     async def release(self, sandbox: Sandbox) -> None:
         """Destroy the activation's sandbox."""

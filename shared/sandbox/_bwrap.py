@@ -95,6 +95,8 @@ _KILL_GRACE_S = 2.0
 _DRAIN_S = 2.0
 """After a kill: how long the output pipes have to reach their end."""
 _PROBE_TIMEOUT_S = 20.0
+_SPAWN_LINE_LIMIT = 16 * 1024 * 1024
+"""The longest line a spawned process's pipes are read in (an MCP message is one line)."""
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,7 @@ class BwrapSandbox:
         self._closed = False
         self._deleted = False
         self._running: _Running | None = None
+        self._spawned: list[asyncio.subprocess.Process] = []
 
     @property
     def id(self) -> str:
@@ -287,6 +290,65 @@ class BwrapSandbox:
         )
         return result
 
+    async def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        lifetime_s: float,
+        env: Mapping[str, str] | None = None,
+        binds: Sequence[str] = (),
+        network: bool = False,
+        workspace: bool = True,
+    ) -> asyncio.subprocess.Process:
+        """Start ``argv`` in this sandbox and leave it running, talking over its pipes (an MCP server).
+
+        The same namespaces, filesystem and limits as ``exec`` (CPU seconds for ``lifetime_s``),
+        and ``binds``: host directories shown read-only at the same path (the server's code).
+        ``network`` shares the host's network (otherwise loopback only); without ``workspace``
+        it gets an empty ``WORKSPACE`` of its own instead of the sandbox's.
+        Its environment is exactly the sandbox's and ``env``; nothing of the runner's. It is
+        killed by ``close`` (or with the runner: bwrap's ``--die-with-parent``).
+
+        Raises:
+            SandboxFailed: a bad argv, ``env`` or bind, or the sandbox is closed.
+            SandboxUnavailable: bwrap could not be run.
+        """
+        args = checked_argv(argv, lifetime_s)
+        check_env(env or {})
+        bad = [b for b in binds if not b.startswith("/") or "\0" in b or not os.path.isdir(b)]
+        if bad:
+            raise SandboxFailed(f"cannot show {bad[0]!r} in the sandbox: not an existing absolute directory")
+        self._check_open()
+        host = self._host
+        command, preexec = _limited(host, self._spec, args, lifetime_s)
+        options = _options_fd(
+            self._options(command_env(self._env, env), WORKSPACE, binds, network=network, workspace=workspace)
+        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                host.bwrap,
+                "--args",
+                str(options),
+                "--",
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={},
+                start_new_session=True,
+                pass_fds=(options,),
+                preexec_fn=preexec,
+                limit=_SPAWN_LINE_LIMIT,
+                **self._as_user,
+            )
+        except OSError as exc:
+            raise SandboxUnavailable(f"cannot run {host.bwrap}: {exc}") from exc
+        finally:
+            os.close(options)
+        self._spawned.append(proc)
+        log.debug("sandbox.spawned", backend="bwrap", id=self.id, command=args[0], pid=proc.pid)
+        return proc
+
     async def put_archive(self, dest: str, data: bytes) -> None:
         """Extract the tar archive ``data`` into the existing directory ``dest``.
 
@@ -326,6 +388,12 @@ class BwrapSandbox:
         running = self._running
         if running is not None:
             await running.kill()
+        for proc in self._spawned:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        self._spawned.clear()
         async with self._lock:
             if self._deleted:
                 return
@@ -348,14 +416,9 @@ class BwrapSandbox:
     ) -> ExecResult:
         """Spawn bwrap, stream its output, and kill it all when ``limit_s`` passes."""
         host = self._host
-        limits = _limits(self._spec, limit_s)
-        if host.prlimit is not None:
-            command = [host.prlimit, *(f"--{name}={value}" for name, value in limits), "--", *argv]
-            preexec: Callable[[], None] | None = None
-        else:
-            command, preexec = argv, _setrlimits(limits)
+        command, preexec = _limited(host, self._spec, argv, limit_s)
         started = time.monotonic()
-        options = _memfd(b"".join(o.encode() + b"\0" for o in self._options(environ, cwd)))
+        options = _options_fd(self._options(environ, cwd))
         info_r, info_w = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -421,11 +484,20 @@ class BwrapSandbox:
             duration_s=time.monotonic() - started,
         )
 
-    def _options(self, environ: Mapping[str, str], cwd: str) -> list[str]:
+    def _options(
+        self,
+        environ: Mapping[str, str],
+        cwd: str,
+        binds: Sequence[str] = (),
+        *,
+        network: bool | None = None,
+        workspace: bool = True,
+    ) -> list[str]:
         """The options of one command's bwrap (passed through ``--args``, never on a command line)."""
         spec, host = self._spec, self._host
+        networked = spec.network if network is None else network
         opts = ["--unshare-all", "--die-with-parent", "--new-session", "--hostname", _HOSTNAME]
-        if spec.network:
+        if networked:
             opts.append("--share-net")
         if "--disable-userns" in host.features:
             opts += ["--unshare-user", "--disable-userns"]
@@ -437,10 +509,13 @@ class BwrapSandbox:
         opts += ["--tmpfs", "/tmp"]
         opts += ["--ro-bind", str(self._top / "passwd"), "/etc/passwd"]
         opts += ["--ro-bind", str(self._top / "group"), "/etc/group"]
-        for path in (*_ETC, *(_ETC_NETWORK if spec.network else ())):
+        for path in (*_ETC, *(_ETC_NETWORK if networked else ())):
             if os.path.exists(path):
                 opts += ["--ro-bind-try", path, path]
-        opts += ["--bind", self._workspace, WORKSPACE, "--remount-ro", "/", "--chdir", cwd, "--clearenv"]
+        for path in binds:
+            opts += ["--ro-bind", path, path]
+        opts += ["--bind", self._workspace, WORKSPACE] if workspace else ["--tmpfs", WORKSPACE]
+        opts += ["--remount-ro", "/", "--chdir", cwd, "--clearenv"]
         for key, value in environ.items():
             opts += ["--setenv", key, value]
         return opts
@@ -557,6 +632,21 @@ async def _child_pidfd(info: io.FileIO, bwrap_pid: int) -> int | None:
         os.close(pidfd)
         return None
     return pidfd
+
+
+def _limited(
+    host: _Host, spec: SandboxSpec, argv: Sequence[str], limit_s: float
+) -> tuple[list[str], Callable[[], None] | None]:
+    """``argv`` behind ``prlimit`` inside the sandbox, or as it is with the limits set on bwrap instead."""
+    limits = _limits(spec, limit_s)
+    if host.prlimit is not None:
+        return [host.prlimit, *(f"--{name}={value}" for name, value in limits), "--", *argv], None
+    return list(argv), _setrlimits(limits)
+
+
+def _options_fd(options: Sequence[str]) -> int:
+    """Bwrap's options as NUL-separated words in a memfd (``--args FD``)."""
+    return _memfd(b"".join(o.encode() + b"\0" for o in options))
 
 
 def _limits(spec: SandboxSpec, timeout_s: float) -> list[tuple[str, int]]:

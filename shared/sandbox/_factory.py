@@ -43,8 +43,3 @@ def base_spec(settings: SandboxSettings) -> SandboxSpec:
         pids=settings.pids,
         workspace_mb=settings.workspace_mb,
     )
-
-
-def credentials(settings: SandboxSettings) -> dict[str, str]:
-    """The credentials the runner may pass into sandboxes (revealed: hand them to ``spec_for`` only)."""
-    return {name: secret.reveal() for name, secret in settings.credentials.items()}

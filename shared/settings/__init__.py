@@ -10,10 +10,12 @@ The parts: ``_models`` (one dataclass per concern), ``_build`` (one builder per 
 """
 
 from ._models import (
-    DEFAULT_SANDBOX_CREDENTIALS,
+    MCP_CREDENTIALS,
     AgentSourceSettings,
     HubSettings,
     LLMSettings,
+    McpSandboxChoice,
+    McpSettings,
     PollerSettings,
     R2Settings,
     RunnerMode,
@@ -27,10 +29,12 @@ from ._models import (
 from ._settings import Settings
 
 __all__ = [
-    "DEFAULT_SANDBOX_CREDENTIALS",
+    "MCP_CREDENTIALS",
     "AgentSourceSettings",
     "HubSettings",
     "LLMSettings",
+    "McpSandboxChoice",
+    "McpSettings",
     "PollerSettings",
     "R2Settings",
     "RunnerMode",

@@ -8,10 +8,12 @@ from shared.streams import DEFAULT_WEIGHTS, StreamSettings
 
 from ._env import Env
 from ._models import (
-    DEFAULT_SANDBOX_CREDENTIALS,
+    MCP_CREDENTIALS,
     AgentSourceSettings,
     HubSettings,
     LLMSettings,
+    McpSandboxChoice,
+    McpSettings,
     PollerSettings,
     R2Settings,
     RunnerMode,
@@ -22,6 +24,7 @@ from ._models import (
     TranscriptSettings,
 )
 from ._parsers import (
+    parse_absolute,
     parse_bucket,
     parse_choice,
     parse_dir,
@@ -33,7 +36,6 @@ from ._parsers import (
     parse_import_path,
     parse_int,
     parse_name,
-    parse_names,
     parse_prefix,
     parse_weights,
 )
@@ -137,7 +139,6 @@ def llm(env: Env) -> LLMSettings:
 
 def sandbox(env: Env) -> SandboxSettings:
     d = SandboxSettings()
-    names = env.get("SANDBOX_CREDENTIALS", DEFAULT_SANDBOX_CREDENTIALS, parse_names)
     return SandboxSettings(
         backend=env.get("SANDBOX_BACKEND", d.backend, parse_choice(SandboxBackendChoice)),
         docker_host=env.get("DOCKER_HOST", d.docker_host, parse_docker_host),
@@ -147,10 +148,21 @@ def sandbox(env: Env) -> SandboxSettings:
         pids=env.get("SANDBOX_PIDS", d.pids, parse_int(8)),
         workspace_mb=env.get("SANDBOX_WORKSPACE_MB", d.workspace_mb, parse_int(1)),
         pool_size=env.get("SANDBOX_POOL_SIZE", d.pool_size, parse_int(0)),
-        credentials={name: secret for name in names if (secret := env.secret(name))},
     )
 
 
-# Every *_API_KEY but the Hub's: an agent's brain.api_key_env can name any of these,
-# and its api_base decides where the key is sent, so the Hub key must not be among them.
-_API_KEY_NAME = re.compile(r"(?!HUB_API_KEY$)[A-Z][A-Z0-9_]*_API_KEY")
+def mcp(env: Env) -> McpSettings:
+    d = McpSettings()
+    return McpSettings(
+        servers_dir=env.get("MCP_SERVERS_DIR", d.servers_dir, parse_absolute),
+        sandbox=env.get("MCP_SANDBOX", d.sandbox, parse_choice(McpSandboxChoice)),
+        start_timeout_s=env.get("MCP_START_TIMEOUT_S", d.start_timeout_s, parse_float(0.1)),
+        call_timeout_s=env.get("MCP_CALL_TIMEOUT_S", d.call_timeout_s, parse_float(0.1)),
+        credentials={name: secret for name in MCP_CREDENTIALS if (secret := env.secret(name))},
+        http_servers=env.secret("MCP_HTTP_SERVERS"),
+    )
+
+
+# Every *_API_KEY but the Hub's and the MCP servers': an agent's brain.api_key_env can name
+# any of these, and its api_base decides where the key is sent, so neither may be among them.
+_API_KEY_NAME = re.compile(r"(?!HUB_API_KEY$|BRAVE_API_KEY$)[A-Z][A-Z0-9_]*_API_KEY")

@@ -61,6 +61,42 @@ class RunnerSettings:
     max_cost_usd: float = 0.50
 
 
+class McpSandboxChoice(enum.StrEnum):
+    """Where stdio MCP servers run."""
+
+    BWRAP = "bwrap"  # each in a bubblewrap sandbox (the default)
+    NONE = "none"  # as plain child processes: for machines without bubblewrap, never in production
+
+
+MCP_CREDENTIALS: tuple[str, ...] = (
+    "BRAVE_API_KEY",
+    "GITHUB_TOKEN_READ",
+    "GITHUB_TOKEN_WRITE",
+    "POSTGRES_URL_READ",
+    "POSTGRES_URL_WRITE",
+)
+"""The settings the built-in MCP servers' credentials come from (``shared.mcp`` catalog), one per grant."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class McpSettings:
+    """MCP servers: where the built-ins are installed, how they run, and the credentials grants unlock.
+
+    ``credentials`` holds the variables of ``MCP_CREDENTIALS`` that are set
+    (``GITHUB_TOKEN_READ``, ``GITHUB_TOKEN_WRITE``, ``BRAVE_API_KEY``, ``POSTGRES_URL_READ``,
+    ``POSTGRES_URL_WRITE``); each reaches only the server process its grant starts.
+    ``http_servers`` (``MCP_HTTP_SERVERS``, a secret: JSON ``{"name": {"url": ..., "token":
+    ...}}``) are streamable-HTTP servers an agent may name.
+    """
+
+    servers_dir: Path = Path("/opt/mcp-servers")
+    sandbox: McpSandboxChoice = McpSandboxChoice.BWRAP
+    start_timeout_s: float = 30.0
+    call_timeout_s: float = 60.0
+    credentials: Mapping[str, Secret] = field(default_factory=dict)
+    http_servers: Secret | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class TranscriptSettings:
     """How long activation transcripts are kept, and how large one may grow."""
@@ -144,16 +180,11 @@ class SandboxBackendChoice(enum.StrEnum):
     BWRAP = "bwrap"
 
 
-DEFAULT_SANDBOX_CREDENTIALS: tuple[str, ...] = ("GITHUB_TOKEN", "BRAVE_API_KEY")
-
-
 @dataclass(frozen=True, kw_only=True)
 class SandboxSettings:
-    """The sandbox policy and where sandboxes run (``shared.sandbox``).
+    """The sandbox policy and where sandboxes run (``shared.sandbox``); the limits apply to every sandbox.
 
-    ``credentials`` are the variables (named by ``SANDBOX_CREDENTIALS``) the runner may
-    pass into a sandbox; an agent gets only those its grants name
-    (``shared.sandbox.GRANT_CREDENTIALS``). The limits apply to every sandbox.
+    No credential is ever passed into a sandbox: grants' credentials go to MCP servers only.
     """
 
     backend: SandboxBackendChoice = SandboxBackendChoice.AUTO
@@ -164,4 +195,3 @@ class SandboxSettings:
     pids: int = 128
     workspace_mb: int = 64
     pool_size: int = 2
-    credentials: Mapping[str, Secret] = field(default_factory=dict)

@@ -80,6 +80,13 @@ def parse_dir(raw: str) -> Path:
     return path
 
 
+def parse_absolute(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ValueError("must be an absolute path")
+    return path
+
+
 def parse_file(raw: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_file():

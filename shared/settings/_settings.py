@@ -16,6 +16,7 @@ from ._models import (
     AgentSourceSettings,
     HubSettings,
     LLMSettings,
+    McpSettings,
     PollerSettings,
     RunnerSettings,
     SandboxSettings,
@@ -39,6 +40,7 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     transcripts: TranscriptSettings = field(default_factory=TranscriptSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
     metrics_port: int | None = 9090
     log_level: str = "info"
     log_json: bool = True
@@ -93,6 +95,7 @@ class Settings:
             llm=parts.llm(env),
             sandbox=parts.sandbox(env),
             transcripts=parts.transcripts(env),
+            mcp=parts.mcp(env),
             metrics_port=env.get("METRICS_PORT", cls.metrics_port or 0, parse_int(0)) or None,
             log_level=env.get("LOG_LEVEL", cls.log_level, parse_level),
             log_json=env.get("LOG_FORMAT", "json", parse_format) == "json",

@@ -26,6 +26,7 @@ import pytest
 
 from local_emulator.redis_server import RedisServer
 from tests.support import ROOT, child_env, eventually, eventually_sync, require
+from tests.support.procs import alive, descendants
 
 pytestmark = pytest.mark.slow
 
@@ -82,29 +83,11 @@ def launched(folder: Path, *options: str, via_make: bool = False) -> Iterator[Ru
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=40)
             if process.poll() is None:
-                for pid in _descendants(process.pid):
+                for pid in descendants(process.pid):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                 process.kill()
                 process.wait()
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every live process descending from ``pid`` (children are put in their own sessions)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if fields[0] != "Z":
-                    parents[int(entry.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [p for p, parent in parents.items() if parent == current]
-        found += kids
-        frontier += kids
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -243,20 +226,14 @@ def test_the_readme_examples_work_as_written(emulator: Running, expect: str, scr
 
 
 def test_sigterm_stops_everything_within_30_s_and_leaves_no_process(emulator: Running) -> None:
-    children = _descendants(emulator.process.pid)
+    children = descendants(emulator.process.pid)
     assert len(children) >= 6, "hub, fake LLM, three functions, the metrics pump, a standby runner"
     started = time.monotonic()
     emulator.process.send_signal(signal.SIGTERM)
     code = emulator.process.wait(timeout=30)
     assert code == 0 and time.monotonic() - started < 30
-    still = [pid for pid in children if Path(f"/proc/{pid}").exists() and _alive(pid)]
+    still = [pid for pid in children if Path(f"/proc/{pid}").exists() and alive(pid)]
     assert still == [], f"left behind: {still}"
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(OSError, IndexError):
-        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return False
 
 
 BURST_KEDA = """\
@@ -326,9 +303,9 @@ def test_sigterm_to_make_run_stops_everything_within_30_s(tmp_path: Path) -> Non
     if shutil.which("make") is None or not (ROOT / ".venv" / ".installed").exists():
         require(False, "make and an installed .venv (make install) are needed to run make run")
     with launched(tmp_path, "--status", "off", via_make=True) as running:
-        children = _descendants(running.process.pid)
+        children = descendants(running.process.pid)
         started = time.monotonic()
         running.process.send_signal(signal.SIGTERM)  # make, not the emulator: GNU make holds it while it waits
         running.process.wait(timeout=30)
         assert time.monotonic() - started < 30
-        assert [pid for pid in children if _alive(pid)] == [], "nothing left behind"
+        assert [pid for pid in children if alive(pid)] == [], "nothing left behind"

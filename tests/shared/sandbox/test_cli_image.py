@@ -89,15 +89,10 @@ def test_sandbox_settings_are_read_and_bad_ones_named() -> None:
             "DOCKER_HOST": "tcp://10.0.0.2:2375",
             "SANDBOX_MEMORY_MB": "256",
             "SANDBOX_POOL_SIZE": "0",
-            "GITHUB_TOKEN": "ghp_x",
-            "OTHER_TOKEN": "no",
         }
     ).sandbox
     assert s.backend is SandboxBackendChoice.BWRAP and s.docker_host == "tcp://10.0.0.2:2375"
     assert (s.memory_mb, s.pool_size, s.pids, s.image) == (256, 0, 128, "botburrow-sandbox:latest")
-    assert {k: v.reveal() for k, v in s.credentials.items()} == {"GITHUB_TOKEN": "ghp_x"}
-    assert "ghp_x" not in repr(s)
-    assert "ghp_x" in Settings.from_env({"GITHUB_TOKEN": "ghp_x"}).secrets()
     with pytest.raises(ConfigurationError) as info:
         Settings.from_env({"SANDBOX_BACKEND": "podman", "DOCKER_HOST": "/var/run/x", "SANDBOX_PIDS": "2"})
     for name in ("SANDBOX_BACKEND", "DOCKER_HOST", "SANDBOX_PIDS"):

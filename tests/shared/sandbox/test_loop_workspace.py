@@ -12,7 +12,7 @@ from shared.agents import AgentConfig, AgentDefinition
 from shared.loop import run_native
 from shared.sandbox import AgentSandboxes, Sandbox
 from shared.sandbox._docker import LABEL
-from shared.settings import SandboxBackendChoice, SandboxSettings, Secret
+from shared.settings import SandboxBackendChoice, SandboxSettings
 from tests.shared.loop.conftest import AGENT, PERSONA, World, world  # noqa: F401  (the fixture)
 
 
@@ -74,7 +74,7 @@ async def test_the_model_writes_runs_and_is_refused_in_one_sandbox_destroyed_aft
             ],
         )
     )
-    source = sandboxes(docker_url, credentials={"GITHUB_TOKEN": Secret("not-granted")})
+    source = sandboxes(docker_url)
     try:
         result = await run_native(
             await world.request(coder({"enabled": True, "allowed_commands": ["sh", "cat"]})),

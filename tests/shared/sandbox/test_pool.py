@@ -8,11 +8,10 @@ from prometheus_client import CollectorRegistry
 
 from shared.agents import parse_config
 from shared.sandbox._docker import LABEL, DockerBackend
-from shared.sandbox._grants import GRANT_CREDENTIALS, granted_env, has_network_grant, spec_for
+from shared.sandbox._grants import has_network_grant, spec_for
 from shared.sandbox._metrics import SandboxMetrics
 from shared.sandbox._pool import WarmPool
 from shared.sandbox._types import SandboxSpec
-from shared.settings import DEFAULT_SANDBOX_CREDENTIALS
 from tests.support import eventually
 
 
@@ -93,11 +92,6 @@ async def test_timeouts_are_counted_by_outcome(docker_backend: DockerBackend, re
     assert sample(registry, "botburrow_sandbox_start_seconds_count", backend="docker") == 1
 
 
-def test_the_settings_default_lets_in_every_credential_a_grant_names() -> None:
-    named = {name for names in GRANT_CREDENTIALS.values() for name in names}
-    assert set(DEFAULT_SANDBOX_CREDENTIALS) == named
-
-
 def _config(grants: list[str], timeout: int = 120) -> str:
     return (
         "name: coder-one\ntype: native\nbrain: {model: claude-sonnet-4-5}\n"
@@ -106,25 +100,21 @@ def _config(grants: list[str], timeout: int = 120) -> str:
 
 
 @pytest.mark.parametrize(
-    ("grants", "network", "env"),
+    ("grants", "network"),
     [
-        ([], False, {}),
-        (["hub:read", "hub:write"], False, {}),
-        (["github:read"], True, {"GITHUB_TOKEN": "gh"}),
-        (["brave:search", "hub:read"], True, {"BRAVE_API_KEY": "bv"}),
-        (["network:outbound"], True, {}),
-        (["filesystem:write"], False, {}),
+        ([], False),
+        (["hub:read", "hub:write"], False),
+        (["github:read"], True),
+        (["brave:search", "hub:read"], True),
+        (["network:outbound"], True),
+        (["filesystem:write"], False),
     ],
 )
-def test_grants_shape_the_sandbox(grants: list[str], network: bool, env: dict[str, str]) -> None:
-    runner_has = {"GITHUB_TOKEN": "gh", "BRAVE_API_KEY": "bv", "UNRELATED_SECRET": "no"}
+def test_grants_shape_the_sandbox_network_and_never_bring_a_credential(grants: list[str], network: bool) -> None:
     spec = spec_for(
-        parse_config(_config(grants, timeout=45), name="coder-one", file="config.yaml"),
-        SandboxSpec(memory_mb=256),
-        runner_has,
+        parse_config(_config(grants, timeout=45), name="coder-one", file="config.yaml"), SandboxSpec(memory_mb=256)
     )
     assert spec.network is network
-    assert dict(spec.env) == env
+    assert dict(spec.env) == {}, "a grant's credential goes to its MCP server only"
     assert spec.timeout_s == 45 and spec.memory_mb == 256
     assert has_network_grant(grants) is network
-    assert granted_env(grants, {}) == {}  # a grant lets in only what the runner holds

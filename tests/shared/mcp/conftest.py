@@ -1,0 +1,85 @@
+"""The built-in MCP servers as installed by ``make mcp-servers`` (``scripts/ensure-mcp-servers``), in bubblewrap.
+
+Under ``CI=true`` servers that are not installed, or no bubblewrap, fail the tests instead of skipping.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from shared.agents import AgentConfig, AgentDefinition
+from shared.logs import Redactor
+from shared.mcp import McpHost, McpMetrics, ToolPins
+from shared.settings import McpSandboxChoice, McpSettings, Secret
+from shared.streams import Redis, StreamKeys
+from tests.support import ROOT, require
+
+SERVERS = ROOT / "mcp-servers"
+CREDENTIALS = {
+    "GITHUB_TOKEN_READ": "ghp_read_0123456789abcdef",
+    "GITHUB_TOKEN_WRITE": "ghp_write_0123456789abcdef",
+    "BRAVE_API_KEY": "brave-0123456789abcdef",
+    "POSTGRES_URL_READ": "postgresql://reader:pw-reader-0123@127.0.0.1:1/none",
+    "POSTGRES_URL_WRITE": "postgresql://writer:pw-writer-0123@127.0.0.1:1/none",
+}
+
+
+@pytest.fixture(scope="session")
+def servers_dir() -> Path:
+    """``mcp-servers/`` with its node and Python servers installed, and bubblewrap to run them in."""
+    installed = (SERVERS / "node_modules" / "@modelcontextprotocol" / "server-filesystem").is_dir() and (
+        SERVERS / ".venv" / "bin" / "mcp-server-git"
+    ).exists()
+    require(installed, "the built-in MCP servers are not installed (make mcp-servers)")
+    require(shutil.which("bwrap") is not None, "bubblewrap (bwrap) is not installed (make sandbox)")
+    return SERVERS
+
+
+def definition(name: str, grants: list[str], servers: list[Any]) -> AgentDefinition:
+    config = AgentConfig.model_validate(
+        {
+            "name": name,
+            "type": "native",
+            "brain": {"model": "claude-haiku-4-5"},
+            "capabilities": {"grants": grants, "mcp_servers": servers},
+        }
+    )
+    return AgentDefinition(
+        config=config, system_prompt="You are a test agent.", skills=(), missing_skills=(), origin="t"
+    )
+
+
+def mcp_settings(servers_dir: Path, **options: Any) -> McpSettings:
+    credentials = {k: Secret(v) for k, v in CREDENTIALS.items()}
+    return McpSettings(servers_dir=servers_dir, credentials=options.pop("credentials", credentials), **options)
+
+
+@pytest.fixture
+async def host(
+    servers_dir: Path, redis: Redis, keys: StreamKeys, registry: CollectorRegistry
+) -> AsyncIterator[McpHost]:
+    yield McpHost(
+        mcp_settings(servers_dir),
+        pins=ToolPins(redis, keys=keys),
+        redactor=Redactor(CREDENTIALS.values()),
+        metrics=McpMetrics(registry),
+        lifetime_s=120,
+    )
+
+
+@pytest.fixture
+def unsandboxed(servers_dir: Path, redis: Redis, keys: StreamKeys, registry: CollectorRegistry) -> McpHost:
+    """A host running servers as plain children (``MCP_SANDBOX=none``), for servers of the tests' own."""
+    return McpHost(
+        mcp_settings(servers_dir, sandbox=McpSandboxChoice.NONE),
+        pins=ToolPins(redis, keys=keys),
+        redactor=Redactor(CREDENTIALS.values()),
+        metrics=McpMetrics(registry),
+        lifetime_s=120,
+    )
