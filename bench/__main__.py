@@ -1,4 +1,4 @@
-"""``python -m bench dispatch|recovery|e2e|sandbox [--json]``."""
+"""``python -m bench dispatch|recovery|e2e|sandbox|gateway [--json]``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     e2e.add_argument("--runners", type=int, default=2)
     sandbox = sub.add_parser("sandbox", help="sandbox cold start, warm acquire and exec times (Docker and bwrap)")
     sandbox.add_argument("--runs", type=int, default=30, help="runs of each measurement (at least 30)")
-    for p in (dispatch, recovery, e2e, sandbox):
+    gateway = sub.add_parser("gateway", help="latency and CPU the activation gateway adds to an LLM call")
+    gateway.add_argument("--calls", type=int, default=500)
+    for p in (dispatch, recovery, e2e, sandbox, gateway):
         p.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
 
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import recovery as bench  # type: ignore[no-redef]
 
         result = asyncio.run(bench.run(events=args.events, kills=args.kills, seed=args.seed))
+    elif args.bench == "gateway":
+        from bench import gateway as bench  # type: ignore[no-redef]
+
+        result = asyncio.run(bench.run(calls=args.calls))
     elif args.bench == "sandbox":
         from bench import sandbox as bench  # type: ignore[no-redef]
 

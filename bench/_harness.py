@@ -62,8 +62,7 @@ class Runner:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        return process_cpu_seconds(self.pid)
 
     def signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -110,6 +109,12 @@ async def warm_up(redis: Redis, keys: StreamKeys, *, count: int = 1, timeout_s: 
         if time.monotonic() > deadline:
             raise TimeoutError(f"runners did not answer {count} warm-up event(s) within {timeout_s}s")
         await asyncio.sleep(0.02)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
 def percentile(samples: list[float], q: float) -> float:

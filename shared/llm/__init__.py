@@ -15,10 +15,10 @@ Failures come only from the ``shared.errors`` tree::
     └── LLMSpendLimit  the account's spend limit or quota: never retried
 """
 
-from ._anthropic import ANTHROPIC_BASE_URL, STREAM_ABOVE_TOKENS, AnthropicProvider
+from ._anthropic import ANTHROPIC_BASE_URL, STREAM_ABOVE_TOKENS, AnthropicProvider, anthropic_usage
 from ._cost import Cost, ModelPrice, PriceTable, cost_usd, load_price_table, price_table
 from ._factory import GOOGLE_BASE_URL, OPENAI_BASE_URL, PROVIDERS, make_provider
-from ._openai import OpenAICompatibleProvider
+from ._openai import OpenAICompatibleProvider, openai_usage
 from ._retry import RetryingProvider, RetryPolicy
 from ._types import (
     Completion,
@@ -58,8 +58,10 @@ __all__ = [
     "ToolResult",
     "ToolSpec",
     "Usage",
+    "anthropic_usage",
     "cost_usd",
     "load_price_table",
     "make_provider",
+    "openai_usage",
     "price_table",
 ]

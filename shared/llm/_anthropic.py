@@ -15,7 +15,7 @@ per cache lifetime.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anthropic
@@ -205,6 +205,11 @@ def _map_content(message: SDKMessage) -> tuple[Part, ...]:
                 raise LLMUnavailable(f"{PROVIDER} returned tool input that is not an object for {block.name!r}")
             parts.append(ToolCall(id=block.id, name=block.name, input=dict(block.input)))
     return tuple(parts)
+
+
+def anthropic_usage(raw: Mapping[str, Any]) -> Usage:
+    """The usage of a Messages API response (its ``usage`` object, as JSON), in the one shape."""
+    return _map_usage(SDKUsage.model_validate({"input_tokens": 0, "output_tokens": 0, **raw}))
 
 
 def _map_usage(usage: SDKUsage) -> Usage:

@@ -9,7 +9,7 @@ result is a ``role: tool`` message with its ``tool_call_id``, directly after it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import httpx2
@@ -154,6 +154,13 @@ def _map_response(response: ChatCompletion) -> Completion:
     if stop == "end_turn" and any(isinstance(p, ToolCall) for p in parts):
         stop = "tool_use"  # some compatible servers say "stop" even when they call tools
     return Completion(parts=tuple(parts), stop=stop, usage=_map_usage(response.usage), model=response.model)
+
+
+def openai_usage(raw: Mapping[str, Any]) -> Usage:
+    """The usage of a chat completion (its ``usage`` object, as JSON), in the one shape."""
+    return _map_usage(
+        CompletionUsage.model_validate({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, **raw})
+    )
 
 
 def _map_usage(usage: CompletionUsage | None) -> Usage:
