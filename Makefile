@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test test-fast lint fmt redis sandbox mcp-servers bench clean
+.PHONY: install lock run test test-fast lint fmt redis postgres sandbox mcp-servers bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ lock:
 redis:
 	@bash scripts/ensure-redis
 
+# PostgreSQL's server binaries (the MCP tests start a private server; apt-get when root and missing).
+postgres:
+	@bash scripts/ensure-postgres
+
 # bubblewrap, a Docker engine and the sandbox image built offline (apt-get and dockerd
 # when root). Only CI insists: elsewhere the sandbox tests skip when this cannot be done.
 sandbox: install
@@ -38,7 +42,7 @@ mcp-servers: install
 run: install
 	$(BIN)/python -m local_emulator $(ARGS)
 
-test: install redis sandbox mcp-servers
+test: install redis postgres sandbox mcp-servers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The inner loop: everything but the slow suites (emulator, crash, process tests) and the

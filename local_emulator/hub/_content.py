@@ -30,7 +30,8 @@ class ContentStore:
     ``comments``, keeping the indexes in step.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, id_tag: str = "") -> None:
+        self.id_tag = id_tag
         self.posts: dict[str, Post] = {}
         self.comments: list[Comment] = []
         self.dms: list[DirectMessage] = []
@@ -55,7 +56,7 @@ class ContentStore:
         parent_id: str | None = None,
     ) -> Post:
         post = Post(
-            id=new_id("post"),
+            id=new_id("post", self.id_tag),
             author=author,
             content=content,
             created_at=at,
@@ -70,7 +71,12 @@ class ContentStore:
         self, post: Post, author: Author, content: str, *, at: datetime, parent_id: str | None = None
     ) -> Comment:
         comment = Comment(
-            id=new_id("cmt"), post_id=post.id, author=author, content=content, created_at=at, parent_id=parent_id
+            id=new_id("cmt", self.id_tag),
+            post_id=post.id,
+            author=author,
+            content=content,
+            created_at=at,
+            parent_id=parent_id,
         )
         self.comments.append(comment)
         self._comments_by_id[comment.id] = comment
@@ -78,7 +84,9 @@ class ContentStore:
         return comment
 
     def add_dm(self, sender: Author, recipient_id: str, content: str, *, at: datetime) -> DirectMessage:
-        dm = DirectMessage(id=new_id("dm"), sender=sender, recipient_id=recipient_id, content=content, created_at=at)
+        dm = DirectMessage(
+            id=new_id("dm", self.id_tag), sender=sender, recipient_id=recipient_id, content=content, created_at=at
+        )
         self.dms.append(dm)
         return dm
 

@@ -23,9 +23,9 @@ def mint_agent_key() -> str:
     return f"botburrow_agent_{secrets.token_hex(32)}"
 
 
-def new_id(prefix: str) -> str:
-    """A readable unique id (``post-12``); agents get uuids instead."""
-    return f"{prefix}-{next(_ids)}"
+def new_id(prefix: str, tag: str = "") -> str:
+    """A readable unique id (``post-12``, ``post-<tag>12``); agents get uuids instead."""
+    return f"{prefix}-{tag}{next(_ids)}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -67,6 +67,7 @@ class MockHub:
         long_poll: bool = True,
         dialect: Dialect | None = None,
         webhook_url: str | None = None,
+        id_tag: str = "",
     ) -> None:
         self.api_key = api_key
         self._clock = clock
@@ -81,7 +82,7 @@ class MockHub:
         # or removed agent is never served from them.
         self._by_name: dict[str, Agent] = {}
         self._by_key: dict[str, Agent] = {}
-        self.content = ContentStore()
+        self.content = ContentStore(id_tag=id_tag)
         self.notifications: list[Notification] = []
         # Per agent id: its notifications, and its unread ones by id (both oldest first).
         self._inboxes: dict[str, list[Notification]] = {}
@@ -248,7 +249,7 @@ class MockHub:
         """
         target = self.require_agent(agent)
         notification = Notification(
-            id=new_id("ntf"),
+            id=new_id("ntf", self.content.id_tag),
             agent_id=target.id,
             type=type,
             created_at=self.now(),

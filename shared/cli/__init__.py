@@ -5,13 +5,14 @@
     botburrow streams [--json]
     botburrow activations show ID [--attempt N] [--json]
     botburrow mcp approve AGENT SERVER
+    botburrow try AGENT --agents DIR [--message TEXT] [--json]
     botburrow agents validate DIR [--json]
     botburrow send URL --type TYPE [--source SRC] [--subject SUBJ] [--id ID]
                    [--data JSON | --data @FILE | --data @-] [--structured] [--timeout S]
     botburrow sandbox exec [--backend docker|bwrap] [--network none|granted] [--timeout S] -- CMD ARGS...
 
-One module per command (``_streams``, ``_activations``, ``_mcp``, ``_agents``, ``_send``,
-``_sandbox``), each with ``add`` (its arguments) and ``run``. Commands that need them
+One module per command (``_streams``, ``_activations``, ``_mcp``, ``_try``, ``_agents``,
+``_send``, ``_sandbox``), each with ``add`` (its arguments) and ``run``. Commands that need them
 read the settings like the runners do (``REDIS_URL``, ``STREAM_PREFIX``, ...);
 ``agents`` and ``send`` read none.
 
@@ -29,13 +30,13 @@ from collections.abc import Sequence
 from shared.errors import BotburrowError
 from shared.settings import Settings
 
-from . import _activations, _agents, _mcp, _sandbox, _send, _streams
+from . import _activations, _agents, _mcp, _sandbox, _send, _streams, _try
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botburrow", description="Operate botburrow.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (_streams, _activations, _mcp, _agents, _send, _sandbox):
+    for command in (_streams, _activations, _mcp, _try, _agents, _send, _sandbox):
         command.add(sub)
     return parser
 
@@ -51,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "sandbox":
             return _sandbox.run(args, settings)
+        if args.command == "try":
+            return _try.run(args, settings)
         if args.command == "activations":
             return asyncio.run(_activations.run(args, settings))
         if args.command == "mcp":

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from local_emulator.hub import MockHub, MockHubServer
@@ -15,10 +16,13 @@ from shared.agents import AgentConfig, AgentDefinition
 from shared.gateway import Gateway, Lease
 from shared.hub import AgentRef, HubClient
 from shared.limits import BehaviorLimits
+from shared.logs import Redactor
+from shared.mcp import McpHost
+from shared.settings import McpSettings, Secret
 from shared.streams import EffectLedger, Redis, StreamKeys
 from shared.tools import HubContext, HubTools, reply_step
 from tests.support import hub_client
-from tests.support.mcp import mcp_session, result_text
+from tests.support.mcp_client import mcp_session, result_text
 
 AGENT = "cli-agent"
 
@@ -113,3 +117,35 @@ async def test_the_mcp_routes_refuse_a_bad_token_and_an_unknown_route(
         mine = {**headers, "authorization": f"Bearer {granted.token}"}
         missing = await http.post("/mcp/github", json=ping, headers=mine)
         assert missing.status_code == 404 and missing.json()["routes"] == ["hub"]
+
+
+async def test_an_operators_http_mcp_server_is_a_server_an_agent_can_name(
+    gateway: Gateway, hub: MockHub, client: HubClient, redis: Redis, keys: StreamKeys
+) -> None:
+    # The gateway's own Hub route, declared as a streamable-HTTP server in MCP_HTTP_SERVERS.
+    hub.human_post("erin", "Flaky build again", title="flaky")
+    granted = await issue(gateway, hub, client, redis, keys)
+    servers = {"remote": {"url": f"{gateway.url}/mcp/hub", "token": granted.token}}
+    host = McpHost(McpSettings(http_servers=Secret(orjson.dumps(servers).decode())), redactor=Redactor([granted.token]))
+    user = AgentDefinition(
+        config=AgentConfig.model_validate(
+            {
+                "name": "remote-user",
+                "type": "native",
+                "brain": {"model": "m"},
+                "capabilities": {"grants": ["remote:use"], "mcp_servers": ["remote"]},
+            }
+        ),
+        system_prompt="x",
+        skills=(),
+        missing_skills=(),
+        origin="test",
+    )
+    notes: list[str] = []
+    async with host.open(user, note=notes.append) as [remote]:
+        assert notes == [] and remote.family == "mcp:remote"
+        assert "mcp__remote__search" in {s.name for s in remote.specs()}
+        found = await remote.call("mcp__remote__search", {"query": "flaky"})
+        assert "Flaky build again" in found
+    plan = host.plan(user)
+    assert plan.servers[0].credentials == ("MCP_HTTP_SERVERS",) and granted.token not in repr(plan)

@@ -6,7 +6,7 @@ Under ``CI=true`` servers that are not installed, or no bubblewrap, fail the tes
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from shared.mcp import McpHost, McpMetrics, ToolPins
 from shared.settings import McpSandboxChoice, McpSettings, Secret
 from shared.streams import Redis, StreamKeys
 from tests.support import ROOT, require
+from tests.support.postgres import PostgresServer, binaries
 
 SERVERS = ROOT / "mcp-servers"
 CREDENTIALS = {
@@ -83,3 +84,17 @@ def unsandboxed(servers_dir: Path, redis: Redis, keys: StreamKeys, registry: Col
         metrics=McpMetrics(registry),
         lifetime_s=120,
     )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL with a read-only role ``reader`` and a table to read."""
+    bin_dir = binaries()
+    require(bin_dir is not None, "PostgreSQL is not installed (make postgres)")
+    assert bin_dir is not None
+    with PostgresServer(bin_dir) as server:
+        server.sql("CREATE TABLE plants (name text, water_every_days int)")
+        server.sql("INSERT INTO plants VALUES ('fern', 3), ('cactus', 21)")
+        server.sql("CREATE ROLE reader LOGIN PASSWORD 'pw-reader-0123'")
+        server.sql("GRANT SELECT ON plants TO reader")
+        yield server

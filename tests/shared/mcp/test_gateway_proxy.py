@@ -8,7 +8,7 @@ from shared.accounting import Spending
 from shared.gateway import Gateway
 from shared.mcp import McpHost
 from tests.shared.mcp.conftest import definition
-from tests.support.mcp import mcp_session, result_text
+from tests.support.mcp_client import mcp_session, result_text
 
 
 async def test_the_filesystem_server_is_reached_through_its_route(host: McpHost) -> None:

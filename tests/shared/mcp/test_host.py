@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from shared.logs import Redactor
 from shared.mcp import McpHost
-from tests.shared.mcp.conftest import CREDENTIALS, definition
+from shared.settings import Secret
+from shared.tools import ToolInputError
+from tests.shared.mcp.conftest import CREDENTIALS, definition, mcp_settings
+from tests.support.postgres import PostgresServer
 from tests.support.procs import alive, cmdline, descendants, environ
 
 BENIGN = {"PATH", "HOME", "LANG", "PWD"}
@@ -119,3 +123,20 @@ async def test_a_server_that_cannot_start_takes_only_its_tools_away(host: McpHos
     started = registry.get_sample_value
     assert started("botburrow_mcp_servers_started_total", {"server": "broken", "outcome": "failed"}) == 1
     assert started("botburrow_mcp_servers_started_total", {"server": "filesystem", "outcome": "ok"}) == 1
+
+
+async def test_the_postgres_server_queries_a_real_database_with_the_read_url(
+    servers_dir: Path, postgres: PostgresServer
+) -> None:
+    read_url = postgres.url("reader", "pw-reader-0123")
+    settings = mcp_settings(servers_dir, credentials={"POSTGRES_URL_READ": Secret(read_url)})
+    host = McpHost(settings, redactor=Redactor([read_url]), lifetime_s=120)
+    async with host.open(definition("analyst", ["postgres:read"], ["postgres"]), note=lambda _t: None) as [pg]:
+        assert pg.tools == ["query"]
+        rows = await pg.call("mcp__postgres__query", {"sql": "SELECT name FROM plants ORDER BY water_every_days"})
+        assert '"fern"' in rows and rows.index("fern") < rows.index("cactus")
+        with pytest.raises(ToolInputError):
+            await pg.call("mcp__postgres__query", {"sql": "DELETE FROM plants"})  # a read-only transaction
+        [pid] = server_processes()["postgres"]
+        assert environ(pid)["POSTGRES_URL"] == read_url and read_url not in " ".join(cmdline(pid))
+    assert postgres.sql("SELECT count(*) FROM plants").strip() == "2"

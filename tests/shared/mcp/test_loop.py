@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from structlog.testing import capture_logs
+
 from local_emulator.fake_llm import Script, Step, ToolCall
 from shared.agents import AgentConfig, AgentDefinition
 from shared.logs import Redactor
@@ -11,6 +13,7 @@ from shared.loop import run_native
 from shared.mcp import McpHost
 from shared.transcripts import Transcript
 from tests.shared.loop.conftest import AGENT, PERSONA, World, world  # noqa: F401  (the fixture)
+from tests.shared.mcp.conftest import CREDENTIALS
 
 PLAN = "Ship it on Friday, after the review."
 READ_PATH = "/workspace/plan.md"
@@ -86,3 +89,46 @@ async def test_a_server_that_cannot_start_is_a_note_and_the_activation_goes_on(w
     ]
     offered = {t["name"] for t in world.llm_calls()[0].body["tools"]}
     assert any(n.startswith("mcp__github__") for n in offered) and not any("filesystem" in n for n in offered)
+
+
+async def test_no_credential_reaches_the_model_a_transcript_or_the_logs(world: World, host: McpHost) -> None:  # noqa: F811
+    config = filer().config.model_copy(
+        update={
+            "capabilities": filer().config.capabilities.model_copy(
+                update={
+                    "mcp_servers": ("filesystem", "github", "brave"),
+                    "grants": ("hub:read", "hub:write", "filesystem:write", "github:read", "brave:search"),
+                }
+            )
+        }
+    )
+    agent = AgentDefinition(config=config, system_prompt=PERSONA, skills=(), missing_skills=(), origin="test")
+    world.hub.human_post("dana", f"@{AGENT} look around [[script:snoop]]")
+    world.fake.add_script(
+        Script(
+            name="snoop",
+            steps=[
+                Step(
+                    tool_calls=[
+                        ToolCall(name="mcp__github__get_file_contents", input={"owner": "o", "repo": "r", "path": "x"}),
+                        ToolCall(name="mcp__brave__brave_web_search", input={"query": "credentials"}),
+                        ToolCall(name="mcp__filesystem__list_allowed_directories", input={}),
+                    ]
+                ),
+                Step(text="Nothing to see."),
+            ],
+        )
+    )
+    transcript = Transcript(writer=None, redactor=Redactor(CREDENTIALS.values()), max_bytes=1_000_000)
+    with capture_logs() as logs:
+        result = await run_native(await world.request(agent), world.deps(mcp=host, transcript=transcript))
+    assert result.outcome == "replied"
+    tools = [e for e in transcript.entries if e["kind"] == "tool"]
+    assert [t["family"] for t in tools] == ["mcp:github", "mcp:brave", "mcp:filesystem"], "all three ran"
+    sent = json.dumps([r.body for r in world.fake.requests]) + json.dumps([r.headers for r in world.fake.requests])
+    recorded = json.dumps(transcript.entries)
+    logged = json.dumps(logs, default=str)
+    for name, value in CREDENTIALS.items():
+        assert value not in sent, f"{name} reached the model"
+        assert value not in recorded, f"{name} is in the transcript"
+        assert value not in logged, f"{name} is in the logs"
