@@ -243,7 +243,7 @@ class HubTools:
             target = next((n for n in self._ctx.notifications if n.id == nid), None)
             if target is None:
                 raise ToolInputError(f"no notification {nid!r} in this activation")
-            if self.taken(target.id):
+            if self.taken(target.id) or await self._done(target.id):
                 return f"notification {nid} was already answered"
             return self._said(await self.reply(target, _args.text(args, "content")), "replied")
         if name == "comment":
@@ -307,6 +307,14 @@ class HubTools:
         if ctx.on_write is not None:
             ctx.on_write(kind, step, made.id)
         return made
+
+    async def _done(self, notification_id: str) -> bool:
+        """Whether an earlier attempt of this activation answered the notification (its done-marker)."""
+        ledger = self._ctx.ledger
+        if ledger is None or not await ledger.is_done(self._ctx.activation_id, reply_step(notification_id)):
+            return False
+        self.answered[notification_id] = "done"
+        return True
 
     async def _answered(self, n: Notification, hub_id: str) -> None:
         self.answered[n.id] = hub_id

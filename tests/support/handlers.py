@@ -75,3 +75,67 @@ async def slow(runtime: Runtime) -> AsyncIterator[Handler]:
         return await noop.handle(event)
 
     yield handle
+
+
+@asynccontextmanager
+async def mcp_replier(runtime: Runtime) -> AsyncIterator[Handler]:
+    """A coding CLI's part, played in a real runner process: per activation a gateway lease over the
+    agent's Hub tools, and an MCP client that replies to each notification through ``/mcp/hub``.
+
+    With ``TEST_STALL_AFTER_REPLY=1`` it hangs once the reply is posted, before the pump can
+    acknowledge the entry (the test SIGKILLs the process there).
+    """
+    # Imported here: only processes that load this factory pay for them.
+    from decimal import Decimal
+
+    from shared.accounting import Spending
+    from shared.agents import AgentStore, configured_source
+    from shared.events import ActivationRequested, parse_data
+    from shared.gateway import Gateway
+    from shared.hub import AgentRef, HubClient
+    from shared.limits import BehaviorLimits
+    from shared.tools import HubContext, HubTools
+    from tests.support.mcp_client import mcp_session, result_text
+
+    stall = os.environ.get("TEST_STALL_AFTER_REPLY") == "1"
+    settings = runtime.settings
+    async with HubClient.from_settings(settings.hub) as hub, Gateway() as gateway:
+        agents = AgentStore(configured_source(settings.agents))
+
+        async def handle(event: CloudEvent) -> Outcome:
+            request = parse_data(event, ActivationRequested)
+            agent = await agents.get(request.agent_name)
+            activation_id = str(event["id"])
+            notes = await hub.notifications(request.agent_name, only=set(request.notification_ids))
+            tools = HubTools(
+                HubContext(
+                    hub=hub,
+                    limits=BehaviorLimits(runtime.redis, prefix=runtime.keys.prefix),
+                    agent=agent,
+                    agent_ref=AgentRef(id=request.agent_id, name=request.agent_name),
+                    activation_id=activation_id,
+                    notifications=notes,
+                    ledger=runtime.ledger,
+                )
+            )
+            lease = gateway.leases.issue(
+                agent=agent.name,
+                activation_id=activation_id,
+                budget=Spending().for_activation(agent_id=request.agent_id, cost_cap_usd=Decimal(1)),
+                upstreams={},
+                tools={"hub": tools},
+            )
+            try:
+                async with mcp_session(f"{gateway.url}/mcp/hub", lease.token) as session:
+                    for note in notes:
+                        said = await session.call_tool(
+                            "reply", {"notification_id": note.id, "content": "Done, via MCP."}
+                        )
+                        await runtime.redis.rpush(f"{runtime.keys.prefix}:test:replied", result_text(said))
+            finally:
+                gateway.leases.revoke(lease.token)
+            if stall:
+                await asyncio.sleep(3600)
+            return await noop.handle(event)
+
+        yield handle
