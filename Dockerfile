@@ -9,8 +9,11 @@
 # on the engine DOCKER_HOST names. BASE is any image with Python 3.11 (under /usr) and its
 # venv module; NODE is any image with a node 20 binary at /usr/local/bin/node.
 #
-# The built-in MCP servers (mcp-servers/, from their locks) are in /opt/mcp-servers, run by
-# the runner in bubblewrap (installed here with git): see README, "MCP servers".
+# The built-in MCP servers (mcp-servers/, from their locks) are in /opt/mcp-servers. This
+# image is also MCP_IMAGE: with MCP_SANDBOX=docker (the manifests) each server is a container
+# of it on the pod's engine, its workspace a volume over /workspace (owned by 10001 here, so
+# the volume is); with MCP_SANDBOX=bwrap the runner starts them in bubblewrap (installed here
+# with git). See README, "MCP servers".
 ARG BASE=python:3.11-slim-bookworm
 ARG NODE=node:20-bookworm-slim
 
@@ -44,7 +47,8 @@ FROM ${BASE}
 RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap git util-linux \
     && rm -rf /var/lib/apt/lists/*
 ENV PATH=/opt/botburrow/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8080 METRICS_PORT=9090
-RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin botburrow
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin botburrow \
+    && install -d -m 700 -o 10001 -g 10001 /workspace
 COPY --from=build /opt/botburrow /opt/botburrow
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=build /opt/mcp-servers /opt/mcp-servers

@@ -47,6 +47,14 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
         redactor = Redactor(settings.secrets())
         live = LiveSpend(redis, keys=keys)
         gate = BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys, live=live)
+        mcp = McpHost(
+            settings.mcp,
+            pins=ToolPins(redis, keys=keys),
+            redactor=redactor,
+            metrics=McpMetrics(runtime.registry),
+            lifetime_s=settings.runner.activation_timeout_s + 60,
+        )
+        stack.push_async_callback(mcp.aclose)
         deps = ActivationDeps(
             settings=settings.runner,
             hub=hub,
@@ -62,13 +70,7 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
                 max_bytes=settings.transcripts.max_bytes,
                 redactor=redactor,
             ),
-            mcp=McpHost(
-                settings.mcp,
-                pins=ToolPins(redis, keys=keys),
-                redactor=redactor,
-                metrics=McpMetrics(runtime.registry),
-                lifetime_s=settings.runner.activation_timeout_s + 60,
-            ),
+            mcp=mcp,
             breaker=CircuitBreaker(redis, prefix=keys.prefix),
             ledger=runtime.ledger,
             report_failed=report_failed,

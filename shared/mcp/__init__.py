@@ -3,13 +3,15 @@
 ::
 
     capabilities.mcp_servers + grants ─► plan_servers ─► McpHost.open(agent) ─► [McpTools, ...] ─► Toolbox
-                                         (_catalog: built-ins,  (bubblewrap sandbox per activation,
-                                          exact grant matching,  one process per server, its own env)
-                                          one credential each)   ─► ToolPins: a changed tool is refused
+                                         (_catalog: built-ins,  (_launch: per activation, a bubblewrap
+                                          exact grant matching,  sandbox or, _docker, containers on the
+                                          one credential each)   engine; each server with its own env)
+                                                                ─► ToolPins: a changed tool is refused
 
 Public surface: ``McpHost`` (start and stop an activation's servers), ``plan_servers`` and
 ``Plan``/``ServerPlan`` (what would start, and why not), ``ToolPins`` (pinning,
 ``approve``), ``McpTools`` (a ``ToolSet``), ``McpMetrics``, ``BUILTINS``, ``tool_name``.
+``python -m shared.mcp.image`` builds the image ``MCP_SANDBOX=docker`` runs servers from, offline.
 """
 
 from ._catalog import ALIASES, BUILTINS, CREDENTIAL_VARIABLES, IN_PROCESS, Builtin, permissions

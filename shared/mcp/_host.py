@@ -3,9 +3,10 @@
 ::
 
     open(agent) ─► plan_servers (grants, credentials; what is left out goes to ``note``)
-                ─► one bubblewrap sandbox for the activation's servers (its /workspace is
-                   the filesystem and git servers'), each server a process in it with only
-                   its plan's environment and network, started side by side
+                ─► a launcher for the activation's stdio servers (``MCP_SANDBOX``: one
+                   bubblewrap sandbox, or containers on the Docker engine; its /workspace is
+                   the filesystem and git servers'), each server with only its plan's
+                   environment and network, started side by side
                 ─► initialize, list tools ─► the grant's allow-list ─► the pins ─► McpTools
                 ─► (the activation runs) ─► every session closed, every process killed
 
@@ -32,14 +33,16 @@ from mcp.client.streamable_http import streamable_http_client
 from shared.agents import AgentDefinition
 from shared.errors import BotburrowError
 from shared.logs import Redactor
-from shared.sandbox import BwrapBackend, BwrapSandbox, SandboxError, SandboxSpec
+from shared.sandbox import BwrapBackend, SandboxError
 from shared.settings import McpSandboxChoice, McpSettings
 
+from ._docker import DockerServers
+from ._launch import BwrapLauncher, Launcher, PlainLauncher
 from ._metrics import McpMetrics
 from ._pins import ToolPins, definition_hash
 from ._plan import Plan, ServerPlan, plan_servers
 from ._tools import McpTools
-from ._transport import process_streams
+from ._transport import pipe_streams
 
 log = structlog.get_logger("botburrow.mcp")
 
@@ -47,9 +50,6 @@ Note = Callable[[str], None]
 SERVER_PATH = "/usr/local/bin:/usr/bin:/bin"
 """``PATH`` of every server process."""
 SERVER_HOME = "/workspace"
-_MEMORY_MB = 32768
-"""The address-space limit of a server: V8 and WebAssembly reserve far more address space than
-they use (a node server with fetch reserves gigabytes), so this bounds little; pids and CPU hold."""
 
 
 @dataclass
@@ -89,6 +89,7 @@ class McpHost:
         self._metrics = metrics
         self._lifetime_s = lifetime_s
         self._bwrap = BwrapBackend()
+        self._docker = DockerServers(settings.docker_host, image=settings.image, lifetime_s=lifetime_s)
 
     def plan(self, agent: AgentDefinition) -> Plan:
         """What ``open`` would start for ``agent`` (nothing is started)."""
@@ -108,45 +109,48 @@ class McpHost:
             yield []
             return
         async with AsyncExitStack() as stack:
-            sandbox = await self._sandbox(plan, note)
-            if sandbox is not None:
-                stack.push_async_callback(sandbox.close)
+            launcher = await self._launcher(plan, note)
+            if launcher is not None:
+                stack.push_async_callback(launcher.close)
             running = [_Running(p) for p in plan.servers]
             stack.push_async_callback(self._stop, running)
             for server in running:
-                if server.plan.transport == "stdio" and sandbox is None and self._sandboxed:
-                    continue  # the sandbox could not start: noted once above
+                if server.plan.transport == "stdio" and launcher is None:
+                    continue  # no sandbox for them: noted once above
                 server.ready = asyncio.get_running_loop().create_future()
-                server.task = asyncio.create_task(self._serve(server, sandbox), name=f"mcp-{server.plan.name}")
+                server.task = asyncio.create_task(self._serve(server, launcher), name=f"mcp-{server.plan.name}")
             families = await self._families(agent, running, note)
             yield families
 
-    @property
-    def _sandboxed(self) -> bool:
-        return self._settings.sandbox is McpSandboxChoice.BWRAP
+    async def aclose(self) -> None:
+        """Release the Docker engine's client, if one was made."""
+        await self._docker.aclose()
 
-    async def _sandbox(self, plan: Plan, note: Note) -> BwrapSandbox | None:
-        if not self._sandboxed or not any(s.transport == "stdio" for s in plan.servers):
+    async def _launcher(self, plan: Plan, note: Note) -> Launcher | None:
+        """Where the plan's stdio servers run; ``None`` (and a note) when that cannot start."""
+        if not any(s.transport == "stdio" for s in plan.servers):
             return None
+        choice = self._settings.sandbox
         try:
-            sandbox = await self._bwrap.start(SandboxSpec(timeout_s=self._lifetime_s, memory_mb=_MEMORY_MB, pids=256))
-        except SandboxError as exc:
+            if choice is McpSandboxChoice.DOCKER:
+                return await self._docker.start(plan)
+            if choice is McpSandboxChoice.BWRAP:
+                return await BwrapLauncher.start(
+                    self._bwrap, plan, servers_dir=self._settings.servers_dir, lifetime_s=self._lifetime_s
+                )
+        except (SandboxError, OSError) as exc:
             note(f"no stdio MCP server started: no sandbox for them ({exc})")
-            log.warning("mcp.no_sandbox", error=str(exc))
+            log.warning("mcp.no_sandbox", sandbox=choice.value, error=str(exc))
             return None
-        for command in dict.fromkeys(c for s in plan.servers for c in s.prepare):
-            result = await sandbox.exec(list(command), timeout_s=30)
-            if not result.ok:
-                log.warning("mcp.prepare_failed", command=command[0], exit_code=result.exit_code)
-        return sandbox
+        return PlainLauncher()
 
-    async def _serve(self, server: _Running, sandbox: BwrapSandbox | None) -> None:
+    async def _serve(self, server: _Running, launcher: Launcher | None) -> None:
         """Run one server's session until ``stop``; ``ready`` is its session and tools, or why not."""
         assert server.ready is not None
         plan = server.plan
         try:
             async with AsyncExitStack() as stack:
-                streams = await stack.enter_async_context(self._transport(plan, sandbox))
+                streams = await stack.enter_async_context(self._transport(plan, launcher))
                 session = await stack.enter_async_context(ClientSession(*streams))
                 async with asyncio.timeout(self._settings.start_timeout_s):
                     await session.initialize()
@@ -167,42 +171,24 @@ class McpHost:
             server.ended = server.ended or "stopped"
 
     def _transport(
-        self, plan: ServerPlan, sandbox: BwrapSandbox | None
+        self, plan: ServerPlan, launcher: Launcher | None
     ) -> contextlib.AbstractAsyncContextManager[TransportStreams]:
         if plan.transport == "http":
             assert plan.url is not None
             return _http(plan.url, dict(plan.headers))
-        return self._stdio(plan, sandbox)
+        assert launcher is not None
+        return self._stdio(plan, launcher)
 
     @asynccontextmanager
-    async def _stdio(self, plan: ServerPlan, sandbox: BwrapSandbox | None) -> AsyncIterator[TransportStreams]:
-        env = {"PATH": SERVER_PATH, "HOME": SERVER_HOME, **plan.env}
-        if sandbox is not None:
-            proc = await sandbox.spawn(
-                plan.argv,
-                lifetime_s=self._lifetime_s,
-                env=env,
-                binds=[str(self._settings.servers_dir)] if self._settings.servers_dir.is_dir() else [],
-                network=plan.network,
-                workspace=plan.workspace,
-            )
-        else:
-            proc = await asyncio.create_subprocess_exec(
-                *plan.argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-                start_new_session=True,
-                limit=16 * 1024 * 1024,
-            )
+    async def _stdio(self, plan: ServerPlan, launcher: Launcher) -> AsyncIterator[TransportStreams]:
+        pipes = await launcher.spawn(plan, {"PATH": SERVER_PATH, "HOME": SERVER_HOME, **plan.env})
         name = plan.name
 
         def on_stderr(line: str) -> None:
             if line:
                 log.info("mcp.server_stderr", server=name, line=self._redactor.text(line)[:500])
 
-        async with process_streams(proc, on_stderr=on_stderr) as streams:
+        async with pipe_streams(pipes, on_stderr=on_stderr) as streams:
             yield streams
 
     async def _families(self, agent: AgentDefinition, running: list[_Running], note: Note) -> list[McpTools]:

@@ -1,11 +1,11 @@
-"""The MCP stdio transport over a process the runner started itself (in a sandbox), not by the SDK.
+"""The MCP stdio transport over a server the runner started itself (in a sandbox), not by the SDK.
 
 The SDK's ``stdio_client`` spawns its own child with the runner's ``HOME``, ``PATH``...
-merged in; a server must get exactly its plan's environment, inside bubblewrap. So the
-process comes from ``BwrapSandbox.spawn`` (or, with ``MCP_SANDBOX=none``, a plain child
-with an explicit environment) and this bridges its pipes to the session's streams:
-newline-delimited JSON-RPC on stdout and stdin; stderr, never the protocol, is handed
-line by line to ``on_stderr`` (redacted logs).
+merged in; a server must get exactly its plan's environment, inside its sandbox. So the
+server comes from a launcher (``_launch``: a process in bubblewrap or a plain child, or a
+container on the Docker engine) as ``Pipes``, and this bridges them to the session's
+streams: newline-delimited JSON-RPC on stdout and stdin; stderr, never the protocol, is
+handed line by line to ``on_stderr`` (redacted logs).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import anyio
 import mcp_types as types
@@ -23,16 +24,60 @@ from anyio.streams.memory import MemoryObjectSendStream
 from mcp.client._transport import TransportStreams
 from mcp.shared.message import SessionMessage
 
-_EXIT_GRACE_S = 2.0
+EXIT_GRACE_S = 2.0
+"""How long a server whose stdin was closed may take to exit before it is killed."""
+LINE_LIMIT = 16 * 1024 * 1024
+"""The longest line (one JSON-RPC message) read from a server."""
+
+
+class Writer(Protocol):
+    """A server's stdin."""
+
+    def write(self, data: bytes) -> None: ...
+    async def drain(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Pipes(Protocol):
+    """A running server's stdin, stdout and stderr, and how to stop it."""
+
+    @property
+    def stdin(self) -> Writer: ...
+    @property
+    def stdout(self) -> asyncio.StreamReader: ...
+    @property
+    def stderr(self) -> asyncio.StreamReader: ...
+    async def stop(self) -> None:
+        """After stdin is closed: let it exit for a moment (``EXIT_GRACE_S``), then kill it."""
+        ...
+
+
+class ProcessPipes:
+    """``Pipes`` of a child process started with three pipes in a session of its own."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        self.proc = proc
+        self.stdin: Writer = proc.stdin
+        self.stdout: asyncio.StreamReader = proc.stdout
+        self.stderr: asyncio.StreamReader = proc.stderr
+
+    async def stop(self) -> None:
+        """Let the server exit on its closed stdin for a moment, then kill its whole process group."""
+        proc = self.proc
+        if proc.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), EXIT_GRACE_S)
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
 
 
 @asynccontextmanager
-async def process_streams(
-    proc: asyncio.subprocess.Process, *, on_stderr: Callable[[str], None]
-) -> AsyncIterator[TransportStreams]:
-    """The session's streams over ``proc``'s pipes; on exit its stdin is closed, then its group killed."""
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+async def pipe_streams(pipes: Pipes, *, on_stderr: Callable[[str], None]) -> AsyncIterator[TransportStreams]:
+    """The session's streams over a server's pipes; on exit its stdin is closed, then it is stopped."""
+    stdin, stdout, stderr = pipes.stdin, pipes.stdout, pipes.stderr
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](0)
 
@@ -58,7 +103,7 @@ async def process_streams(
             task.cancel()
         with contextlib.suppress(Exception):
             stdin.close()
-        await stop(proc)
+        await pipes.stop()
         tasks[2].cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for stream in (read_send, read_receive, write_send, write_receive):
@@ -84,14 +129,3 @@ async def _read(stdout: asyncio.StreamReader, send: MemoryObjectSendStream[Sessi
                 await send.send(exc)
                 continue
             await send.send(SessionMessage(message))
-
-
-async def stop(proc: asyncio.subprocess.Process) -> None:
-    """Let the server exit on its closed stdin for a moment, then kill its whole process group."""
-    if proc.returncode is None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.wait(), _EXIT_GRACE_S)
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()

@@ -17,12 +17,13 @@ acquires one in microseconds, and destroys each after its one activation.
 ``SandboxMetrics`` times starts, acquires and commands. ``AgentSandboxes`` gives an
 activation its sandbox, shaped by the agent's grants; ``WorkspaceTools`` are the agent
 loop's shell and file tools in it, paths confined to the workspace. The image is built by
-``python -m shared.sandbox.image`` (``--offline`` where no registry is reachable).
+``python -m shared.sandbox.image`` (``--offline`` where no registry is reachable);
+``connect`` is the SDK's client of an engine, for whatever else runs there (MCP servers).
 """
 
 from ._agents import AgentSandboxes
 from ._bwrap import BwrapBackend, BwrapSandbox
-from ._docker import DockerBackend, DockerSandbox
+from ._docker import DockerBackend, DockerSandbox, connect
 from ._factory import base_spec, open_backend
 from ._grants import NETWORK_SERVICES, has_network_grant, spec_for
 from ._metrics import MeteredSandbox, SandboxMetrics
@@ -70,6 +71,7 @@ __all__ = [
     "base_spec",
     "check_command",
     "confine",
+    "connect",
     "exec_once",
     "has_network_grant",
     "open_backend",

@@ -68,6 +68,21 @@ _KILL_GRACE_S = 10.0  # how long a killed command's stream may take to close
 _USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
 
 
+def connect(base_url: str) -> docker.DockerClient:
+    """The SDK's client of the engine at ``base_url`` (no call is made yet).
+
+    Raises:
+        SandboxUnavailable: the engine's unix socket does not exist, or the address is not one.
+    """
+    if base_url.startswith("unix://") and not os.path.exists(base_url[len("unix://") :]):
+        # Checked first: the SDK leaks the socket of a failed connect to a missing path.
+        raise SandboxUnavailable(f"no Docker engine at {base_url}: the socket does not exist")
+    try:
+        return docker.DockerClient(base_url=base_url, timeout=30)
+    except DockerException as exc:
+        raise SandboxUnavailable(f"no Docker engine at {base_url}: {exc}") from exc
+
+
 class DockerBackend:
     """Starts sandbox containers on one Docker engine.
 
@@ -88,13 +103,7 @@ class DockerBackend:
 
     def _api(self) -> Any:
         if self._client is None:
-            if self._base_url.startswith("unix://") and not os.path.exists(self._base_url[len("unix://") :]):
-                # Checked first: the SDK leaks the socket of a failed connect to a missing path.
-                raise SandboxUnavailable(f"no Docker engine at {self._base_url}: the socket does not exist")
-            try:
-                self._client = docker.DockerClient(base_url=self._base_url, timeout=30)
-            except DockerException as exc:
-                raise SandboxUnavailable(f"no Docker engine at {self._base_url}: {exc}") from exc
+            self._client = connect(self._base_url)
         return self._client.api
 
     def close(self) -> None:

@@ -156,6 +156,8 @@ def mcp(env: Env) -> McpSettings:
     return McpSettings(
         servers_dir=env.get("MCP_SERVERS_DIR", d.servers_dir, parse_absolute),
         sandbox=env.get("MCP_SANDBOX", d.sandbox, parse_choice(McpSandboxChoice)),
+        image=env.get("MCP_IMAGE", d.image, parse_image),
+        docker_host=env.get("DOCKER_HOST", d.docker_host, parse_docker_host),
         start_timeout_s=env.get("MCP_START_TIMEOUT_S", d.start_timeout_s, parse_float(0.1)),
         call_timeout_s=env.get("MCP_CALL_TIMEOUT_S", d.call_timeout_s, parse_float(0.1)),
         credentials={name: secret for name in MCP_CREDENTIALS if (secret := env.secret(name))},

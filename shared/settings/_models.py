@@ -65,6 +65,7 @@ class McpSandboxChoice(enum.StrEnum):
     """Where stdio MCP servers run."""
 
     BWRAP = "bwrap"  # each in a bubblewrap sandbox (the default)
+    DOCKER = "docker"  # each in a container on DOCKER_HOST, from MCP_IMAGE (in a Kubernetes pod)
     NONE = "none"  # as plain child processes: for machines without bubblewrap, never in production
 
 
@@ -86,11 +87,14 @@ class McpSettings:
     (``GITHUB_TOKEN_READ``, ``GITHUB_TOKEN_WRITE``, ``BRAVE_API_KEY``, ``POSTGRES_URL_READ``,
     ``POSTGRES_URL_WRITE``); each reaches only the server process its grant starts.
     ``http_servers`` (``MCP_HTTP_SERVERS``, a secret: JSON ``{"name": {"url": ..., "token":
-    ...}}``) are streamable-HTTP servers an agent may name.
+    ...}}``) are streamable-HTTP servers an agent may name. With ``sandbox`` ``docker`` the
+    servers run from ``image`` (``MCP_IMAGE``) on the engine at ``docker_host`` (``DOCKER_HOST``).
     """
 
     servers_dir: Path = Path("/opt/mcp-servers")
     sandbox: McpSandboxChoice = McpSandboxChoice.BWRAP
+    image: str = "botburrow-mcp:latest"
+    docker_host: str = "unix:///var/run/docker.sock"
     start_timeout_s: float = 30.0
     call_timeout_s: float = 60.0
     credentials: Mapping[str, Secret] = field(default_factory=dict)

@@ -45,3 +45,19 @@ def environ(pid: int) -> dict[str, str]:
         pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
         return {name: value for name, _, value in pairs}
     return {}
+
+
+def container_processes(docker_host: str, label: str) -> list[int]:
+    """The host pids of every process in the running containers labelled ``label`` on that engine."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host)
+    try:
+        pids: list[int] = []
+        for c in client.api.containers(filters={"label": label}):
+            top = client.api.top(c["Id"])
+            column = top["Titles"].index("PID")
+            pids += [int(row[column]) for row in top["Processes"]]
+        return pids
+    finally:
+        client.close()

@@ -1,10 +1,13 @@
-"""The built-in MCP servers as installed by ``make mcp-servers`` (``scripts/ensure-mcp-servers``), in bubblewrap.
+"""The built-in MCP servers as installed by ``make mcp-servers`` (``scripts/ensure-mcp-servers``).
 
-Under ``CI=true`` servers that are not installed, or no bubblewrap, fail the tests instead of skipping.
+``host`` runs them each way a runner does: in bubblewrap, and as containers on the Docker
+engine (``DOCKER_HOST``) from the image ``make mcp-image`` builds. Under ``CI=true`` servers
+that are not installed, no bubblewrap, or no engine or image fail the tests instead of skipping.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,6 +19,8 @@ from prometheus_client import CollectorRegistry
 from shared.agents import AgentConfig, AgentDefinition
 from shared.logs import Redactor
 from shared.mcp import McpHost, McpMetrics, ToolPins
+from shared.mcp.image import DEFAULT_TAG as MCP_IMAGE
+from shared.sandbox import DockerBackend
 from shared.settings import McpSandboxChoice, McpSettings, Secret
 from shared.streams import Redis, StreamKeys
 from tests.support import ROOT, require
@@ -61,17 +66,36 @@ def mcp_settings(servers_dir: Path, **options: Any) -> McpSettings:
     return McpSettings(servers_dir=servers_dir, credentials=options.pop("credentials", credentials), **options)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def mcp_docker_host() -> str:
+    """The Docker engine's address, once it answers and holds the MCP image."""
+    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    probe = DockerBackend(base_url=url)
+    try:
+        require(probe.available(), f"no Docker engine answers on {url} (run make sandbox)")
+        require(probe.has_image(MCP_IMAGE), f"the MCP image {MCP_IMAGE} is not built (run make mcp-image)")
+    finally:
+        probe.close()
+    return url
+
+
+@pytest.fixture(params=[McpSandboxChoice.BWRAP, McpSandboxChoice.DOCKER], ids=["bwrap", "docker"])
 async def host(
-    servers_dir: Path, redis: Redis, keys: StreamKeys, registry: CollectorRegistry
+    request: pytest.FixtureRequest, servers_dir: Path, redis: Redis, keys: StreamKeys, registry: CollectorRegistry
 ) -> AsyncIterator[McpHost]:
-    yield McpHost(
-        mcp_settings(servers_dir),
+    """A host whose stdio servers run in bubblewrap, then (a second run of the test) in Docker."""
+    choice: McpSandboxChoice = request.param
+    docker_host = request.getfixturevalue("mcp_docker_host") if choice is McpSandboxChoice.DOCKER else None
+    options: dict[str, Any] = {"docker_host": docker_host, "image": MCP_IMAGE} if docker_host else {}
+    host = McpHost(
+        mcp_settings(servers_dir, sandbox=choice, **options),
         pins=ToolPins(redis, keys=keys),
         redactor=Redactor(CREDENTIALS.values()),
         metrics=McpMetrics(registry),
         lifetime_s=120,
     )
+    yield host
+    await host.aclose()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The real built-in servers, each a process in bubblewrap with exactly its grant's credential."""
+"""The real built-in servers, each in its sandbox (bubblewrap, or a container) with exactly its grant's credential."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from prometheus_client import CollectorRegistry
 
 from shared.logs import Redactor
 from shared.mcp import McpHost
+from shared.mcp._docker import LABEL
 from shared.settings import Secret
 from shared.tools import ToolInputError
 from tests.shared.mcp.conftest import CREDENTIALS, definition, mcp_settings
 from tests.support.postgres import PostgresServer
-from tests.support.procs import alive, cmdline, descendants, environ
+from tests.support.procs import alive, cmdline, container_processes, descendants, environ
 
-BENIGN = {"PATH", "HOME", "LANG", "PWD"}
+BENIGN = {"PATH", "HOME", "LANG", "PWD", "HOSTNAME"}
 """What a server's environment holds besides its credential: nothing secret."""
 SCRIPTS = {
     "github": "server-github/dist/index.js",
@@ -28,11 +29,13 @@ SCRIPTS = {
 
 
 def server_processes() -> dict[str, list[int]]:
-    """The processes of each built-in server under this test process, by server name."""
+    """The processes of each built-in server under this test process or in its containers, by server name."""
     found: dict[str, list[int]] = {}
-    for pid in descendants(os.getpid()):
+    docker_host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    in_containers = container_processes(docker_host, LABEL) if os.path.exists(docker_host[7:]) else []
+    for pid in descendants(os.getpid()) + in_containers:
         argv = cmdline(pid)
-        if argv and not argv[0].endswith(("bwrap", "prlimit")):
+        if argv and not argv[0].endswith(("bwrap", "prlimit", "docker-init")):
             for name, script in SCRIPTS.items():
                 if any(a.endswith(script) for a in argv):
                     found.setdefault(name, []).append(pid)
