@@ -218,12 +218,13 @@ class DockerLauncher:
         return cid
 
     def _remove(self, cid: str) -> None:
-        with contextlib.suppress(NotFound):
-            try:
-                self._engine.api().remove_container(cid, force=True)
-            except (DockerException, OSError) as exc:
-                log.warning("mcp.remove_failed", container=cid[:12], error=str(exc))
-                return
+        try:
+            self._engine.api().remove_container(cid, force=True)
+        except NotFound:
+            pass
+        except (DockerException, OSError) as exc:
+            log.warning("mcp.remove_failed", container=cid[:12], error=str(exc))
+            return
         with contextlib.suppress(ValueError):
             self._containers.remove(cid)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,56 @@ async def test_each_server_is_a_locked_down_container_with_only_the_network_it_n
         assert env["GITHUB_PERSONAL_ACCESS_TOKEN"] == CREDENTIALS["GITHUB_TOKEN_READ"]
     await host.aclose()
     assert mine(engine) == [] and engine.api.volumes(filters={"label": LABEL}).get("Volumes") in (None, [])
+
+
+@asynccontextmanager
+async def tcp_engine(unix_url: str) -> AsyncIterator[str]:
+    """The engine on a loopback TCP port (as a pod's dind sidecar serves it), forwarded to its socket."""
+    assert unix_url.startswith("unix://"), "these tests reach the engine on its socket"
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+            if dst.can_write_eof():
+                dst.write_eof()  # a half-close is how the attach tells a server its stdin ended
+        except OSError:
+            pass
+
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        up_reader, up_writer = await asyncio.open_unix_connection(unix_url[len("unix://") :])
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            for w in (writer, up_writer):
+                w.close()
+                await asyncio.gather(w.wait_closed(), return_exceptions=True)
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0)
+    async with server:
+        yield f"tcp://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+
+async def test_an_engine_on_tcp_runs_them_as_the_pods_does(
+    servers_dir: Path, mcp_docker_host: str, engine: docker.DockerClient
+) -> None:
+    async with tcp_engine(mcp_docker_host) as url:
+        host = docker_host(servers_dir, url)
+        agent = definition("podded", ["filesystem:write"], ["filesystem"])
+        async with host.open(agent, note=lambda _t: None) as [fs]:
+            await fs.call("mcp__filesystem__write_file", {"path": "/workspace/a.txt", "content": "over tcp"})
+            assert await fs.call("mcp__filesystem__read_text_file", {"path": "/workspace/a.txt"}) == "over tcp"
+        await host.aclose()
+    assert mine(engine) == []
 
 
 async def test_what_a_killed_runner_left_behind_is_pruned(
