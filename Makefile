@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test test-fast lint fmt redis postgres sandbox mcp-servers mcp-image bench clean
+.PHONY: install lock run test test-fast lint fmt redis postgres sandbox mcp-servers mcp-image image-offline bench clean
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ mcp-servers: install
 # image, only CI insists: elsewhere the Docker MCP tests skip without an engine.
 mcp-image: sandbox mcp-servers
 	@$(BIN)/python -m shared.mcp.image --servers $(CURDIR)/mcp-servers || { [ "$$CI" != "true" ] && echo "make mcp-image: the Docker MCP tests will skip" >&2; }
+
+# The functions image (./Dockerfile) built and checked where no registry is reachable, FROM
+# local stand-ins for its bases (scripts/image-offline; root and a Docker engine; ~2 min).
+image-offline: install sandbox
+	@PYTHON=$(BIN)/python bash scripts/image-offline $(TAG)
 
 # The whole system on this machine (Ctrl-C stops it); ARGS passes options, e.g. ARGS="--agents DIR".
 run: install
