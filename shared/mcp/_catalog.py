@@ -155,7 +155,15 @@ BUILTINS: Mapping[str, Builtin] = {
         Builtin(
             name="git",
             service="git",
-            argv=lambda root: [str(root / ".venv" / "bin" / "mcp-server-git"), "--repository", "/workspace"],
+            # The venv's python by its own path, not the entry script: a script's shebang names the
+            # directory the venv was made in, and in an image the servers may live elsewhere.
+            argv=lambda root: [
+                str(root / ".venv" / "bin" / "python"),
+                "-m",
+                "mcp_server_git",
+                "--repository",
+                "/workspace",
+            ],
             tools={"read": GIT_READ, "write": GIT_READ | GIT_WRITE},
             workspace=True,
             prepare=(

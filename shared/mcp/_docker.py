@@ -14,8 +14,9 @@ default seccomp profile: bubblewrap cannot make namespaces there. The pod's own 
       the multiplexed stream split into stdout and stderr
     close: every container and the volume removed
 
-The servers' code is the image's (the functions image holds ``/opt/mcp-servers``; offline,
-``python -m shared.mcp.image`` builds one from this host). A credential travels only in
+The servers' code is the image's, in ``/opt/mcp-servers`` whatever ``MCP_SERVERS_DIR`` says
+(the functions image holds them there; offline, ``python -m shared.mcp.image`` builds one
+from this host). A credential travels only in
 the create call to the engine, on the pod's loopback. Containers and volumes are labelled
 ``dev.botburrow.mcp``; what a killed runner left behind is removed by ``prune``, which the
 host runs before its first activation.
@@ -30,6 +31,7 @@ import struct
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +48,8 @@ from ._transport import EXIT_GRACE_S, LINE_LIMIT, Pipes
 
 log = structlog.get_logger("botburrow.mcp")
 
+IMAGE_SERVERS_DIR = Path("/opt/mcp-servers")
+"""Where an MCP image holds the servers (the functions image does; so does ``python -m shared.mcp.image``'s)."""
 LABEL = "dev.botburrow.mcp"
 """On every container and volume of an activation's servers; its value is the activation's id."""
 MEMORY_MB = 512

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx2
 import mcp_types as types
@@ -36,7 +36,7 @@ from shared.logs import Redactor
 from shared.sandbox import BwrapBackend, SandboxError
 from shared.settings import McpSandboxChoice, McpSettings
 
-from ._docker import DockerServers
+from ._docker import IMAGE_SERVERS_DIR, DockerServers
 from ._launch import BwrapLauncher, Launcher, PlainLauncher
 from ._metrics import McpMetrics
 from ._pins import ToolPins, definition_hash
@@ -90,10 +90,13 @@ class McpHost:
         self._lifetime_s = lifetime_s
         self._bwrap = BwrapBackend()
         self._docker = DockerServers(settings.docker_host, image=settings.image, lifetime_s=lifetime_s)
+        docker = settings.sandbox is McpSandboxChoice.DOCKER
+        self._plan_settings = replace(settings, servers_dir=IMAGE_SERVERS_DIR) if docker else settings
+        """The servers' paths are the image's in Docker, this host's otherwise."""
 
     def plan(self, agent: AgentDefinition) -> Plan:
         """What ``open`` would start for ``agent`` (nothing is started)."""
-        return plan_servers(agent.config.capabilities, self._settings)
+        return plan_servers(agent.config.capabilities, self._plan_settings)
 
     @asynccontextmanager
     async def open(self, agent: AgentDefinition, *, note: Note) -> AsyncIterator[list[McpTools]]:

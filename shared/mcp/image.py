@@ -2,11 +2,11 @@
 
     python -m shared.mcp.image [--servers DIR] [--tag botburrow-mcp:latest] [--docker-host URL]
 
-``MCP_SANDBOX=docker`` runs each stdio server in a container of ``MCP_IMAGE``, with the
-argv the plan writes (``node DIR/node_modules/...``, ``DIR/.venv/bin/mcp-server-git``).
-With a registry, the functions image is that image (its servers are in
-``/opt/mcp-servers``, ``MCP_SERVERS_DIR``'s default). Where none is reachable, this
-``docker import``-s a root filesystem holding ``DIR`` at the same absolute path, the
+``MCP_SANDBOX=docker`` runs each stdio server in a container of ``MCP_IMAGE``, which holds
+them in ``/opt/mcp-servers`` (``node /opt/mcp-servers/node_modules/...``,
+``/opt/mcp-servers/.venv/bin/python -m mcp_server_git``). With a registry, the functions
+image is that image. Where none is reachable, this ``docker import``-s a root filesystem
+holding the installed servers ``DIR`` (``make mcp-servers``) at ``/opt/mcp-servers``, the
 host's ``node``, the Python ``DIR/.venv`` was made on (with its standard library),
 ``git``, every shared library they and the servers' native modules load (as ``ldd``
 lists them), CA certificates, a user 10001 and a ``/workspace`` it owns.
@@ -40,9 +40,11 @@ from shared.errors import ConfigurationError
 from shared.sandbox import SANDBOX_UID, WORKSPACE
 from shared.settings import Settings
 
+from ._docker import IMAGE_SERVERS_DIR
+
 DEFAULT_TAG = "botburrow-mcp:latest"
 DIGEST_LABEL = "dev.botburrow.mcp.digest"
-_VERSION = "1"  # of this builder: a change to what goes in must change it
+_VERSION = "2"  # of this builder: a change to what goes in must change it
 _LDD_LINE = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x")
 _SKIPPED_STDLIB = frozenset({"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "config-3.11"})
 _EXTRA = ("/etc/ssl/certs/ca-certificates.crt", "/usr/lib/ssl", "/usr/share/git-core/templates")
@@ -126,47 +128,66 @@ def digest(servers: Path, tree: Tree) -> str:
     return h.hexdigest()[:32]
 
 
-def write_rootfs(tree: Tree, out: Any) -> None:
-    """The tar of ``tree``, with ``/etc/passwd`` and ``/etc/group`` for user 10001, ``/tmp`` and ``/workspace``."""
+def write_rootfs(tree: Tree, out: Any, servers: Path) -> None:
+    """The tar of ``tree``, ``servers`` moved to ``IMAGE_SERVERS_DIR``.
+
+    With ``/etc/passwd`` and ``/etc/group`` for user 10001, ``/tmp`` and a ``/workspace`` it owns.
+    """
     with tarfile.open(fileobj=out, mode="w") as tar:
-        made: set[str] = set()
-
-        def parents(path: str) -> None:
-            for parent in reversed(Path(path).parents[:-1] if Path(path).parents else []):
-                name = str(parent).lstrip("/")
-                if name and name not in made and not os.path.islink(parent):
-                    made.add(name)
-                    info = tarfile.TarInfo(name)
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
-
-        for d, mode, uid in (("tmp", 0o1777, 0), (WORKSPACE.lstrip("/"), 0o700, SANDBOX_UID), ("etc", 0o755, 0)):
-            info = tarfile.TarInfo(d)
-            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, mode, uid, uid
-            tar.addfile(info)
-            made.add(d)
+        rootfs = _Rootfs(tar, tree, os.path.realpath(servers))
+        for name, mode, uid in (("tmp", 0o1777, 0), (WORKSPACE.lstrip("/"), 0o700, SANDBOX_UID), ("etc", 0o755, 0)):
+            rootfs.directory(name, mode, uid)
         for path in sorted(tree.paths):
-            parents(path)
-            name = path.lstrip("/")
-            if name in made:
-                continue
-            info = tar.gettarinfo(path, arcname=name)
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            if info.isdir():
-                made.add(name)
-                tar.addfile(info)
-            elif info.isreg():  # a hard link to a file added before is a link entry (the else)
-                with open(path, "rb") as f:
-                    tar.addfile(info, f)
-            else:
-                tar.addfile(info)
+            rootfs.add(path)
         _file(
             tar,
             "etc/passwd",
             f"root:x:0:0:root:/root:/bin/sh\nsandbox:x:{SANDBOX_UID}:{SANDBOX_UID}::{WORKSPACE}:/bin/sh\n",
         )
         _file(tar, "etc/group", f"root:x:0:\nsandbox:x:{SANDBOX_UID}:\n")
+
+
+class _Rootfs:
+    """Entries of the tar, each host path under its name in the image, directories made once."""
+
+    def __init__(self, tar: tarfile.TarFile, tree: Tree, servers: str) -> None:
+        self._tar = tar
+        self._tree = tree
+        self._servers = servers
+        self._made: set[str] = set()
+
+    def directory(self, name: str, mode: int = 0o755, uid: int = 0) -> None:
+        if name not in self._made:
+            self._made.add(name)
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, mode, uid, uid
+            self._tar.addfile(info)
+
+    def add(self, path: str) -> None:
+        """``path`` as it is on the host (a file, a directory, a link), under its image name."""
+        if path != self._servers and self._servers.startswith(path + "/"):
+            return  # a directory above the servers: they move
+        name = self._name(path)
+        for parent in reversed(Path("/" + name).parents[:-1]):
+            if not (str(parent) in self._tree.paths and os.path.islink(parent)):  # a link is an entry of its own
+                self.directory(str(parent).lstrip("/"))
+        if name in self._made:
+            return
+        info = self._tar.gettarinfo(path, arcname=name)
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        if info.isdir():
+            self._made.add(name)
+        if info.isreg():  # a hard link to a file added before is a link entry, without data
+            with open(path, "rb") as f:
+                self._tar.addfile(info, f)
+        else:
+            self._tar.addfile(info)
+
+    def _name(self, path: str) -> str:
+        if path == self._servers or path.startswith(self._servers + "/"):
+            path = str(IMAGE_SERVERS_DIR) + path[len(self._servers) :]
+        return path.lstrip("/")
 
 
 def build(
@@ -192,7 +213,7 @@ def build(
         f"WORKDIR {WORKSPACE}",
     ]
     with tempfile.NamedTemporaryFile(prefix="botburrow-mcp-rootfs-", suffix=".tar") as out:
-        write_rootfs(tree, out)
+        write_rootfs(tree, out, servers)
         out.flush()
         try:
             api.import_image_from_file(out.name, repository=repository, tag=version, changes=changes)

@@ -24,7 +24,7 @@ SCRIPTS = {
     "brave": "server-brave-search/dist/index.js",
     "filesystem": "server-filesystem/dist/index.js",
     "postgres": "postgres.mjs",
-    "git": "mcp-server-git",
+    "git": "mcp_server_git",
 }
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from pathlib import Path
 
 import docker
 import pytest
 
-from shared.mcp.image import DEFAULT_TAG, Tree, build, main
+from shared.mcp.image import DEFAULT_TAG, Tree, build, main, write_rootfs
 
 
 def test_a_path_is_taken_with_every_symlink_along_it(tmp_path: Path) -> None:
@@ -32,6 +34,25 @@ def test_a_tree_keeps_its_links_and_what_they_name(tmp_path: Path) -> None:
     tree.add_tree(tmp_path / "venv", skip={"__pycache__"})
     assert str(venv / "python") in tree.paths and str(tmp_path / "python3.11") in tree.paths
     assert not [p for p in tree.paths if "__pycache__" in p]
+
+
+def test_the_servers_move_to_opt_wherever_they_were_installed(tmp_path: Path) -> None:
+    servers = tmp_path / "checkout" / "mcp-servers"  # under /tmp, which a server's container mounts over
+    (servers / "node_modules" / ".bin").mkdir(parents=True)
+    (servers / "node_modules" / "index.js").write_text("1")
+    (servers / "node_modules" / ".bin" / "run").symlink_to("../index.js")
+    tree = Tree()
+    tree.add_tree(servers)
+    out = io.BytesIO()
+    write_rootfs(tree, out, servers)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert {"opt/mcp-servers/node_modules/index.js", "opt/mcp-servers/node_modules/.bin/run"} <= set(members)
+    assert members["opt/mcp-servers/node_modules/.bin/run"].linkname == "../index.js"
+    assert not [n for n in members if "checkout" in n], "nothing stays at the host's path"
+    workspace = members["workspace"]
+    assert (workspace.uid, workspace.mode) == (10001, 0o700) and members["tmp"].mode == 0o1777
 
 
 def test_a_directory_without_servers_is_refused_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
