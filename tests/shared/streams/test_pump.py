@@ -116,8 +116,12 @@ async def test_entry_of_a_dead_consumer_is_reclaimed_after_the_lease_ttl(
     await pumps.start(handle, settings=settings)
     await eventually(lambda: deliveries == [2], timeout_s=10)
     assert asyncio.get_running_loop().time() - claimed_at >= 0.8
-    assert (await redis.get(keys.lease("agent-x"))) in (None, b"")  # taken over, then released
     await eventually(lambda: drained(redis, keys))
+
+    async def lease_released() -> bool:  # taken over, then released once the entry settles
+        return (await redis.get(keys.lease("agent-x"))) in (None, b"")
+
+    await eventually(lease_released)
     pending = await redis.xpending_range(stream, "runners", "-", "+", 10, consumername="dead-runner")
     assert pending == []
 
