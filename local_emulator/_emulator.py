@@ -137,6 +137,7 @@ class Emulator:
         if not env.get("AGENTS_DIR") and not env.get("R2_BUCKET"):
             env["AGENTS_DIR"] = str(o.agents_dir)
         env.setdefault("MCP_SERVERS_DIR", str(ROOT / "mcp-servers"))  # make mcp-servers installs them there
+        env.setdefault("CLI_DIR", str(ROOT / "clis"))  # make clis installs them there
         if self.local_hub:
             env["HUB_URL"] = f"http://127.0.0.1:{o.ports.hub}"
             env.setdefault("HUB_API_KEY", LOCAL_KEY)

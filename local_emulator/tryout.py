@@ -146,6 +146,9 @@ async def _world(
         mcp = settings.mcp
         if "MCP_SERVERS_DIR" not in os.environ and (ROOT / "mcp-servers").is_dir():
             mcp = replace(mcp, servers_dir=ROOT / "mcp-servers")
+        clis = settings.clis
+        if "CLI_DIR" not in os.environ and (ROOT / "clis").is_dir():
+            clis = replace(clis, dir=ROOT / "clis")  # a checkout's `make clis`
         tried = replace(
             settings,
             redis_url=redis_url,
@@ -153,6 +156,7 @@ async def _world(
             agents=AgentSourceSettings(agents_dir=agents_dir),
             llm=llm,
             mcp=mcp,
+            clis=clis,
             metrics_port=None,
         )
         redis = connect(redis_url)

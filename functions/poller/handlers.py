@@ -12,11 +12,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from cloudevents.http import CloudEvent
+from prometheus_client import Gauge
 
 from shared.accounting import BudgetGate, UsageBook
-from shared.agents import AgentStore, configured_source
+from shared.agents import AgentDefinition, AgentStore, configured_source
 from shared.errors import InvalidEvent
 from shared.events import NOTIFICATION_CREATED, PING, NotificationCreatedData, PingData, parse_data
+from shared.executors import availability
 from shared.hub import HubClient
 from shared.poller import CircuitBreaker, Poller, PollerOptions, TickReport
 from shared.runtime import Runtime, default_consumer_name
@@ -78,6 +80,16 @@ async def handler(runtime: Runtime) -> AsyncIterator[Handler]:
     async with AsyncExitStack() as stack:
         hub = await stack.enter_async_context(HubClient.from_settings(settings.hub))
         redis, keys = runtime.redis, runtime.keys
+        unrunnable = Gauge(
+            "botburrow_poller_agent_unrunnable",
+            "1 for an agent whose executor cannot run in this deployment: the poller queues none of its work",
+            ["agent", "type"],
+            registry=runtime.registry,
+        )
+
+        def report_unrunnable(definition: AgentDefinition, _why: str) -> None:
+            unrunnable.labels(agent=definition.name, type=definition.config.type).set(1)
+
         poller = Poller(
             redis=redis,
             keys=keys,
@@ -88,5 +100,7 @@ async def handler(runtime: Runtime) -> AsyncIterator[Handler]:
             settings=settings.poller,
             mode=settings.runner.mode,
             options=PollerOptions(holder=default_consumer_name()),
+            unrunnable=availability(settings.clis),
+            on_unrunnable=report_unrunnable,
         )
         yield PollerHandlers(poller)

@@ -6,13 +6,12 @@ and the process's ``ActivationDeps``. See ``_activation`` for the steps and
 ``docs/activation.md`` for the seams with the loop, limits, accounting and poller.
 """
 
-from ._activation import EXECUTORS, handle_activation
+from ._activation import handle_activation
 from ._deps import ActivationDeps, BreakerRecord
 from ._factory import activation_handler
 from ._providers import Providers
 
 __all__ = [
-    "EXECUTORS",
     "ActivationDeps",
     "BreakerRecord",
     "Providers",

@@ -1,15 +1,15 @@
 """One activation, end to end: the runner's handler of ``com.botburrow.activation.requested``.
 
 1. the agent's definition (``AgentNotFound``/``InvalidAgent``: dead letter);
-2. an executor for its ``type`` (only ``native`` so far; any other type is dead-lettered
-   with that reason, never retried);
+2. the executor of its ``type`` (``shared.executors``: the built-in loop, or a coding CLI
+   in the sandbox through the gateway); a type none can run here is dead-lettered with
+   the reason, never retried;
 3. the budget (a refusal is the outcome ``budget_exhausted``, not a failure, and never
    trips the circuit breaker);
 4. the notifications the event names, and those that joined it while it waited on its
    stream (sealed now, the same on every retry), that are still unread on the Hub (a
    retry after they were handled finds none, and posts nothing);
-5. the loop (``shared.loop.run_native``), which posts one reply per notification,
-   idempotently;
+5. the executor, which posts one reply per notification, idempotently;
 6. the handled notifications marked read, the others released for the poller to queue
    again, the Hub told the agent was activated;
 7. a ``com.botburrow.activation.completed`` event with usage and cost, published by
@@ -38,7 +38,7 @@ import structlog
 from cloudevents.http import CloudEvent
 
 from shared.agents import AgentDefinition
-from shared.errors import InvalidEvent, PermanentError, StreamUnavailable
+from shared.errors import InvalidEvent, StreamUnavailable
 from shared.events import (
     ACTIVATION_REQUESTED,
     ActivationKind,
@@ -47,8 +47,9 @@ from shared.events import (
     activation_completed,
     parse_data,
 )
+from shared.executors import Executor
 from shared.hub import AgentRef, Notification
-from shared.loop import LoopDeps, LoopFailed, LoopRequest, LoopResult, reply_step, run_native
+from shared.loop import LoopDeps, LoopFailed, LoopRequest, LoopResult, reply_step
 from shared.streams import Outcome, RetryLater, current_delivery
 from shared.transcripts import Transcript
 
@@ -56,7 +57,6 @@ from ._deps import ActivationDeps
 
 log = structlog.get_logger(__name__)
 
-EXECUTORS = ("native",)
 INBOX_PAGE = 200
 """Unread notifications asked for per activation (the mock Hub's default page is 50)."""
 
@@ -79,7 +79,8 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
 
     Raises:
         InvalidEvent: not an activation request, or its data does not parse.
-        PermanentError: the agent is unknown, invalid, or of a type with no executor.
+        PermanentError: the agent is unknown, invalid, or of a type no executor here runs
+            (``ExecutorUnavailable``).
         TransientError: the Hub, the LLM or Redis failed; the pump retries.
     """
     if event["type"] != ACTIVATION_REQUESTED:
@@ -88,8 +89,7 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
     started = time.perf_counter()
     request = parse_data(event, ActivationRequested)
     agent = await deps.agents.get(request.agent_name)
-    if agent.config.type not in EXECUTORS:
-        raise PermanentError(f"agent {agent.name!r} is of type {agent.config.type!r}, which has no executor yet")
+    executor = deps.executors.for_type(agent.config.type)
     joined: list[str] = []
     if request.kind is ActivationKind.INBOX:
         joined = await deps.seal(agent_id=request.agent_id, priority=request.priority, event_id=str(event["id"]))
@@ -106,7 +106,7 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
             activation_id=run.event_id, attempt=run.attempt, agent=agent.name, kind=request.kind.value
         )
     try:
-        events = await _attempt(run, agent, deps, transcript)
+        events = await _attempt(run, agent, executor, deps, transcript)
     except BaseException as exc:
         _end(transcript, outcome=_why_not(exc), error=str(exc) or type(exc).__name__)
         raise
@@ -118,7 +118,7 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
 
 
 async def _attempt(
-    run: _Attempt, agent: AgentDefinition, deps: ActivationDeps, transcript: Transcript | None
+    run: _Attempt, agent: AgentDefinition, executor: Executor, deps: ActivationDeps, transcript: Transcript | None
 ) -> list[CloudEvent]:
     request = run.request
     verdict = await deps.budget.check(request.agent_id)
@@ -138,7 +138,7 @@ async def _attempt(
     if wait_s > 0:
         raise RetryLater(wait_s, reason=f"min_interval_seconds: the agent may write again in {wait_s:.1f}s")
     try:
-        result = await _execute(run, agent, notifications, deps, transcript)
+        result = await _execute(run, agent, executor, notifications, deps, transcript)
     except asyncio.CancelledError:
         raise  # lease lost or shutdown: not the agent's failure
     except Exception as exc:
@@ -181,6 +181,7 @@ async def _still_unread(run: _Attempt, deps: ActivationDeps) -> list[Notificatio
 async def _execute(
     run: _Attempt,
     agent: AgentDefinition,
+    executor: Executor,
     notifications: list[Notification],
     deps: ActivationDeps,
     transcript: Transcript | None,
@@ -206,7 +207,7 @@ async def _execute(
         transcript=transcript,
         mcp=deps.mcp,
     )
-    return await run_native(loop_request, loop_deps)
+    return await executor.run(loop_request, loop_deps)
 
 
 def _why_not(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from cloudevents.http import CloudEvent
 from shared.accounting import Spending
 from shared.agents import AgentStore
 from shared.events import Priority
+from shared.executors import Executors, executors
 from shared.hub import HubClient
 from shared.limits import BehaviorLimits
 from shared.loop import Sandboxes
@@ -52,7 +53,8 @@ class ActivationDeps:
     an activation whose agent uses a workspace tool its sandbox (``None``: no workspace
     tools are offered); ``spending`` admits and books every LLM call (the agent's
     budget and the live spend book); ``transcripts`` keeps what each attempt did; ``mcp``
-    starts each activation's MCP servers.
+    starts each activation's MCP servers; ``executors`` run each agent ``type`` (the
+    default: the built-in loop only).
     """
 
     settings: RunnerSettings
@@ -70,4 +72,5 @@ class ActivationDeps:
     spending: Spending = field(default_factory=Spending)
     transcripts: TranscriptStore | None = None
     mcp: McpHost | None = None
+    executors: Executors = field(default_factory=lambda: executors(None))
     clock: Callable[[], float] = time.monotonic

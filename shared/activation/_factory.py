@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
+from pathlib import Path
 
 from cloudevents.http import CloudEvent
 
 from shared.accounting import BudgetGate, LiveSpend, Spending, UsageBook
 from shared.agents import AgentStore, configured_source
+from shared.executors import CliHost, executors
+from shared.gateway import Gateway
 from shared.hub import HubClient
 from shared.limits import BehaviorLimits
 from shared.logs import Redactor
@@ -55,6 +59,14 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
             lifetime_s=settings.runner.activation_timeout_s + 60,
         )
         stack.push_async_callback(mcp.aclose)
+        socket = settings.clis.gateway_socket
+        if socket is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="botburrow-gw-")))
+            folder.chmod(0o711)  # a sandbox's user binds the socket inside; it cannot list the folder
+            socket = folder / "gateway.sock"
+        gateway = await stack.enter_async_context(Gateway(uds=str(socket)))
+        host = CliHost(settings=settings.clis, sandbox=settings.sandbox, gateway=gateway, upstream=providers.upstream)
+        stack.push_async_callback(host.aclose)
         deps = ActivationDeps(
             settings=settings.runner,
             hub=hub,
@@ -77,5 +89,6 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
             requeue=partial(release_queued, redis, keys),
             seal=Sealer(redis, keys, ttl_s=PollerOptions().queued_ttl_s),
             sandboxes=sandboxes,
+            executors=executors(host),
         )
         yield partial(handle_activation, deps=deps)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from shared.agents import Brain
 from shared.errors import ConfigurationError, PermanentError
+from shared.gateway import Api, Upstream
 from shared.llm import ANTHROPIC_BASE_URL, OPENAI_BASE_URL, LLMProvider, make_provider
 from shared.settings import LLMSettings
 
@@ -64,6 +65,22 @@ class Providers:
                 raise PermanentError(f"the agent's brain cannot be served: {exc}") from exc
             self._built[endpoint] = provider
         return provider
+
+    def upstream(self, brain: Brain, api: Api) -> Upstream:
+        """Where the gateway sends a coding CLI's calls for ``brain``, with the real key.
+
+        Raises:
+            PermanentError: the CLI speaks another API than the brain's provider, or the key
+                the brain names is not set.
+        """
+        provider, base, key_env = self.endpoint(brain)
+        if provider != api:
+            raise PermanentError(f"the agent's CLI speaks the {api} API, but its brain's provider is {provider!r}")
+        key = self._settings.key(key_env) if key_env else None
+        if not key:
+            raise PermanentError(f"the agent's brain cannot be served: no API key is set in {key_env or '(none)'}")
+        default = ANTHROPIC_BASE_URL if api == "anthropic" else OPENAI_BASE_URL
+        return Upstream(api=api, base_url=base or default, api_key=key)
 
     async def aclose(self) -> None:
         """Close every provider built."""

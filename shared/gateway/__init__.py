@@ -16,6 +16,18 @@ provider's own error shape.
 from ._errors import error
 from ._gateway import Gateway
 from ._leases import Api, Lease, Leases, Upstream
+from ._mcp import route_tools
 from ._meter import StreamMeter, usage_of, worst_case_usd
 
-__all__ = ["Api", "Gateway", "Lease", "Leases", "StreamMeter", "Upstream", "error", "usage_of", "worst_case_usd"]
+__all__ = [
+    "Api",
+    "Gateway",
+    "Lease",
+    "Leases",
+    "StreamMeter",
+    "Upstream",
+    "error",
+    "route_tools",
+    "usage_of",
+    "worst_case_usd",
+]

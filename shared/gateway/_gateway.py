@@ -10,13 +10,17 @@ Routes (``Leases`` decide who may use them; each activation's token dies with it
 =========================  =========================================================
 
 It runs uvicorn inside the runner's event loop (the runner keeps its own signal
-handling) on loopback, on a port of its own choosing unless given one.
+handling) on loopback, on a port of its own choosing unless given one, and, with
+``uds``, on a unix socket too: the one a coding CLI's sandbox (no network) has mounted
+and reaches through a forwarder inside it (``shared.executors``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -47,6 +51,8 @@ class Gateway:
         host: where it listens (loopback by default).
         port: its port (0: a free one).
         http: the session that forwards LLM calls (a pooled one is made at ``start`` when ``None``).
+        uds: a unix socket path to answer on as well (made world-connectable: the token is
+            what admits a caller; a stale socket file there is replaced).
     """
 
     def __init__(
@@ -56,8 +62,10 @@ class Gateway:
         host: str = "127.0.0.1",
         port: int = 0,
         http: aiohttp.ClientSession | None = None,
+        uds: str | None = None,
     ) -> None:
         self.leases = leases or Leases()
+        self.uds = uds
         self._host = host
         self._port = port
         self._http = http
@@ -101,7 +109,7 @@ class Gateway:
             self.app, host=self._host, port=self._port, log_level="warning", access_log=False, lifespan="on"
         )
         self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(), name="gateway")
+        self._task = asyncio.create_task(self._server.serve(sockets=self._sockets()), name="gateway")
         while not self._server.started:
             if self._task.done():
                 self._task.result()  # raises why it could not start
@@ -110,12 +118,30 @@ class Gateway:
         self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
         return self
 
+    def _sockets(self) -> list[socket.socket]:
+        """The listening sockets: TCP on ``host:port``, and the unix socket ``uds``."""
+        tcp = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind((self._host, self._port))
+        sockets = [tcp]
+        if self.uds is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.uds)
+            unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            unix.bind(self.uds)
+            os.chmod(self.uds, 0o666)  # the sandbox's user connects; its token admits it
+            sockets.append(unix)
+        return sockets
+
     async def stop(self) -> None:
         """Stop answering, finish what runs, close the forwarding client."""
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
             self._server = self._task = None
+            if self.uds is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.uds)
         if self._owned_http and self._http is not None:
             await self._http.close()
             self._http = None

@@ -41,6 +41,8 @@ class Lease:
         tools: its MCP routes: ``hub`` and each granted server, by name.
         transcript: where the calls are recorded (``None``: nowhere).
         expires_at: ``time.monotonic()`` after which the token is refused.
+        calls: LLM calls forwarded.
+        refusals: the reasons of the LLM calls the budget refused (``cost_cap``, a budget's), in order.
     """
 
     token: str = field(repr=False)
@@ -52,6 +54,7 @@ class Lease:
     transcript: Transcript | None = None
     expires_at: float = float("inf")
     calls: int = 0
+    refusals: list[str] = field(default_factory=list)
 
 
 class Leases:

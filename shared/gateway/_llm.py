@@ -74,6 +74,7 @@ class LlmRoutes:
         admitted = await lease.budget.admit(worst_usd=worst_case_usd(api, body))
         if isinstance(admitted, Refused):
             log.info("gateway.refused", agent=lease.agent, reason=admitted.reason)
+            lease.refusals.append(admitted.reason)
             _record(lease, "llm_refused", via="gateway", reason=admitted.reason, detail=admitted.detail)
             return error(api, 402, "billing_error", f"refused: {admitted.detail}")
         streaming = body.get("stream") is True

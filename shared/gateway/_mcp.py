@@ -108,6 +108,11 @@ class McpRoutes:
         return lease, str(request.path_params.get("name", ""))
 
 
+def route_tools(family: ToolSet) -> list[str]:
+    """The tool names an MCP client of the gateway sees on ``family``'s route."""
+    return [shown for shown, _ in _offered(family)]
+
+
 def _offered(family: ToolSet) -> list[tuple[str, ToolSpec]]:
     """``(name shown on the route, spec)``: an MCP server's tools keep their own names."""
     specs = list(family.specs())

@@ -22,12 +22,17 @@ DM back), posted by the loop itself, so an agent with no Hub grants still answer
 mentions. ``NO_RESPONSE``
 posts nothing. Done-markers ``reply:<notification id>`` let a retried activation skip
 what it already answered without calling the model.
+
+The coding CLIs (``shared.executors``) answer with the same pieces: ``system_prompt`` and
+``user_message`` for their prompt, ``hub_tools`` behind the gateway's ``hub`` route,
+``already_answered``, ``fetch_threads`` and ``post_final`` around the CLI's run.
 """
 
 from shared.tools import DoneMarkers, reply_step
 
+from ._answer import already_answered, fetch_threads, hub_tools, post_final, wrote
 from ._loop import run_native
-from ._prompt import allowed_skills, is_no_response, system_prompt
+from ._prompt import allowed_skills, is_no_response, system_prompt, user_message
 from ._types import NO_RESPONSE, LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome, Sandboxes
 
 __all__ = [
@@ -40,8 +45,14 @@ __all__ = [
     "Outcome",
     "Sandboxes",
     "allowed_skills",
+    "already_answered",
+    "fetch_threads",
+    "hub_tools",
     "is_no_response",
+    "post_final",
     "reply_step",
     "run_native",
     "system_prompt",
+    "user_message",
+    "wrote",
 ]

@@ -26,16 +26,15 @@ from functools import partial
 import structlog
 
 from shared.accounting import COST_CAP, Admission, CallBudget, Refused
-from shared.errors import HubAuthError, HubRejected
-from shared.hub import Notification, Post
-from shared.limits import Refusal
+from shared.hub import Notification
 from shared.llm import Message, Usage, cost_usd
 from shared.sandbox import Sandbox, WorkspaceTools
-from shared.tools import HubContext, HubTools, Toolbox, ToolSet, reply_step
+from shared.tools import Toolbox, ToolSet
 from shared.transcripts import Transcript
 
 from . import _record as record
-from ._prompt import answerable, is_no_response, system_prompt, user_message
+from ._answer import already_answered, fetch_threads, hub_tools, post_final
+from ._prompt import system_prompt, user_message
 from ._types import LoopDeps, LoopFailed, LoopRequest, LoopResult, Outcome
 
 log = structlog.get_logger(__name__)
@@ -70,19 +69,7 @@ class _Tools:
 
     def __init__(self, request: LoopRequest, deps: LoopDeps) -> None:
         transcript = deps.transcript
-        self.hub = HubTools(
-            HubContext(
-                hub=deps.hub,
-                limits=deps.limits,
-                agent=request.agent,
-                agent_ref=request.agent_ref,
-                activation_id=request.activation_id,
-                notifications=request.notifications,
-                ledger=deps.ledger,
-                max_output_chars=deps.max_tool_output_chars,
-                on_write=None if transcript is None else partial(record.write, transcript),
-            )
-        )
+        self.hub = hub_tools(request, deps)
         families: list[ToolSet] = [self.hub]
         self._opened: list[Sandbox] = []
         self._deps = deps
@@ -149,14 +136,14 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
             ``cause`` is the error above.
     """
     brain = request.agent.config.brain
-    done = await _already_answered(request, deps)
+    done = await already_answered(request, deps)
     pending = [n for n in request.notifications if n.id not in done]
     if request.notifications and not pending:
         log.info("loop.already_answered", activation_id=request.activation_id, handled=len(done))
         return LoopResult(outcome="replied", model=brain.model, handled=list(done))
     toolbox = _Tools(request, deps)
     tools = toolbox.hub
-    threads = await _threads(request, pending, deps)
+    threads = await fetch_threads(request, pending, deps)
     system = system_prompt(request.agent, request.agent_ref)
     agent_id = request.agent_ref.id or request.agent.name
     budget = deps.spending.for_activation(agent_id=agent_id, cost_cap_usd=request.cost_cap_usd)
@@ -176,7 +163,7 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
             handled.update(dict.fromkeys(tools.answered))
             if stopped is not None:
                 return stopped
-            return await _finish(request, tools, batch, final, handled, deps)
+            return await post_final(request, tools, batch, final, handled, deps)
 
     try:
         await toolbox.start_mcp(request)
@@ -312,68 +299,3 @@ async def _admit(
         record.refused(state.transcript, talk.scope, admitted)
         return ("cost_cap" if admitted.reason == COST_CAP else "budget_exhausted"), None
     return None, admitted
-
-
-async def _finish(
-    request: LoopRequest,
-    tools: HubTools,
-    pending: list[Notification],
-    final: str,
-    handled: dict[str, None],
-    deps: LoopDeps,
-) -> Outcome:
-    """Post the final answer (unless it is NO_RESPONSE or every notification is answered); ``handled`` grows."""
-    unanswered = [n for n in pending if not tools.taken(n.id)]
-    if is_no_response(final) or not final.strip():
-        for n in unanswered:
-            handled[n.id] = None
-            if deps.ledger is not None:
-                await deps.ledger.mark_done(request.activation_id, reply_step(n.id), "no_response")
-        wrote = tools.posts or tools.comments or tools.dms
-        return "replied" if wrote else "no_response"
-    target = next((n for n in unanswered if answerable(n)), None)
-    handled.update((n.id, None) for n in unanswered if not answerable(n))  # nothing to answer them with
-    if target is None:
-        return "replied" if (tools.posts or tools.comments or tools.dms) else "no_response"
-    try:
-        made = await tools.reply(target, final.strip())
-    except HubAuthError:
-        raise
-    except HubRejected as exc:  # the post or recipient is gone: it can never be answered
-        log.warning("loop.reply_rejected", notification_id=target.id, status=exc.status)
-        handled[target.id] = None
-        return "limit_refused" if tools.refusals else "no_response"
-    if isinstance(made, Refusal):
-        if not made.temporary:
-            handled[target.id] = None  # a spent daily or thread limit: retrying cannot answer it
-        return "replied" if (tools.posts or tools.comments or tools.dms) else "limit_refused"
-    handled[target.id] = None
-    return "replied"
-
-
-async def _already_answered(request: LoopRequest, deps: LoopDeps) -> list[str]:
-    """Notifications a previous attempt of this activation answered (or judged needing none)."""
-    if deps.ledger is None:
-        return []
-    ledger = deps.ledger
-    done = await asyncio.gather(
-        *(ledger.is_done(request.activation_id, reply_step(n.id)) for n in request.notifications)
-    )
-    return [n.id for n, answered in zip(request.notifications, done, strict=True) if answered]
-
-
-async def _threads(request: LoopRequest, pending: list[Notification], deps: LoopDeps) -> dict[str, Post | None]:
-    """Each distinct post the notifications point into, fetched once; ``None`` when the Hub refuses it."""
-    me = request.agent_ref.name or request.agent_ref.id or request.agent.name
-
-    async def fetch(post_id: str) -> Post | None:
-        try:
-            return await deps.hub.get_post(me, post_id)
-        except HubAuthError:
-            raise
-        except HubRejected as exc:
-            log.info("loop.thread_unavailable", post_id=post_id, status=exc.status)
-            return None
-
-    post_ids = list(dict.fromkeys(n.post_id for n in pending if n.post_id is not None))
-    return dict(zip(post_ids, await asyncio.gather(*(fetch(p) for p in post_ids)), strict=True))

@@ -44,7 +44,13 @@ _AGENT_CONCURRENCY = 16
 
 
 class Poller:
-    """The tick and ingest of ARCHITECTURE.md's poller function (see the module docstring)."""
+    """The tick and ingest of ARCHITECTURE.md's poller function (see the module docstring).
+
+    ``unrunnable`` says why agents of a ``type`` cannot run in this deployment (``None``:
+    they can: ``shared.executors.availability``); such an agent is passed over, its
+    notifications left unread and unqueued, and ``on_unrunnable`` is told once per agent
+    and process (a log line and a metric, not a dead letter per mention).
+    """
 
     def __init__(
         self,
@@ -60,8 +66,13 @@ class Poller:
         options: PollerOptions | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        unrunnable: Callable[[str], str | None] | None = None,
+        on_unrunnable: Callable[[AgentDefinition, str], None] | None = None,
     ) -> None:
         self._options = options or PollerOptions()
+        self._unrunnable = unrunnable
+        self._on_unrunnable = on_unrunnable
+        self._reported: set[str] = set()
         self._redis = redis
         self._keys = keys
         self._hub = hub
@@ -302,13 +313,23 @@ class Poller:
 
     async def _definition(self, name: str, report: TickReport) -> AgentDefinition | None:
         try:
-            return await self._agents.get(name)
+            definition = await self._agents.get(name)
         except AgentNotFound:
             report.skipped["unknown_agent"] += 1
             log.info("poller.unknown_agent", agent=name)
         except InvalidAgent as exc:
             report.skipped["invalid_agent"] += 1
             log.warning("poller.invalid_agent", agent=name, field=exc.field, problem=exc.problem)
+        else:
+            why = self._unrunnable(definition.config.type) if self._unrunnable is not None else None
+            if why is None:
+                return definition
+            report.skipped["executor_unavailable"] += 1
+            if name not in self._reported:
+                self._reported.add(name)
+                log.warning("poller.executor_unavailable", agent=name, type=definition.config.type, reason=why)
+                if self._on_unrunnable is not None:
+                    self._on_unrunnable(definition, why)
         return None
 
     async def _may_activate(self, agent_id: str, report: TickReport) -> bool:

@@ -514,6 +514,8 @@ class BwrapSandbox:
                 opts += ["--ro-bind-try", path, path]
         for path in binds:
             opts += ["--ro-bind", path, path]
+        for host_path, path in spec.mounts:
+            opts += ["--ro-bind", host_path, path]
         opts += ["--bind", self._workspace, WORKSPACE] if workspace else ["--tmpfs", WORKSPACE]
         opts += ["--remount-ro", "/", "--chdir", cwd, "--clearenv"]
         for key, value in environ.items():

@@ -146,6 +146,7 @@ class DockerBackend:
                 ),
                 "/tmp": f"rw,noexec,nosuid,nodev,size={TMP_MB}m,mode=1777",
             },
+            binds=[f"{host}:{path}:ro" for host, path in spec.mounts],
             mem_limit=spec.memory_mb * 1024 * 1024,
             memswap_limit=spec.memory_mb * 1024 * 1024,
             nano_cpus=int(spec.cpus * 1e9),

@@ -9,6 +9,7 @@ archives. The environment a command sees is exactly ``SandboxSpec.env`` plus the
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -64,6 +65,9 @@ class SandboxSpec:
             credentials: see ``granted_env``).
         max_output_bytes: output kept per stream per command; the rest is counted and
             dropped.
+        mounts: ``(host path, sandbox path)`` pairs mounted read-only: a coding CLI's
+            install, the gateway's socket (``shared.executors``). Sandbox paths are
+            absolute and outside ``WORKSPACE``.
     """
 
     image: str = "botburrow-sandbox:latest"
@@ -75,6 +79,7 @@ class SandboxSpec:
     timeout_s: float = 120.0
     env: Mapping[str, str] = field(default_factory=dict)
     max_output_bytes: int = 1_000_000
+    mounts: tuple[tuple[str, str], ...] = ()
 
     def shape(self) -> tuple[object, ...]:
         """What the sandbox is built with (image, network, limits); the rest applies per command.
@@ -82,7 +87,7 @@ class SandboxSpec:
         Sandboxes of one shape are interchangeable until ``Sandbox.bind`` gives one an
         agent's ``env``, ``timeout_s`` and ``max_output_bytes``.
         """
-        return (self.image, self.network, self.memory_mb, self.cpus, self.pids, self.workspace_mb)
+        return (self.image, self.network, self.memory_mb, self.cpus, self.pids, self.workspace_mb, self.mounts)
 
     def __post_init__(self) -> None:
         for name in ("memory_mb", "pids", "workspace_mb", "max_output_bytes"):
@@ -91,6 +96,14 @@ class SandboxSpec:
         if self.cpus <= 0 or self.timeout_s <= 0:
             raise SandboxFailed("SandboxSpec.cpus and timeout_s must be positive")
         check_env(self.env)
+        for host, dest in self.mounts:
+            inside = posixpath.normpath(dest)
+            if (
+                not (host.startswith("/") and dest.startswith("/"))
+                or inside in ("/", WORKSPACE)
+                or (inside.startswith(WORKSPACE + "/"))
+            ):
+                raise SandboxFailed(f"SandboxSpec.mounts: {host!r} → {dest!r} must be absolute, outside {WORKSPACE}")
 
 
 @dataclass(frozen=True)

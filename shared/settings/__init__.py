@@ -12,6 +12,7 @@ The parts: ``_models`` (one dataclass per concern), ``_build`` (one builder per 
 from ._models import (
     MCP_CREDENTIALS,
     AgentSourceSettings,
+    CliSettings,
     HubSettings,
     LLMSettings,
     McpSandboxChoice,
@@ -31,6 +32,7 @@ from ._settings import Settings
 __all__ = [
     "MCP_CREDENTIALS",
     "AgentSourceSettings",
+    "CliSettings",
     "HubSettings",
     "LLMSettings",
     "McpSandboxChoice",

@@ -10,6 +10,7 @@ from ._env import Env
 from ._models import (
     MCP_CREDENTIALS,
     AgentSourceSettings,
+    CliSettings,
     HubSettings,
     LLMSettings,
     McpSandboxChoice,
@@ -148,6 +149,18 @@ def sandbox(env: Env) -> SandboxSettings:
         pids=env.get("SANDBOX_PIDS", d.pids, parse_int(8)),
         workspace_mb=env.get("SANDBOX_WORKSPACE_MB", d.workspace_mb, parse_int(1)),
         pool_size=env.get("SANDBOX_POOL_SIZE", d.pool_size, parse_int(0)),
+    )
+
+
+def clis(env: Env) -> CliSettings:
+    d = CliSettings()
+    return CliSettings(
+        dir=env.get("CLI_DIR", d.dir, parse_absolute),
+        image=env.get("CLI_IMAGE", d.image, parse_image),
+        gateway_socket=env.get("GATEWAY_SOCKET", d.gateway_socket, parse_absolute),
+        memory_mb=env.get("CLI_MEMORY_MB", d.memory_mb, parse_int(256)),
+        pids=env.get("CLI_PIDS", d.pids, parse_int(16)),
+        max_retries=env.get("CLI_MAX_RETRIES", d.max_retries, parse_int(0)),
     )
 
 

@@ -199,3 +199,26 @@ class SandboxSettings:
     pids: int = 128
     workspace_mb: int = 64
     pool_size: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class CliSettings:
+    """The coding CLIs (``shared.executors``): where they are installed, how their sandboxes are built.
+
+    ``dir`` (``CLI_DIR``) holds the installs (``make clis``: ``node_modules/.bin/claude``,
+    ``node_modules/.bin/opencode``, ``aider/bin/aider``); it is mounted read-only at the
+    same path in every CLI sandbox, and the CLI image (``CLI_IMAGE``, the sandbox image a
+    Docker backend runs them in) has them there. ``gateway_socket`` (``GATEWAY_SOCKET``)
+    is where the runner's gateway answers the sandboxes (a temporary directory's when
+    unset; in a pod, a volume the Docker engine's container shares). ``memory_mb``
+    (``CLI_MEMORY_MB``) is a CLI sandbox's memory (address space under bubblewrap: the
+    CLIs' runtimes reserve far more than they use); ``max_retries`` (``CLI_MAX_RETRIES``)
+    how often a CLI retries a failed LLM call itself before it gives up.
+    """
+
+    dir: Path = Path("/opt/botburrow/clis")
+    image: str = "botburrow-agent:latest"
+    gateway_socket: Path | None = None
+    memory_mb: int = 4096
+    pids: int = 512
+    max_retries: int = 2

@@ -14,6 +14,7 @@ from ._env import Env
 from ._models import (
     URL_PASSWORD,
     AgentSourceSettings,
+    CliSettings,
     HubSettings,
     LLMSettings,
     McpSettings,
@@ -41,6 +42,7 @@ class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     transcripts: TranscriptSettings = field(default_factory=TranscriptSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    clis: CliSettings = field(default_factory=CliSettings)
     metrics_port: int | None = 9090
     log_level: str = "info"
     log_json: bool = True
@@ -96,6 +98,7 @@ class Settings:
             sandbox=parts.sandbox(env),
             transcripts=parts.transcripts(env),
             mcp=parts.mcp(env),
+            clis=parts.clis(env),
             metrics_port=env.get("METRICS_PORT", cls.metrics_port or 0, parse_int(0)) or None,
             log_level=env.get("LOG_LEVEL", cls.log_level, parse_level),
             log_json=env.get("LOG_FORMAT", "json", parse_format) == "json",

@@ -39,6 +39,14 @@ def _entry(e: Mapping[str, Any], width: int) -> list[str]:
         return [f"{at} Hub {e.get('write')} ({e.get('step')}) → {e.get('hub_id')}"]
     if kind == "note":
         return [f"{at} note: {e.get('text')}"]
+    if kind == "cli_run":
+        why = f": {e.get('reason')}" if e.get("reason") else ""
+        return [
+            f"{at} {e.get('executor')} exited {e.get('exit_code')} after {e.get('duration_ms')} ms"
+            f"{' (killed at the deadline)' if e.get('timed_out') else ''}: {e.get('ending')}{why}",
+            f"         {e.get('llm_calls')} LLM call(s) metered ${e.get('metered_cost_usd')}; "
+            f"the CLI's own figure ${e.get('cli_cost_usd')}, {e.get('turns')} turn(s)",
+        ]
     if kind == "end":
         usage = e.get("usage") or {}
         error = f", error: {e.get('error')}" if e.get("error") else ""
@@ -50,17 +58,36 @@ def _entry(e: Mapping[str, Any], width: int) -> list[str]:
 
 
 def _request(at: str, e: Mapping[str, Any], width: int) -> list[str]:
-    head = f"{at} → model {e.get('model')} (conversation {e.get('conversation') or '-'}, call {e.get('call')})"
+    """A call of the native loop (its new messages, as parts), or one through the gateway.
+
+    The gateway records what a CLI sent, in the provider's shape: the whole conversation
+    every call, so only its last message is shown.
+    """
+    via = " via the gateway" if e.get("via") == "gateway" else ""
+    head = f"{at} → model {e.get('model')}{via} (conversation {e.get('conversation') or '-'}, call {e.get('call')})"
     lines = [head]
     if e.get("system"):
-        lines.append(f"         system: {_short(e['system'], width)}")
+        lines.append(f"         system: {_short(_text(e['system']), width)}")
     if e.get("tools") is not None:
-        names = ", ".join(str(t.get("name")) for t in e["tools"]) or "none"
+        names = ", ".join(str(t.get("name") if isinstance(t, Mapping) else t) for t in e["tools"]) or "none"
         lines.append(f"         tools: {names}")
-    for message in e.get("messages") or []:
-        for part in message.get("parts") or []:
-            lines.append(f"         {message.get('role')}: {_part(part, width)}")
+    messages = [m for m in e.get("messages") or [] if isinstance(m, Mapping)]
+    for message in messages[-1:] if via else messages:
+        parts = message.get("parts")
+        if parts is None:  # the provider's shape: content as text or as blocks
+            content = message.get("content")
+            parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for part in parts:
+            shown = _part(part, width) if isinstance(part, Mapping) else _short(part, width)
+            lines.append(f"         {message.get('role')}: {shown}")
     return lines
+
+
+def _text(value: Any) -> str:
+    """A system prompt as text: a string, or the provider's list of text blocks."""
+    if isinstance(value, list):
+        return " ".join(str(b.get("text", "")) if isinstance(b, Mapping) else str(b) for b in value)
+    return str(value)
 
 
 def _response(at: str, e: Mapping[str, Any], width: int) -> list[str]:
@@ -74,7 +101,7 @@ def _part(part: Mapping[str, Any], width: int) -> str:
     kind = part.get("type")
     if kind == "text":
         return _short(part.get("text"), width)
-    if kind == "tool_call":
+    if kind in ("tool_call", "tool_use"):
         return f"calls {part.get('name')} {_json(part.get('input'), width)}"
     if kind == "tool_result":
         mark = " (error)" if part.get("is_error") else ""

@@ -167,18 +167,25 @@ async def test_the_daily_post_limit_refuses_the_post_past_its_count(system: Syst
     assert "max_daily_posts" in str(refused[0]["content"])
 
 
-async def test_an_agent_type_without_an_executor_is_dead_lettered_with_that_reason(system: System) -> None:
-    config = native_agent("coder")
-    config["type"] = "claude-code"
+async def test_the_poller_queues_nothing_for_an_agent_whose_executor_cannot_run_here(system: System) -> None:
+    config = native_agent("gander")
+    config["type"] = "goose"  # on no registry reachable here: never installed
     system.add_agent(config)
-    system.hub.human_post("dana", "@coder fix it")
-    await system.tick()
+    post = system.hub.human_post("dana", "@gander fix it")
     await system.start_runner()
+    for _ in range(2):
+        await system.tick()
 
-    await eventually(lambda: system.redis.xlen(system.keys.dlq))
-    [(_, fields)] = await system.redis.xrange(system.keys.dlq)
-    assert b"type 'claude-code', which has no executor yet" in fields[b"reason"]
-    assert system.replies_by("coder") == []
+    tick = system.poller.last_tick
+    assert tick is not None and tick.skipped["executor_unavailable"] >= 1 and tick.published == []  # inbox, discovery
+    for stream in (*system.keys.activation_streams, system.keys.dlq):
+        assert await system.redis.xlen(stream) == 0, stream
+    agent = system.hub.require_agent("gander")
+    assert [n.post_id for n in system.hub.inbox(agent, unread_only=True)] == [post.id]  # left for when it can run
+    gauge = system.runtime.registry.get_sample_value(
+        "botburrow_poller_agent_unrunnable", {"agent": "gander", "type": "goose"}
+    )
+    assert gauge == 1
 
 
 async def test_consumption_reaches_the_hub_priced_by_the_table(system: System) -> None:
