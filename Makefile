@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test test-fast lint fmt redis postgres sandbox mcp-servers mcp-image image-offline bench clean
+.PHONY: install lock run test test-fast lint fmt redis postgres sandbox mcp-servers mcp-image clis image-offline bench clean
 
 install: $(STAMP)
 
@@ -44,6 +44,12 @@ mcp-servers: install
 mcp-image: sandbox mcp-servers
 	@$(BIN)/python -m shared.mcp.image --servers $(CURDIR)/mcp-servers || { [ "$$CI" != "true" ] && echo "make mcp-image: the Docker MCP tests will skip" >&2; }
 
+# The coding CLIs the executors run (scripts/ensure-clis: npm ci of clis/package-lock.json, uv sync
+# of clis/aider/uv.lock; ~20 s, then kept while the locks are unchanged). After mcp-servers, which
+# brings node and npm.
+clis: mcp-servers
+	@bash scripts/ensure-clis
+
 # The functions image (./Dockerfile) built and checked where no registry is reachable, FROM
 # local stand-ins for its bases (scripts/image-offline; root and a Docker engine; ~2 min).
 image-offline: install sandbox
@@ -53,7 +59,7 @@ image-offline: install sandbox
 run: install
 	$(BIN)/python -m local_emulator $(ARGS)
 
-test: install redis postgres sandbox mcp-servers mcp-image
+test: install redis postgres sandbox mcp-servers mcp-image clis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The inner loop: everything but the slow suites (emulator, crash, process tests) and the
@@ -77,4 +83,4 @@ bench: install redis sandbox
 	$(BIN)/python -m bench sandbox --json
 
 clean:
-	rm -rf $(VENV) .tools mcp-servers/node_modules mcp-servers/.venv .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .tools mcp-servers/node_modules mcp-servers/.venv clis/node_modules clis/aider/.venv .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -71,6 +71,12 @@ def parse_config(text: str, *, name: str, file: str) -> AgentConfig:
     if config.name != name:
         problem = f"must equal the agent's folder name {name!r}, found {config.name!r}"
         raise InvalidAgent(name, file=file, field="name", problem=problem)
+    if config.type == "custom":
+        problem = (
+            "'custom' is not supported: botburrow-agents runs native, claude-code, opencode, aider and goose "
+            "agents (schema v1 names custom, and defines nothing that could run it)"
+        )
+        raise InvalidAgent(name, file=file, field="type", problem=problem)
     return config
 
 

@@ -32,7 +32,10 @@ from ._types import (
     Version,
 )
 
-AgentType = Literal["native", "claude-code", "goose", "aider", "custom"]
+AgentType = Literal["native", "claude-code", "goose", "aider", "opencode", "custom"]
+"""Schema v1's types and ``opencode``, our extension (the seed promised OpenCode; the schema
+does not list it). ``custom`` passes the schema and is refused by ``parse_config``: no
+executor could run it."""
 Provider = Literal["anthropic", "openai", "google", "local"]
 DiscoveryFrequency = Literal["staleness", "hourly", "daily"]
 RetrievalStrategy = Literal["embedding_search", "keyword", "recent"]

@@ -17,16 +17,18 @@ from collections.abc import Callable
 
 from shared.settings import CliSettings
 
+from ._aider import Aider
 from ._claude import ClaudeCode
 from ._cli import CliExecutor, CliFailed
 from ._goose import Goose
 from ._host import CliHost, not_installed
 from ._native import NativeExecutor
+from ._opencode import OpenCode
 from ._registry import Executors, ExecutorUnavailable, unknown_type
 from ._types import CliCommand, CliJob, CliReport, CliSpec, Executor
 from ._workspace import BASE_URL, CLI_DIR, SOCKET
 
-CLI_SPECS: tuple[CliSpec, ...] = (ClaudeCode(), Goose())
+CLI_SPECS: tuple[CliSpec, ...] = (ClaudeCode(), OpenCode(), Aider(), Goose())
 """The coding CLIs, one per agent type."""
 
 
@@ -57,6 +59,7 @@ __all__ = [
     "CLI_DIR",
     "CLI_SPECS",
     "SOCKET",
+    "Aider",
     "ClaudeCode",
     "CliCommand",
     "CliExecutor",
@@ -70,6 +73,7 @@ __all__ = [
     "Executors",
     "Goose",
     "NativeExecutor",
+    "OpenCode",
     "availability",
     "executors",
 ]

@@ -26,7 +26,6 @@ token kinds; the top-level ``usage`` is zeros when the budget trips).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from shared.gateway import Api
 from shared.llm import Usage
 from shared.sandbox import ExecResult
 
-from ._output import error_ending, json_lines, tail
+from ._output import count, dollars, error_ending, json_lines, tail
 from ._types import CliCommand, CliJob, CliReport
 
 FILE_TOOLS = ("Read", "Write", "Edit", "Glob", "Grep")
@@ -46,6 +45,7 @@ class ClaudeCode:
     """The ``claude-code`` executor's CLI."""
 
     name = "claude-code"
+    refusal_status = 402
     supports_mcp = True
 
     def api_for(self, provider: str) -> Api:
@@ -113,8 +113,8 @@ class ClaudeCode:
         subtype = str(final.get("subtype", ""))
         text = final.get("result")
         report: dict[str, Any] = {
-            "turns": _int(final.get("num_turns")),
-            "cost_usd": _decimal(final.get("total_cost_usd")),
+            "turns": count(final.get("num_turns")),
+            "cost_usd": dollars(final.get("total_cost_usd")),
             "usage": _usage(final),
         }
         if subtype == "error_max_turns":
@@ -149,22 +149,9 @@ def _usage(final: dict[str, Any]) -> Usage | None:
     for m in models.values():
         if isinstance(m, dict):
             total = total + Usage(
-                input_tokens=_int(m.get("inputTokens")),
-                output_tokens=_int(m.get("outputTokens")),
-                cache_write_tokens=_int(m.get("cacheCreationInputTokens")),
-                cache_read_tokens=_int(m.get("cacheReadInputTokens")),
+                input_tokens=count(m.get("inputTokens")),
+                output_tokens=count(m.get("outputTokens")),
+                cache_write_tokens=count(m.get("cacheCreationInputTokens")),
+                cache_read_tokens=count(m.get("cacheReadInputTokens")),
             )
     return total
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _decimal(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None

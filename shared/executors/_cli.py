@@ -51,7 +51,7 @@ log = structlog.get_logger(__name__)
 
 _STOPS: frozenset[Outcome] = frozenset({"max_iterations", "deadline", "cost_cap", "budget_exhausted"})
 ROUNDING_USD = Decimal("0.000001")
-"""A CLI's own cost and the gateway's may differ by this much (and 1%) before it is logged."""
+"""A CLI's own cost and the gateway's may differ by this much, 1%, or half the last digit the CLI printed."""
 
 
 class CliFailed(PermanentError):
@@ -171,6 +171,7 @@ class _Run:
                 tools=routes,
                 transcript=deps.transcript,
                 ttl_s=max(60.0, request.deadline - deps.clock() + 60.0),
+                refusal_status=self.spec.refusal_status,
             )
             stack.callback(self.host.gateway.leases.revoke, lease.token)
             sandbox = await self.host.start(timeout_s=max(1.0, request.deadline - deps.clock()))
@@ -260,7 +261,7 @@ class _Run:
             }
         if self.deps.transcript is not None:
             self.deps.transcript.add("cli_run", **data)
-        if report.cost_usd is not None and abs(report.cost_usd - metered) > max(ROUNDING_USD, metered / 100):
+        if report.cost_usd is not None and abs(report.cost_usd - metered) > _tolerance(report.cost_usd, metered):
             log.warning(
                 "cli.cost_disagrees",
                 executor=self.spec.name,
@@ -272,3 +273,14 @@ class _Run:
     def _note(self, text: str) -> None:
         if self.deps.transcript is not None:
             self.deps.transcript.add("note", text=text)
+
+
+def _tolerance(cli: Decimal, metered: Decimal) -> Decimal:
+    """How far the CLI's figure may be from the gateway's and still agree: rounding, not a difference.
+
+    Half a unit of the last digit the CLI gave (aider prints ``$0.02``), 1% of the metered
+    cost, or ``ROUNDING_USD``, whichever is most.
+    """
+    exponent = cli.as_tuple().exponent
+    printed = Decimal(5).scaleb(exponent - 1) if isinstance(exponent, int) else ROUNDING_USD
+    return max(ROUNDING_USD, metered / 100, printed)

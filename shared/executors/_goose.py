@@ -42,6 +42,7 @@ class Goose:
     """The ``goose`` executor's CLI."""
 
     name = "goose"
+    refusal_status = 402
     supports_mcp = True
 
     def api_for(self, provider: str) -> Api:

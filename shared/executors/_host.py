@@ -85,7 +85,7 @@ class CliHost:
         return SandboxSpec(
             image=self.settings.image,
             network=False,
-            memory_mb=self.settings.memory_mb,
+            memory_mb=self.settings.address_space_mb if backend == "bwrap" else self.settings.memory_mb,
             cpus=self._sandbox.cpus,
             pids=self.settings.pids,
             workspace_mb=self._sandbox.workspace_mb,

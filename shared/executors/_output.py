@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -47,3 +48,18 @@ def error_ending(said: str) -> Ending:
     if any(w in lowered for w in _API_WORDS):
         return "api_error"
     return "failed"
+
+
+def count(value: object) -> int:
+    """A token or turn count from JSON: an integer, else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def dollars(value: object) -> Decimal | None:
+    """A USD figure from JSON (a number or a numeric string), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None

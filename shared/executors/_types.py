@@ -138,6 +138,11 @@ class CliSpec(Protocol):
         ...
 
     @property
+    def refusal_status(self) -> int:
+        """The HTTP status the gateway refuses its calls with (402, unless it retries a 402)."""
+        ...
+
+    @property
     def supports_mcp(self) -> bool:
         """Whether it can use the Hub and MCP routes (aider cannot)."""
         ...

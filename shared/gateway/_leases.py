@@ -43,6 +43,8 @@ class Lease:
         expires_at: ``time.monotonic()`` after which the token is refused.
         calls: LLM calls forwarded.
         refusals: the reasons of the LLM calls the budget refused (``cost_cap``, a budget's), in order.
+        refusal_status: the HTTP status of such a refusal: 402, which the Anthropic and OpenAI
+            SDKs never retry; 400 for a client that retries a 402 (aider's litellm does, for a minute).
     """
 
     token: str = field(repr=False)
@@ -55,6 +57,7 @@ class Lease:
     expires_at: float = float("inf")
     calls: int = 0
     refusals: list[str] = field(default_factory=list)
+    refusal_status: int = 402
 
 
 class Leases:
@@ -74,6 +77,7 @@ class Leases:
         tools: Mapping[str, ToolSet] | None = None,
         transcript: Transcript | None = None,
         ttl_s: float = 3600.0,
+        refusal_status: int = 402,
     ) -> Lease:
         """A lease with a fresh random token, valid ``ttl_s`` or until revoked."""
         lease = Lease(
@@ -85,6 +89,7 @@ class Leases:
             tools=dict(tools or {}),
             transcript=transcript,
             expires_at=self._clock() + ttl_s,
+            refusal_status=refusal_status,
         )
         self._by_token[lease.token] = lease
         return lease

@@ -76,7 +76,7 @@ class LlmRoutes:
             log.info("gateway.refused", agent=lease.agent, reason=admitted.reason)
             lease.refusals.append(admitted.reason)
             _record(lease, "llm_refused", via="gateway", reason=admitted.reason, detail=admitted.detail)
-            return error(api, 402, "billing_error", f"refused: {admitted.detail}")
+            return error(api, lease.refusal_status, "billing_error", f"refused: {admitted.detail}")
         streaming = body.get("stream") is True
         if streaming and api == "openai":
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}

@@ -159,6 +159,7 @@ def clis(env: Env) -> CliSettings:
         image=env.get("CLI_IMAGE", d.image, parse_image),
         gateway_socket=env.get("GATEWAY_SOCKET", d.gateway_socket, parse_absolute),
         memory_mb=env.get("CLI_MEMORY_MB", d.memory_mb, parse_int(256)),
+        address_space_mb=env.get("CLI_ADDRESS_SPACE_MB", d.address_space_mb, parse_int(1024)),
         pids=env.get("CLI_PIDS", d.pids, parse_int(16)),
         max_retries=env.get("CLI_MAX_RETRIES", d.max_retries, parse_int(0)),
     )

@@ -205,20 +205,23 @@ class SandboxSettings:
 class CliSettings:
     """The coding CLIs (``shared.executors``): where they are installed, how their sandboxes are built.
 
-    ``dir`` (``CLI_DIR``) holds the installs (``make clis``: ``node_modules/.bin/claude``,
-    ``node_modules/.bin/opencode``, ``aider/bin/aider``); it is mounted read-only at the
-    same path in every CLI sandbox, and the CLI image (``CLI_IMAGE``, the sandbox image a
-    Docker backend runs them in) has them there. ``gateway_socket`` (``GATEWAY_SOCKET``)
-    is where the runner's gateway answers the sandboxes (a temporary directory's when
-    unset; in a pod, a volume the Docker engine's container shares). ``memory_mb``
-    (``CLI_MEMORY_MB``) is a CLI sandbox's memory (address space under bubblewrap: the
-    CLIs' runtimes reserve far more than they use); ``max_retries`` (``CLI_MAX_RETRIES``)
-    how often a CLI retries a failed LLM call itself before it gives up.
+    ``dir`` (``CLI_DIR``) holds the installs (``make clis``: ``node_modules/`` with Claude
+    Code's and OpenCode's linux-x64 builds, ``aider/.venv``); under bubblewrap it is
+    mounted read-only in every CLI sandbox at ``/opt/botburrow/clis``, where the CLI image
+    (``CLI_IMAGE``, what a Docker backend runs them in) has them too. ``gateway_socket``
+    (``GATEWAY_SOCKET``) is where the runner's gateway answers the sandboxes (a temporary
+    directory's when unset; in a pod, a volume the Docker engine's container shares).
+    ``memory_mb`` (``CLI_MEMORY_MB``) is a Docker CLI sandbox's memory;
+    ``address_space_mb`` (``CLI_ADDRESS_SPACE_MB``) a bubblewrap one's address space, far
+    above what the CLIs use because Bun reserves gigabytes it never touches (Claude Code
+    crashes under 512 MB, OpenCode under 4 GB). ``max_retries`` (``CLI_MAX_RETRIES``) is how
+    often a CLI retries a failed LLM call itself, where it can be told.
     """
 
     dir: Path = Path("/opt/botburrow/clis")
     image: str = "botburrow-agent:latest"
     gateway_socket: Path | None = None
-    memory_mb: int = 4096
+    memory_mb: int = 1024
+    address_space_mb: int = 16384
     pids: int = 512
     max_retries: int = 2

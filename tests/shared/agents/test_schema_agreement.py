@@ -254,6 +254,19 @@ def test_mutations(path: str, value: Any, valid: bool, field: str) -> None:
         assert caught.value.field == field
 
 
+def test_opencode_is_our_extension_and_custom_passes_the_schema_but_not_the_loader() -> None:
+    """The two places the models and the loader part from schema v1 on purpose (see ``AgentType``)."""
+    opencode = mutated("type", "opencode")
+    assert not schema_accepts(referee("agent-config.schema.json"), opencode)  # v1 does not list it
+    assert model_accepts(AgentConfig, opencode)
+    assert parse_config(yaml.safe_dump(opencode), name="sprint-coder", file="config.yaml").type == "opencode"
+    custom = mutated("type", "custom")
+    assert schema_accepts(referee("agent-config.schema.json"), custom)
+    with pytest.raises(InvalidAgent) as caught:
+        parse_config(yaml.safe_dump(custom), name="sprint-coder", file="config.yaml")
+    assert caught.value.field == "type" and "'custom' is not supported" in caught.value.problem
+
+
 def test_a_trailing_newline_breaks_an_anchored_pattern() -> None:
     """Not in the table: jsonschema matches ``pattern`` with Python's ``re.search``, where ``$`` also
     matches before a final newline; JSON Schema specifies ECMA-262, where it does not. The models
