@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from shared.activation import activation_handler
 from shared.runtime import Runtime
 from shared.settings import (
     AgentSourceSettings,
+    CliSettings,
     HubSettings,
     LLMSettings,
     PollerSettings,
@@ -42,9 +43,10 @@ from shared.streams import (
     StreamMetrics,
     stream_status,
 )
-from tests.support import fast_settings
+from tests.support import ROOT, fast_settings
 
 LLM_KEY = "sk-fake-0123456789"
+
 
 
 def native_agent(
@@ -156,8 +158,20 @@ def hub_agents() -> list[str]:
 
 
 @pytest.fixture
+def system_overrides() -> dict[str, Any]:
+    """Fields of the system's ``Settings`` a test module sets otherwise (``dataclasses.replace``)."""
+    return {}
+
+
+@pytest.fixture
 async def system(
-    hub: MockHub, server: MockHubServer, redis: Redis, redis_url: str, keys: StreamKeys, tmp_path: Path
+    hub: MockHub,
+    server: MockHubServer,
+    redis: Redis,
+    redis_url: str,
+    keys: StreamKeys,
+    tmp_path: Path,
+    system_overrides: dict[str, Any],
 ) -> AsyncIterator[System]:
     async with AsyncExitStack() as stack:
         fake = await stack.enter_async_context(FakeLLMServer())
@@ -176,8 +190,10 @@ async def system(
                 timeout_s=5,
                 max_attempts=2,
             ),
+            clis=CliSettings(dir=ROOT / "clis"),
             metrics_port=None,
         )
+        settings = replace(settings, **system_overrides)
         runtime = Runtime.over(settings, redis, keys, CollectorRegistry())
         poller = await stack.enter_async_context(poller_handler(runtime))
         runner = await stack.enter_async_context(activation_handler(runtime))
