@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import shutil
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -278,5 +279,39 @@ async def test_a_storm_of_429s_ends_in_the_retry_policys_outcome(system: System)
     await eventually(lambda: system.redis.xlen(system.keys.dlq), timeout_s=120)
     [(_, fields)] = await system.redis.xrange(system.keys.dlq)
     assert fields[b"reason"].startswith(b"failed 5 deliveries"), fields  # the pump's retries, then its dead letter
-    assert b"LLM calls failed" in fields[b"last_error"] and b"429" in fields[b"last_error"]
+    said = b" ".join(fields.values())
+    assert b"LLM calls failed" in said and b"429" in said, fields
     assert system.replies_by("claude-storm") == []
+
+
+@pytest.mark.parametrize(
+    "system_overrides", [{"runner": RunnerSettings(activation_timeout_s=6, max_cost_usd=1.0)}], indirect=True
+)
+async def test_a_cli_past_the_deadline_is_killed_with_nothing_left_running(system: System) -> None:
+    coder(system, "claude-slow", "claude-code", **{"capabilities.mcp_servers": []})
+    system.fake.add_script(Script(name="slow", steps=[Step(text="too late", delay_s=12)]))
+    system.hub.human_post("dana", "@claude-slow take your time [[script:slow]]")
+    await system.tick()
+    await system.start_runner()
+
+    await eventually(lambda: system.redis.xlen(system.keys.dlq), timeout_s=60)
+    [(_, fields)] = await system.redis.xrange(system.keys.dlq)
+    assert b"ran past the activation's deadline" in b" ".join(fields.values()), fields
+    assert system.replies_by("claude-slow") == []
+    assert running_clis() == [], "the CLI's whole process tree was killed"
+
+
+def running_clis() -> list[str]:
+    """The command lines of processes on this host running an installed CLI."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if any(
+            str(binary) in line or f"/opt/botburrow/clis/{binary.relative_to(CLIS)}" in line
+            for binary in INSTALLED.values()
+        ):
+            found.append(line)
+    return found
