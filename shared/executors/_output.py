@@ -37,7 +37,19 @@ def tail(output: bytes, limit: int = TAIL_CHARS) -> str:
 
 
 _BUDGET_WORDS = ("402", "billing", "credit balance", "insufficient_quota")
-_API_WORDS = ("api error", "429", "rate limit", "rate_limit", "overloaded", "529", "500", "502", "503", "connection")
+_API_WORDS = (
+    "api error",
+    "apierror",
+    "connect",
+    "429",
+    "rate limit",
+    "rate_limit",
+    "overloaded",
+    "529",
+    "500",
+    "502",
+    "503",
+)
 
 
 def error_ending(said: str) -> Ending:

@@ -48,7 +48,6 @@ from tests.support import ROOT, fast_settings
 LLM_KEY = "sk-fake-0123456789"
 
 
-
 def native_agent(
     name: str,
     *,
