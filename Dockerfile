@@ -13,7 +13,8 @@
 # image is also MCP_IMAGE: with MCP_SANDBOX=docker (the manifests) each server is a container
 # of it on the pod's engine, its workspace a volume over /workspace (owned by 10001 here, so
 # the volume is); with MCP_SANDBOX=bwrap the runner starts them in bubblewrap (installed here
-# with git). See README, "MCP servers".
+# with git). See README, "MCP servers". The coding CLIs are in /opt/botburrow/clis (README,
+# "Coding CLIs").
 ARG BASE=python:3.11-slim-bookworm
 ARG NODE=node:20-bookworm-slim
 
@@ -42,6 +43,17 @@ RUN cd /opt/mcp-servers \
     && node /usr/local/lib/node_modules/npm/bin/npm-cli.js ci --omit=dev --no-audit --no-fund \
     && UV_PROJECT_ENVIRONMENT=/opt/mcp-servers/.venv UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
         /opt/uv/bin/uv sync --locked --compile-bytecode --python python3
+
+# The coding CLIs (clis/, from their locks): Claude Code's and OpenCode's linux-x64 builds with
+# npm ci, aider with uv on this image's python3. This image is also CLI_IMAGE: each CLI runs in a
+# container of it, from /opt/botburrow/clis, behind /opt/botburrow/forward.py (shared/executors).
+COPY clis/package.json clis/package-lock.json /opt/botburrow/clis/
+COPY clis/aider/pyproject.toml clis/aider/uv.lock /opt/botburrow/clis/aider/
+RUN cd /opt/botburrow/clis \
+    && node /usr/local/lib/node_modules/npm/bin/npm-cli.js ci --no-audit --no-fund \
+    && cd aider && UV_PROJECT_ENVIRONMENT=/opt/botburrow/clis/aider/.venv UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
+        /opt/uv/bin/uv sync --locked --compile-bytecode --python python3
+COPY shared/executors/forward.py /opt/botburrow/forward.py
 
 FROM ${BASE}
 RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap git util-linux \

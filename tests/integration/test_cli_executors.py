@@ -8,6 +8,7 @@ answers through the gateway, which meters what is billed.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 from decimal import Decimal
@@ -21,6 +22,8 @@ import yaml
 
 from local_emulator.fake_llm import Fail, Script, Step, ToolCall
 from shared.executors import CLI_SPECS
+from shared.executors.image import DEFAULT_TAG as CLI_IMAGE
+from shared.sandbox import DockerBackend
 from shared.settings import CliSettings, RunnerSettings, SandboxBackendChoice, SandboxSettings
 from shared.transcripts import TranscriptStore
 from tests.integration.conftest import LLM_KEY, System
@@ -35,7 +38,10 @@ INSTALLED = {spec.name: spec.binary(CLIS) for spec in CLI_SPECS if spec.name != 
 
 @pytest.fixture
 def system_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Bubblewrap, the installed CLIs, and a test's own ``runner`` settings (``indirect`` parametrize)."""
+    """Bubblewrap (Docker for a test of ``backend`` docker), the installed CLIs, and a test's own
+    ``runner`` settings (``indirect`` parametrize)."""
+    callspec = getattr(request.node, "callspec", None)
+    params: dict[str, Any] = dict(callspec.params) if callspec is not None else {}
     require(shutil.which("bwrap") is not None, "bubblewrap is not installed (make sandbox)")
     for name, binary in INSTALLED.items():
         require(binary.exists(), f"{name} is not installed at {binary} (make clis)")
@@ -45,6 +51,7 @@ def system_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
         "clis": CliSettings(dir=CLIS, max_retries=1),
         "runner": RunnerSettings(activation_timeout_s=60, max_cost_usd=1.0),
         **getattr(request, "param", {}),
+        **(in_docker() if params.get("backend") == "docker" else {}),
     }
 
 
@@ -79,9 +86,23 @@ async def transcript_of(system: System, activation_id: str) -> list[dict[str, An
     return list(recorded.entries)
 
 
-@pytest.mark.parametrize("agent_type", sorted(INSTALLED))
+def in_docker() -> dict[str, Any]:
+    """Overrides that run the CLIs in Docker, from the image ``make cli-image`` builds."""
+    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    probe = DockerBackend(base_url=url)
+    try:
+        require(probe.available(), f"no Docker engine answers on {url} (make sandbox)")
+        require(probe.has_image(CLI_IMAGE), f"the CLI image {CLI_IMAGE} is not built (make cli-image)")
+    finally:
+        probe.close()
+    return {"sandbox": SandboxSettings(backend=SandboxBackendChoice.DOCKER, docker_host=url)}
+
+
+@pytest.mark.parametrize(
+    ("agent_type", "backend"), [*((t, "bwrap") for t in sorted(INSTALLED)), ("claude-code", "docker")]
+)
 async def test_a_cli_agent_answers_a_mention_once_billed_as_the_gateway_metered(
-    system: System, agent_type: str
+    system: System, agent_type: str, backend: str
 ) -> None:
     name = f"{agent_type}-one" if agent_type != "claude-code" else "claude-coder-1"
     agent_id = coder(system, name, agent_type, **({} if name == "claude-coder-1" else {"capabilities.mcp_servers": []}))
