@@ -1,4 +1,4 @@
-"""``python -m bench dispatch|recovery|e2e|sandbox|gateway [--json]``."""
+"""``python -m bench dispatch|recovery|e2e|sandbox|gateway|cli [--json]``."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("--runs", type=int, default=30, help="runs of each measurement (at least 30)")
     gateway = sub.add_parser("gateway", help="latency and CPU the activation gateway adds to an LLM call")
     gateway.add_argument("--calls", type=int, default=500)
-    for p in (dispatch, recovery, e2e, sandbox, gateway):
+    cli = sub.add_parser("cli", help="each coding CLI's cold start and mention-to-reply time, per sandbox backend")
+    cli.add_argument("--runs", type=int, default=5, help="activations per executor and backend")
+    for p in (dispatch, recovery, e2e, sandbox, gateway, cli):
         p.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
 
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import gateway as bench  # type: ignore[no-redef]
 
         result = asyncio.run(bench.run(calls=args.calls))
+    elif args.bench == "cli":
+        from bench import cli as bench  # type: ignore[no-redef]
+
+        result = asyncio.run(bench.run(runs=args.runs))
     elif args.bench == "sandbox":
         from bench import sandbox as bench  # type: ignore[no-redef]
 

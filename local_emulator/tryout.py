@@ -75,7 +75,7 @@ async def run(
     if f"@{agent_name}" not in text:
         text = f"@{agent_name} {text}"
     with redis_for_emulator(redis_url) as choice:
-        async with _world(settings, agents_dir, definition.config.brain.provider, choice.url, scripts) as (world, hub):
+        async with world(settings, agents_dir, definition.config.brain.provider, choice.url, scripts) as (tried, hub):
             agent = hub.require_agent(agent_name)
             post = hub.human_post(PERSON, text)
             notes = [n.id for n in hub.inbox(agent, unread_only=True)]
@@ -91,11 +91,11 @@ async def run(
             failure: BaseException | None = None
             completed: dict[str, Any] = {}
             try:
-                outcome = await world.handler(event)
+                outcome = await tried.handler(event)
                 completed = outcome[0].get_data() if outcome else {}
             except Exception as exc:
                 failure = exc
-            recorded = await world.transcripts.load(str(event["id"]))
+            recorded = await tried.transcripts.load(str(event["id"]))
             entries = recorded.entries if recorded else []
             replies = [c for c in hub.content.comments if c.author.name == agent_name and c.post_id == post.id]
     if as_json:
@@ -115,16 +115,19 @@ async def run(
     return 0
 
 
-class _World:
-    def __init__(self, handler: Any, transcripts: TranscriptStore) -> None:
+class World:
+    """The runner's activation handler, and the transcripts it writes (``botburrow try``, ``bench cli``)."""
+
+    def __init__(self, handler: Any, transcripts: TranscriptStore, fake: FakeLLMServer | None) -> None:
         self.handler = handler
         self.transcripts = transcripts
+        self.fake = fake  # None when the agent's real provider answers
 
 
 @asynccontextmanager
-async def _world(
+async def world(
     settings: Settings, agents_dir: Path, provider: str, redis_url: str, scripts: list[Script]
-) -> AsyncIterator[tuple[_World, MockHub]]:
+) -> AsyncIterator[tuple[World, MockHub]]:
     """The runner's activation handler over an embedded mock Hub, the fake LLM unless a key is set."""
     hub = MockHub(id_tag=f"{uuid.uuid4().hex[:6]}-")  # each try is a fresh activation, whatever Redis holds
     for folder in _agent_names(agents_dir):
@@ -133,6 +136,7 @@ async def _world(
         server = await stack.enter_async_context(MockHubServer(hub))
         llm = settings.llm
         key_var = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "google": "GOOGLE_API_KEY"}
+        fake: FakeLLMServer | None = None
         if not llm.key(key_var.get(provider, "")):
             fake = await stack.enter_async_context(FakeLLMServer(scripts=scripts, voices=True))
             fake_keys = {name: Secret(FAKE_KEY) for name in key_var.values()}
@@ -165,7 +169,7 @@ async def _world(
         runtime = Runtime.over(tried, redis, keys, CollectorRegistry())
         handler = await stack.enter_async_context(activation_handler(runtime))
         transcripts = TranscriptStore(redis, keys=keys)
-        yield _World(handler, transcripts), hub
+        yield World(handler, transcripts, fake), hub
 
 
 def _agent_names(agents_dir: Path) -> list[str]:
