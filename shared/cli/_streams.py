@@ -55,6 +55,7 @@ async def _list(letters: DeadLetters, *, limit: int, as_json: bool) -> int:
         print(
             f"{row.dlq_id}  {row.at:%Y-%m-%d %H:%M:%S}Z  {row.origin}  event={row.event_id or '-'}  "
             f"agent={row.subject or '-'}  deliveries={row.deliveries}"
+            + (f"  dead-lettered {row.count} times since {row.first_at:%Y-%m-%d %H:%M:%S}Z" if row.count > 1 else "")
         )
         print(f"    reason: {row.reason}")
         if row.last_error:

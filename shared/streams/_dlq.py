@@ -16,7 +16,12 @@ from ._redis import Redis, Scripts, translated
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """One dead-lettered event and why it was given up on."""
+    """One dead-lettered event and why it was given up on (the last time, of ``count``).
+
+    An event dead-lettered again (the poller queued the same work once more, say) is
+    the same record: ``count`` says how many times, ``first_at`` when the first was,
+    and the rest is the latest time's.
+    """
 
     dlq_id: str
     at: datetime
@@ -29,6 +34,8 @@ class DeadLetter:
     deliveries: int
     last_error: str | None
     data: dict[str, Any]
+    count: int
+    first_at: datetime
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (for ``botburrow dlq list --json``)."""
@@ -43,6 +50,8 @@ class DeadLetter:
             "reason": self.reason,
             "deliveries": self.deliveries,
             "last_error": self.last_error,
+            "count": self.count,
+            "first_at": self.first_at.isoformat(),
         }
 
 
@@ -83,8 +92,8 @@ class DeadLetters:
         fields = _original_fields(letter)
         if not letter.origin or not fields:
             raise InvalidEvent("dlq", f"entry {letter.dlq_id} is unreadable ({letter.reason}); nothing to replay")
-        args = [letter.dlq_id, *(x for pair in fields.items() for x in pair)]
-        new_id = await self._scripts.call("replay", [self._keys.dlq, letter.origin], args)
+        args = [letter.dlq_id, letter.event_id or "", *(x for pair in fields.items() for x in pair)]
+        new_id = await self._scripts.call("replay", [self._keys.dlq, letter.origin, self._keys.dlq_index], args)
         return new_id.decode() if isinstance(new_id, bytes) else None
 
     async def replay_all(self) -> tuple[list[str], list[str]]:
@@ -149,9 +158,10 @@ def _parse(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
     if not isinstance(data, dict):
         data = {"reason": f"unreadable dead-letter entry: {problem}"}
     original = data.get("event") or {}
+    at = _ms(dlq_id.split("-")[0]) or datetime.now(UTC)
     return DeadLetter(
         dlq_id=dlq_id,
-        at=datetime.fromtimestamp(int(dlq_id.split("-")[0]) / 1000, UTC),
+        at=at,
         origin=str(data.get("stream", fields.get(b"origin", b"").decode())),
         origin_id=str(data.get("entry_id", "")),
         event_id=original.get("id"),
@@ -161,7 +171,14 @@ def _parse(entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
         deliveries=int(data.get("deliveries", 0)),
         last_error=data.get("last_error"),
         data=data,
+        count=int(count) if (count := fields.get(b"count", b"")).isdigit() else 1,
+        first_at=_ms(fields.get(b"first_at", b"").decode("ascii", "replace")) or at,
     )
+
+
+def _ms(text: str) -> datetime | None:
+    """Epoch milliseconds as a time, None when ``text`` is not a number."""
+    return datetime.fromtimestamp(int(text) / 1000, UTC) if text.isdigit() else None
 
 
 def _original_fields(letter: DeadLetter) -> dict[bytes, bytes]:

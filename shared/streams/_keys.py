@@ -33,6 +33,11 @@ class StreamKeys:
         return f"{self.prefix}:dlq"
 
     @property
+    def dlq_index(self) -> str:
+        """Hash of event id → its dead-letter entry, so repeats collapse into one record."""
+        return f"{self.prefix}:dlq:index"
+
+    @property
     def fence(self) -> str:
         """Counter that hands out fencing tokens."""
         return f"{self.prefix}:lease:fence"

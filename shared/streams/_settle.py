@@ -6,7 +6,9 @@ with the lease release and the XACK, and only while this consumer still owns the
 - ``ACK``: the handler succeeded; its outcome events go to the results stream.
 - ``REQUEUE``: back on the stream now (never started, or handed back at shutdown).
 - ``DELAY``: back on the stream later (retry backoff, agent busy, ``RetryLater``).
-- ``DEAD``: to the dead-letter stream with the reason.
+- ``DEAD``: to the dead-letter stream with the reason; an event dead-lettered again
+  replaces its record there, counted (``count``, ``first_at``), so an event that keeps
+  coming back and failing is one record, not one per time.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def deadletter_fields(s: Settlement, *, at: datetime | None = None) -> dict[byte
 
     Field ``event`` holds a ``com.botburrow.activation.deadlettered`` CloudEvent whose
     data carries the original event (or, when it did not parse, the raw fields);
-    ``reason``, ``origin`` and ``origin_id`` are plain copies for ``redis-cli``.
+    ``reason``, ``origin`` and ``origin_id`` are plain copies for ``redis-cli``
+    (``settle.lua`` adds ``count`` and ``first_at``).
     """
     e = s.entry
     original_json = orjson.loads(encode_structured(e.event)) if e.event is not None else None
@@ -143,7 +146,9 @@ def settle_call(
             payload = [delayed_member(s.fields)]
         else:
             target = keys.dlq
-            payload = [x for pair in deadletter_fields(s).items() for x in pair]
+            event_id = str(e.event["id"]) if e.event is not None else ""
+            payload = [event_id, *(x for pair in deadletter_fields(s).items() for x in pair)]
         script_keys += [e.stream, e.slot.lease_key if e.slot is not None else e.stream, target]
         args += [e.entry_id, s.release or "", s.action.value, delay_ms, len(payload), *payload]
+    script_keys.append(keys.dlq_index)
     return script_keys, args

@@ -181,6 +181,46 @@ async def test_failing_event_is_dead_lettered_after_max_deliveries_then_replayed
     assert await letters.replay(event["id"]) is None
 
 
+async def test_an_event_dead_lettered_again_is_one_record_with_a_count(
+    redis: Redis, keys: StreamKeys, pumps: Pumps
+) -> None:
+    """The same work queued again and rejected again (an agent nothing can run, say) does
+    not grow the dead-letter stream: its record is replaced, counted, the latest reason
+    kept; other events keep records of their own, and a replay starts the count over."""
+    rejections = 0
+
+    async def handle(event: CloudEvent) -> None:
+        nonlocal rejections
+        rejections += 1
+        raise PermanentError(f"no executor (time {rejections})")
+
+    await pumps.start(handle)
+    letters = DeadLetters(redis, Scripts(redis), keys)
+    again, other = activation("agent-x"), activation("agent-y")
+    for n in range(1, 4):
+        await publish(redis, keys, [again])
+        await eventually(lambda n=n: rejections == n)  # type: ignore[misc]
+        await eventually(lambda: drained(redis, keys))
+    await publish(redis, keys, [other])
+    await eventually(lambda: rejections == 4)
+    await eventually(lambda: drained(redis, keys))
+
+    first, second = await letters.entries()
+    assert await letters.count() == 2
+    assert (first.event_id, first.count) == (again["id"], 3)
+    assert first.reason == "handler rejected the event: no executor (time 3)"
+    assert first.first_at < first.at
+    assert (second.event_id, second.count) == (other["id"], 1)
+    assert first.as_dict()["count"] == 3
+
+    assert await letters.replay(again["id"])
+    await eventually(lambda: rejections == 5)
+    await eventually(lambda: drained(redis, keys))
+    replayed = [letter for letter in await letters.entries() if letter.event_id == again["id"]]
+    assert [(r.count, r.reason) for r in replayed] == [(1, "handler rejected the event: no executor (time 5)")]
+    assert replayed[0].first_at == replayed[0].at
+
+
 async def test_malformed_entries_are_dead_lettered_with_the_reason_and_the_pump_carries_on(
     redis: Redis, keys: StreamKeys, pumps: Pumps
 ) -> None:
