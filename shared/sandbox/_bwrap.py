@@ -57,7 +57,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -161,7 +160,7 @@ class BwrapBackend:
         except OSError as exc:
             shutil.rmtree(top, ignore_errors=True)
             raise SandboxUnavailable(f"cannot prepare a workspace in {top}: {exc}") from exc
-        sandbox = BwrapSandbox(spec, host=host, top=top, as_user=self._as_user())
+        sandbox = BwrapSandbox(spec, host=host, top=top, run_as=SANDBOX_UID if self._as_root else None)
         if not self._verified:
             result = await sandbox.exec(["true"], timeout_s=_PROBE_TIMEOUT_S)
             if not result.ok:
@@ -174,12 +173,6 @@ class BwrapBackend:
 
     async def aclose(self) -> None:
         """Nothing to release: sandboxes are closed by their owners."""
-
-    def _as_user(self) -> dict[str, Any]:
-        """The ``create_subprocess_exec`` arguments that drop root to the sandbox user."""
-        if not self._as_root:
-            return {}
-        return {"user": SANDBOX_UID, "group": SANDBOX_UID, "extra_groups": []}
 
     async def _probe(self) -> _Host:
         """The host's bwrap, its options, ``prlimit`` and system directories, found once."""
@@ -221,14 +214,17 @@ class BwrapBackend:
 class BwrapSandbox:
     """One workspace, and the ``bwrap`` of the command running in it (one at a time)."""
 
-    def __init__(self, spec: SandboxSpec, *, host: _Host, top: Path, as_user: Mapping[str, Any]) -> None:
-        """Made by ``BwrapBackend.start``: ``top`` holds ``workspace``, ``passwd`` and ``group``."""
+    def __init__(self, spec: SandboxSpec, *, host: _Host, top: Path, run_as: int | None) -> None:
+        """Made by ``BwrapBackend.start``: ``top`` holds ``workspace``, ``passwd`` and ``group``.
+
+        ``run_as`` is the uid (and gid) bwrap drops root to, None to run as this process.
+        """
         self._spec = spec
         self._host = host
         self._top = top
         self._workspace = str(top / "workspace")
-        self._as_user = dict(as_user)
-        self._chown = bool(as_user)
+        self._run_as = run_as
+        self._chown = run_as is not None
         self._env: Mapping[str, str] = dict(spec.env)
         self._lock = asyncio.Lock()
         self._closed = False
@@ -320,7 +316,7 @@ class BwrapSandbox:
             raise SandboxFailed(f"cannot show {bad[0]!r} in the sandbox: not an existing absolute directory")
         self._check_open()
         host = self._host
-        command, preexec = _limited(host, self._spec, args, lifetime_s)
+        command, preexec = _limited(host, self._spec, args, lifetime_s, self._run_as)
         options = _options_fd(
             self._options(command_env(self._env, env), WORKSPACE, binds, network=network, workspace=workspace)
         )
@@ -339,7 +335,6 @@ class BwrapSandbox:
                 pass_fds=(options,),
                 preexec_fn=preexec,
                 limit=_SPAWN_LINE_LIMIT,
-                **self._as_user,
             )
         except OSError as exc:
             raise SandboxUnavailable(f"cannot run {host.bwrap}: {exc}") from exc
@@ -416,7 +411,7 @@ class BwrapSandbox:
     ) -> ExecResult:
         """Spawn bwrap, stream its output, and kill it all when ``limit_s`` passes."""
         host = self._host
-        command, preexec = _limited(host, self._spec, argv, limit_s)
+        command, preexec = _limited(host, self._spec, argv, limit_s, self._run_as)
         started = time.monotonic()
         options = _options_fd(self._options(environ, cwd))
         info_r, info_w = os.pipe()
@@ -436,7 +431,6 @@ class BwrapSandbox:
                 start_new_session=True,
                 pass_fds=(options, info_w),
                 preexec_fn=preexec,
-                **self._as_user,
             )
         except OSError as exc:
             os.close(info_r)
@@ -637,13 +631,41 @@ async def _child_pidfd(info: io.FileIO, bwrap_pid: int) -> int | None:
 
 
 def _limited(
-    host: _Host, spec: SandboxSpec, argv: Sequence[str], limit_s: float
+    host: _Host, spec: SandboxSpec, argv: Sequence[str], limit_s: float, run_as: int | None
 ) -> tuple[list[str], Callable[[], None] | None]:
-    """``argv`` behind ``prlimit`` inside the sandbox, or as it is with the limits set on bwrap instead."""
+    """``argv`` behind ``prlimit``, and what bwrap's child does before it runs.
+
+    Without ``prlimit`` in the sandbox, ``argv`` runs as it is and the limits are set on
+    bwrap instead (in that child step), as is the drop from root to ``run_as``.
+    Root is dropped in ``preexec_fn`` rather than with ``user=``/``group=``: the runner's
+    event loop is uvloop, whose ``subprocess_exec`` refuses those arguments.
+    """
     limits = _limits(spec, limit_s)
+    setup = [_drop_root(run_as)] if run_as is not None else []
     if host.prlimit is not None:
-        return [host.prlimit, *(f"--{name}={value}" for name, value in limits), "--", *argv], None
-    return list(argv), _setrlimits(limits)
+        command = [host.prlimit, *(f"--{name}={value}" for name, value in limits), "--", *argv]
+    else:
+        command = list(argv)
+        setup.insert(0, _setrlimits(limits))
+    if not setup:
+        return command, None
+
+    def prepare() -> None:
+        for step in setup:
+            step()
+
+    return command, prepare
+
+
+def _drop_root(uid: int) -> Callable[[], None]:
+    """In the child, before it runs bwrap: no supplementary groups, then ``uid`` as group and user."""
+
+    def drop() -> None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    return drop
 
 
 def _options_fd(options: Sequence[str]) -> int:

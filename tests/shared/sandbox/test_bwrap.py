@@ -310,6 +310,32 @@ async def test_limits_hold_without_prlimit(backend: BwrapBackend) -> None:
     assert after.ok
 
 
+def test_on_uvloop_as_the_runner_runs(bwrap_path: str, root: Path) -> None:
+    """The runner's loop is uvloop, whose ``subprocess_exec`` takes no ``user=``: commands
+    and spawned servers still start, as the sandbox user, with the limits (prlimit or not)."""
+    import uvloop
+
+    async def body() -> tuple[str, bytes, str]:
+        backend = BwrapBackend(bwrap=bwrap_path, root=root)
+        sb = await backend.start(SandboxSpec(memory_mb=64, timeout_s=10))
+        try:
+            _, ids, _ = await sh(sb, "id -u; id -G")
+            proc = await sb.spawn(["sh", "-c", "id -u; ulimit -v"], lifetime_s=10)
+            spawned, _ = await proc.communicate()
+            backend._host = dataclasses.replace(await backend._probe(), prlimit=None)
+            _, fallback, _ = await sh(sb, "id -u; ulimit -v")
+        finally:
+            await sb.close()
+            await backend.aclose()
+        return ids, spawned, fallback
+
+    ids, spawned, fallback = uvloop.run(body())
+    expected = str(SANDBOX_UID if AS_ROOT else os.getuid())
+    assert ids.split("\n")[0] == expected and ids.split("\n")[1].split() != ["0"]
+    assert spawned.decode().split() == [expected, str(64 * 1024)]
+    assert fallback.split() == [expected, str(64 * 1024)]
+
+
 # --- commands --------------------------------------------------------------------------------
 
 
