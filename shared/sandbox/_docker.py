@@ -33,6 +33,7 @@ import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -61,6 +62,10 @@ log = structlog.get_logger(__name__)
 
 LABEL = "dev.botburrow.sandbox"
 """Set on every sandbox container (its value is the backend's owner tag), for cleanup."""
+HOST_LABEL = f"{LABEL}.host"
+PROCESS_LABEL = f"{LABEL}.process"
+"""The host name and the process (pid and start time) that made a container: a runner
+SIGKILLed leaves its containers behind, and the next backend on that host removes them."""
 TMP_MB = 16
 KILLED = 137  # 128 + SIGKILL
 _INIT = "trap 'kill -KILL -1' USR1; trap 'exit 0' TERM; while :; do read -r -t 3600 _; done"
@@ -91,9 +96,20 @@ class DockerBackend:
     passes ``DOCKER_HOST`` here; nothing else is read from the environment.
     """
 
-    def __init__(self, *, base_url: str | None = None, owner: str = "botburrow", max_commands: int = 32) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        owner: str = "botburrow",
+        max_commands: int = 32,
+        process: str | None = None,
+    ) -> None:
+        """``process`` names the process the containers belong to (default: this one's ``process_tag``)."""
         self._base_url = base_url or "unix:///var/run/docker.sock"
         self._owner = owner
+        self._process = process or process_tag()
+        self._hostname = socket.gethostname()
+        self._reaped = False
         self._client: docker.DockerClient | None = None
         self._readers = ThreadPoolExecutor(max_workers=max_commands, thread_name_prefix="sandbox-exec")
 
@@ -130,7 +146,15 @@ class DockerBackend:
         return True
 
     async def start(self, spec: SandboxSpec) -> DockerSandbox:
-        """Create and start one container built to ``spec`` (about 0.2 s here)."""
+        """Create and start one container built to ``spec`` (about 0.2 s here).
+
+        The first start first removes the orphans on this host (``reap_orphans``).
+        """
+        if not self._reaped:
+            self._reaped = True
+            removed = await asyncio.to_thread(self.reap_orphans)
+            if removed:
+                log.info("sandbox.reaped_orphans", backend="docker", containers=removed)
         cid = await asyncio.to_thread(self._create, spec)
         log.debug("sandbox.started", backend="docker", container=cid[:12], image=spec.image)
         return DockerSandbox(self, cid, spec)
@@ -195,7 +219,7 @@ class DockerBackend:
                 hostname="sandbox",
                 stdin_open=True,  # what _INIT waits on
                 environment={},
-                labels={LABEL: self._owner},
+                labels={LABEL: self._owner, HOST_LABEL: self._hostname, PROCESS_LABEL: self._process},
                 network_disabled=not spec.network,
                 host_config=config,
             )
@@ -216,16 +240,56 @@ class DockerBackend:
             log.warning("sandbox.remove_failed", container=cid[:12], error=str(exc))
 
     def prune(self) -> int:
-        """Remove every sandbox container of this owner (left by a runner that died); how many."""
+        """Remove every sandbox container of this owner; how many."""
         api = self._api()
         found = api.containers(all=True, filters={"label": f"{LABEL}={self._owner}"})
         for c in found:
             self._remove(c["Id"])
         return len(found)
 
+    def reap_orphans(self) -> int:
+        """Remove the containers of dead processes of this host; how many.
+
+        Those are left by a runner SIGKILLed mid-command, say, with whatever still runs in
+        them. Containers of live processes, and those made on other hosts (their processes cannot be
+        seen from here), are left alone. Failures are logged, never raised.
+        """
+        try:
+            found = self._api().containers(all=True, filters={"label": [LABEL, f"{HOST_LABEL}={self._hostname}"]})
+        except (SandboxUnavailable, DockerException, OSError) as exc:
+            log.warning("sandbox.reap_failed", error=str(exc))
+            return 0
+        orphans = [
+            c["Id"]
+            for c in found
+            if (tag := (c.get("Labels") or {}).get(PROCESS_LABEL)) and tag != self._process and not alive(tag)
+        ]
+        for cid in orphans:
+            self._remove(cid)
+        return len(orphans)
+
     async def aclose(self) -> None:
         self._readers.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.close)
+
+
+def process_tag(pid: int | None = None) -> str:
+    """``<pid>:<start time>`` of process ``pid`` (this one by default); empty when there is none.
+
+    It names one process, never another that reuses its pid later.
+    """
+    pid = os.getpid() if pid is None else pid
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return f"{pid}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, starttime
+
+
+def alive(tag: str) -> bool:
+    """Whether the process ``tag`` names is running on this host."""
+    pid, _, _ = tag.partition(":")
+    return pid.isdigit() and process_tag(int(pid)) == tag
 
 
 class DockerSandbox:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import docker
 import pytest
 
-from shared.sandbox._docker import DockerBackend, DockerSandbox
+from shared.sandbox._docker import LABEL, DockerBackend, DockerSandbox, alive, process_tag
 from shared.sandbox._types import SANDBOX_UID, SandboxFailed, SandboxSpec, SandboxUnavailable
 from tests.shared.sandbox.conftest import interfaces, sh
 from tests.support import eventually
@@ -239,3 +239,36 @@ async def test_commands_in_one_sandbox_run_one_at_a_time(sandbox: DockerSandbox)
     await asyncio.gather(*(sandbox.exec(["sh", "-c", script]) for _ in range(3)))
     log = (await sandbox.exec(["cat", "/workspace/log"])).stdout.decode().split()
     assert log == ["start", "end"] * 3
+
+
+async def test_the_containers_of_a_dead_runner_are_reaped_by_the_next(
+    docker_url: str, docker_client: docker.DockerClient
+) -> None:
+    """A runner SIGKILLed leaves its containers; the next backend on the host removes them
+    before its first start, and only them: a live process's containers stay."""
+    owner = f"test-reap-{os.getpid()}"
+    live = DockerBackend(base_url=docker_url, owner=owner, process=process_tag(os.getppid()))
+    dead = DockerBackend(base_url=docker_url, owner=owner, process="4194305:1")  # above any pid_max
+    fresh = DockerBackend(base_url=docker_url, owner=owner)
+    try:
+        kept = await live.start(SandboxSpec())
+        orphan = await dead.start(SandboxSpec())
+        assert {c.id for c in docker_client.containers.list(filters={"label": f"{LABEL}={owner}"})} == {
+            kept.id,
+            orphan.id,
+        }
+        mine = await fresh.start(SandboxSpec())
+        left = {c.id for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL}={owner}"})}
+        assert left == {kept.id, mine.id}, "the dead process's container is gone, the live ones stay"
+        assert (await mine.exec(["true"])).ok
+    finally:
+        for backend in (live, dead, fresh):
+            backend.prune()
+            await backend.aclose()
+
+
+def test_a_process_tag_names_one_process() -> None:
+    here = process_tag()
+    assert here.startswith(f"{os.getpid()}:") and alive(here)
+    assert not alive(f"{os.getpid()}:0"), "the same pid with another start time is another process"
+    assert process_tag(4194305) == "" and not alive("4194305:1") and not alive("garbage")
