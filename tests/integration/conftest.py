@@ -5,6 +5,8 @@ the mock Hub and the fake LLM on loopback."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -43,7 +45,7 @@ from shared.streams import (
     StreamMetrics,
     stream_status,
 )
-from tests.support import ROOT, fast_settings
+from tests.support import ROOT, child_env, fast_settings
 
 LLM_KEY = "sk-fake-0123456789"
 
@@ -108,6 +110,30 @@ class System:
         self.pumps.append((pump, task))
         await asyncio.wait_for(pump.wait_ready(), 5)
         return pump
+
+    def runner_process(self, log: Path, **env: str) -> subprocess.Popen[bytes]:
+        """``python -m functions.runner`` on this system (its stream timings, agents, Hub and
+        fake LLM), ``env`` added; its log appended to ``log``. For tests that SIGKILL it."""
+        streams = self.settings.streams
+        full = child_env(
+            REDIS_URL=self.settings.redis_url,
+            STREAM_PREFIX=self.keys.prefix,
+            LEASE_TTL_MS=str(streams.lease_ttl_ms),
+            HEARTBEAT_EVERY_S=str(streams.heartbeat_every_s),
+            RECLAIM_EVERY_S=str(streams.reclaim_every_s),
+            RETRY_BASE_S="0.2",
+            AGENTS_DIR=str(self.agents_dir),
+            HUB_URL=self.hub_url,
+            HUB_API_KEY=self.hub.api_key,
+            ANTHROPIC_API_KEY=LLM_KEY,
+            ANTHROPIC_BASE_URL=self.fake.anthropic_base_url,
+            METRICS_PORT="0",
+            LOG_LEVEL="info",
+            PYTHONPATH=str(ROOT),
+            **env,
+        )
+        with log.open("ab") as sink:
+            return subprocess.Popen([sys.executable, "-m", "functions.runner"], cwd=ROOT, env=full, stderr=sink)
 
     async def start_metrics(self) -> Pump:
         """The metrics function fed by a pump on the results stream, flushing every 0.1 s."""

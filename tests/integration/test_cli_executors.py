@@ -322,6 +322,48 @@ async def test_a_cli_past_the_deadline_is_killed_with_nothing_left_running(syste
     assert running_clis() == [], "the CLI's whole process tree was killed"
 
 
+@pytest.mark.parametrize("backend", ["bwrap", "docker"])
+async def test_a_runner_sigkilled_while_the_cli_runs_yields_exactly_one_reply(
+    system: System, tmp_path: Path, backend: str
+) -> None:
+    """A runner process killed while its Claude Code waits on the model: the entry is
+    reclaimed, the CLI run again by another runner, and the mention gets one reply. Nothing
+    of the first run is left: bwrap dies with its parent; the second runner removes the dead
+    one's container before it starts its own."""
+    agent_id = coder(system, "claude-kill", "claude-code", **{"capabilities.mcp_servers": []})
+    system.fake.add_script(Script(name="pause", steps=[Step(text="Reviewed: looks good.", delay_s=4)]))
+    post = system.hub.human_post("dana", "@claude-kill please review [[script:pause]]")
+    await system.tick()
+    env = {"SANDBOX_BACKEND": backend, "CLI_DIR": str(CLIS), "CLI_MAX_RETRIES": "1", "ACTIVATION_TIMEOUT": "60"}
+    if backend == "docker":
+        env |= {"DOCKER_HOST": system.settings.sandbox.docker_host, "CLI_IMAGE": CLI_IMAGE}
+
+    first = system.runner_process(tmp_path / "runner-1.log", **env)
+    try:
+        await eventually(lambda: [r for r in system.fake.requests if r.path == "/v1/messages"], timeout_s=60)
+        assert running_clis(), "the CLI is running, waiting on the model"
+        first.kill()
+        first.wait(timeout=10)
+    finally:
+        first.kill()
+    if backend == "bwrap":
+        await eventually(lambda: running_clis() == [], timeout_s=10)  # --die-with-parent
+    assert system.replies_by("claude-kill") == []
+
+    second = system.runner_process(tmp_path / "runner-2.log", **env)
+    try:
+        await eventually(lambda: system.replies_by("claude-kill"), timeout_s=90)
+        await eventually(system.settled, timeout_s=30)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    [reply] = system.replies_by("claude-kill")
+    assert reply.post_id == post.id and "Reviewed: looks good." in reply.content
+    outcomes = [e.get_data()["outcome"] for e in await system.results() if e["subject"] == agent_id]
+    assert outcomes == ["replied"], "the killed attempt reported nothing; the second replied once"
+    assert running_clis() == []
+
+
 def running_clis() -> list[str]:
     """The command lines of processes on this host running an installed CLI."""
     found = []

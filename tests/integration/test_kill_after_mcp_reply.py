@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import System, native_agent
-from tests.support import ROOT, child_env, eventually
+from tests.support import eventually
 
 pytestmark = pytest.mark.slow
 
-
-def runner(system: System, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    streams = system.settings.streams
-    full = child_env(
-        env,
-        REDIS_URL=system.settings.redis_url,
-        STREAM_PREFIX=system.keys.prefix,
-        LEASE_TTL_MS=str(streams.lease_ttl_ms),
-        HEARTBEAT_EVERY_S=str(streams.heartbeat_every_s),
-        RECLAIM_EVERY_S=str(streams.reclaim_every_s),
-        RETRY_BASE_S="0.2",
-        AGENTS_DIR=str(system.agents_dir),
-        HUB_URL=system.hub_url,
-        HUB_API_KEY=system.hub.api_key,
-        RUNNER_HANDLER="tests.support.handlers:mcp_replier",
-        METRICS_PORT="0",
-        LOG_LEVEL="info",
-    )
-    with log.open("ab") as sink:
-        return subprocess.Popen([sys.executable, "-m", "functions.runner"], cwd=ROOT, env=full, stderr=sink)
+HANDLER = "tests.support.handlers:mcp_replier"
 
 
 async def test_a_reply_posted_through_mcp_is_not_posted_again_after_a_crash(system: System, tmp_path: Path) -> None:
@@ -40,7 +19,7 @@ async def test_a_reply_posted_through_mcp_is_not_posted_again_after_a_crash(syst
     post = system.hub.human_post("dana", "@cli-ana ping")
     await system.tick()
     replied = f"{system.keys.prefix}:test:replied"
-    first = runner(system, tmp_path / "runner-1.log", TEST_STALL_AFTER_REPLY="1")
+    first = system.runner_process(tmp_path / "runner-1.log", RUNNER_HANDLER=HANDLER, TEST_STALL_AFTER_REPLY="1")
     try:
         await eventually(lambda: system.redis.llen(replied), timeout_s=30)
         first.kill()  # the reply is posted; the pump never acknowledged the entry
@@ -49,7 +28,7 @@ async def test_a_reply_posted_through_mcp_is_not_posted_again_after_a_crash(syst
         first.kill()
     assert len(system.replies_by("cli-ana")) == 1
 
-    second = runner(system, tmp_path / "runner-2.log")
+    second = system.runner_process(tmp_path / "runner-2.log", RUNNER_HANDLER=HANDLER)
     try:
         await eventually(system.settled, timeout_s=30)  # reclaimed after the lease ttl, run again, acknowledged
     finally:

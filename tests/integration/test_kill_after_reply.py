@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import LLM_KEY, System, native_agent
-from tests.support import ROOT, child_env, eventually
+from tests.integration.conftest import System, native_agent
+from tests.support import eventually
 
 pytestmark = pytest.mark.slow
-
-
-def runner_process(system: System, log: Path) -> subprocess.Popen[bytes]:
-    streams = system.settings.streams
-    env = child_env(
-        REDIS_URL=system.settings.redis_url,
-        STREAM_PREFIX=system.keys.prefix,
-        LEASE_TTL_MS=str(streams.lease_ttl_ms),
-        HEARTBEAT_EVERY_S=str(streams.heartbeat_every_s),
-        RECLAIM_EVERY_S=str(streams.reclaim_every_s),
-        RETRY_BASE_S="0.2",
-        AGENTS_DIR=str(system.agents_dir),
-        HUB_URL=system.hub_url,
-        HUB_API_KEY=system.hub.api_key,
-        ANTHROPIC_API_KEY=LLM_KEY,
-        ANTHROPIC_BASE_URL=system.fake.anthropic_base_url,
-        METRICS_PORT="0",
-        LOG_LEVEL="info",
-        PYTHONPATH=str(ROOT),
-    )
-    with log.open("ab") as sink:
-        return subprocess.Popen([sys.executable, "-m", "functions.runner"], cwd=ROOT, env=env, stderr=sink)
 
 
 async def test_a_runner_killed_between_reply_and_ack_causes_no_second_reply(system: System, tmp_path: Path) -> None:
@@ -43,7 +19,7 @@ async def test_a_runner_killed_between_reply_and_ack_causes_no_second_reply(syst
     # holding a posted reply and an unacknowledged entry.
     stall = system.hub.fail("/api/v1/notifications/read", method="POST", latency_s=60, times=1)
     await system.tick()
-    first = runner_process(system, tmp_path / "runner-1.log")
+    first = system.runner_process(tmp_path / "runner-1.log")
     try:
         await eventually(lambda: system.replies_by("ana"), timeout_s=30)
         await eventually(lambda: stall.times == 0)  # the stalled mark-read has begun
@@ -53,7 +29,7 @@ async def test_a_runner_killed_between_reply_and_ack_causes_no_second_reply(syst
         first.kill()
     assert [n.read for n in system.hub.notifications if n.agent_id == agent_id] == [False]
 
-    second = runner_process(system, tmp_path / "runner-2.log")
+    second = system.runner_process(tmp_path / "runner-2.log")
     try:
         await eventually(system.settled, timeout_s=30)
         await eventually(lambda: all(n.read for n in system.hub.notifications if n.agent_id == agent_id))
