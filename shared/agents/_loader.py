@@ -97,6 +97,13 @@ def load_agent(source: Source, name: str) -> AgentDefinition:
     if text is None:
         raise AgentNotFound(name)
     config = parse_config(text, name=name, file=source.locate(agent_path(name, "config.yaml")))
+    if config.type != "native" and "temperature" in config.brain.model_fields_set:
+        log.warning(
+            "agents.field_not_honoured",
+            agent=name,
+            field="brain.temperature",
+            reason=f"a {config.type} agent's CLI chooses its own temperature; it is not told this one",
+        )
     prompt_path = agent_path(name, "system-prompt.md")
     prompt = _read(source, name, prompt_path)
     if prompt is None or not prompt.strip():

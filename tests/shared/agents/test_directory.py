@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 
 from shared.agents import (
@@ -109,6 +110,19 @@ async def test_a_listed_skill_that_does_not_exist_is_a_warning(tmp_path: Path) -
     agent = await AgentStore(DirectorySource(flat)).get("claude-coder-1")
     assert agent.skills == ()
     assert agent.missing_skills == ("hub-post", "hub-search", "budget-check")
+
+
+async def test_a_cli_agents_temperature_is_reported_as_not_honoured(tmp_path: Path) -> None:
+    """A CLI is not told the temperature: loading says so, naming the field (native is silent)."""
+    write_agent(tmp_path, "warm-cli", minimal("warm-cli", type="claude-code", brain={"model": "m", "temperature": 0.2}))
+    write_agent(tmp_path, "warm-native", minimal("warm-native", brain={"model": "m", "temperature": 0.2}))
+    write_agent(tmp_path, "plain-cli", minimal("plain-cli", type="claude-code"))
+    store = AgentStore(DirectorySource(tmp_path))
+    with structlog.testing.capture_logs() as logs:
+        for name in ("warm-cli", "warm-native", "plain-cli"):
+            await store.get(name)
+    warned = [(e["agent"], e["field"]) for e in logs if e["event"] == "agents.field_not_honoured"]
+    assert warned == [("warm-cli", "brain.temperature")]
 
 
 # --- defaults ----------------------------------------------------------------------------------
