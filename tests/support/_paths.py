@@ -12,8 +12,9 @@ CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 """Under CI a missing dependency (Redis, Docker, bubblewrap, uv, the fixtures) fails instead of skipping."""
 ROOT = Path(__file__).resolve().parents[2]
 """The checkout."""
-FIXTURES = ROOT.parent / "shared" / "fixtures"
-"""``../shared/fixtures``: real agent definitions written outside this project."""
+FIXTURES = (ROOT.parent / "shared" / "fixtures").resolve()
+"""``../shared/fixtures``: real agent definitions written outside this project (resolved, as the
+loader reports paths: ``../shared`` may be a symlink)."""
 
 
 def require(condition: bool, reason: str) -> None:
