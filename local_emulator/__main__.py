@@ -23,9 +23,10 @@ from shared.logs import configure_logging
 
 from ._children import PortTaken
 from ._emulator import DEMO_AGENTS, ROOT, Emulator, Options, Ports
+from ._pools import PoolSpec, load_pools
 from ._redis import redis_for_emulator
 from ._status import show_status
-from .keda import ScalerConfig, default_config, load_scaled_object
+from .keda import default_config
 
 log = structlog.get_logger("botburrow.emulator")
 
@@ -42,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("hub", "poller", "runner", "metrics", "llm"):
         p.add_argument(f"--{name}-port", type=int, default=None, help=f"port of the {name} (overrides --port-base)")
     p.add_argument("--poll-interval", type=float, default=None, help="seconds between ticks (POLL_INTERVAL, 30)")
-    p.add_argument("--keda", type=Path, default=None, help="a ScaledObject manifest (default: the one in keda/)")
+    p.add_argument(
+        "--keda",
+        type=Path,
+        default=None,
+        help="ScaledObject manifests, a file or a folder: one runner pool each (default: keda/)",
+    )
     p.add_argument("--grace", type=float, default=None, help="drain grace of a runner (RUNNER_GRACE_PERIOD_S, 30)")
     p.add_argument("--logs", type=Path, default=None, help="where each service's output goes (default: a temp dir)")
     p.add_argument("--status", choices=["auto", "tty", "plain", "off"], default="auto", help="live status view")
@@ -60,12 +66,17 @@ def find_scaled_object(folder: Path = ROOT / "keda") -> Path | None:
     return None
 
 
-def scaler_config(manifest: Path | None, prefix: str) -> tuple[ScalerConfig, str]:
-    """KEDA's parameters: from the manifest when there is one (so emulator and cluster agree)."""
-    path = manifest or find_scaled_object()
+def pools_config(manifest: Path | None, prefix: str) -> tuple[tuple[PoolSpec, ...], str]:
+    """The runner pools and KEDA's parameters for each: from the manifests (so emulator and cluster agree).
+
+    ``manifest`` is a file or a folder; by default ``keda/`` (its Deployments give each pool's
+    ``RUNNER_MODE``). Without any ScaledObject: one ``hybrid`` pool on the built-in defaults.
+    """
+    path = manifest or (ROOT / "keda" if find_scaled_object() else None)
     if path is None:
-        return default_config(prefix), "built-in defaults (no ScaledObject in keda/)"
-    return load_scaled_object(path, prefix=prefix), str(path)
+        spec = PoolSpec(name="runner", mode="hybrid", scaler=default_config(prefix))
+        return (spec,), "built-in defaults (no ScaledObject in keda/)"
+    return tuple(load_pools(path, prefix=prefix)), str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level=env.get("LOG_LEVEL", "info"), json=False)
     prefix = env.get("STREAM_PREFIX", "botburrow")
     try:
-        scaler, source = scaler_config(args.keda, prefix)
+        pools, source = pools_config(args.keda, prefix)
     except (OSError, ValueError) as exc:
         print(f"local_emulator: KEDA manifest: {exc}", file=sys.stderr)
         return 2
@@ -103,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         agents_dir=agents.resolve(),
         ports=ports,
         logs_dir=logs,
-        scaler=scaler,
+        pools=pools,
         scaler_source=source,
         poll_interval_s=args.poll_interval or float(env.get("POLL_INTERVAL", "30")),
         grace_s=args.grace if args.grace is not None else float(env.get("RUNNER_GRACE_PERIOD_S", "30")),

@@ -6,15 +6,17 @@
     mock Hub :8000 ──webhook──► poller :8081 (functions-framework) ◄── PingSource ticks
                                     │ activation.requested
                                     ▼
-    KEDA emulation ─scales─► runner pumps (python -m functions.runner) ──► Hub replies
+    KEDA emulation ─scales each pool─► runner pumps (python -m functions.runner) ──► Hub replies
                                     │ activation.completed
                                     ▼
                          metrics pump ──► Hub consumption;  runner :8082, metrics :8083 (HTTP)
 
 Every service is a real process started as the platform starts it; the emulator only
-supervises. One runner waits ready with its imports done (``local_emulator._pod``), as a
-pod whose image is on the node would, so scaling from zero costs a KEDA polling interval,
-not two seconds of imports. Stopping (Ctrl-C, SIGTERM) stops the ticks and the autoscaler, drains the
+supervises. The runners come in pools (``_pools``: ``runner-notification`` takes the inbox
+streams, ``runner-exploration`` discovery), each scaled by its own ScaledObject from
+``keda/``. One runner per pool waits ready with its imports done (``local_emulator._pod``),
+as a pod whose image is on the node would, so scaling from zero costs a KEDA polling
+interval, not two seconds of imports. Stopping (Ctrl-C, SIGTERM) stops the ticks and the autoscaler, drains the
 runners with SIGTERM within their grace period, then stops the rest, each by process
 group, so nothing is left behind.
 """
@@ -26,7 +28,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,8 +42,8 @@ from shared.events import ActivationCompleted, data_of, from_fields
 from shared.streams import Redis, StreamKeys, connect, ensure_groups, transport_groups
 
 from ._children import Child, check_ports
+from ._pools import Pool, PoolSpec
 from ._redis import RedisChoice
-from .keda import Autoscaler, Decision, Figures, ScalerConfig, read_figures
 from .pingsource import ping_source
 
 log = structlog.get_logger("botburrow.emulator")
@@ -79,7 +81,7 @@ class Options:
     agents_dir: Path = DEMO_AGENTS
     ports: Ports = field(default_factory=Ports)
     logs_dir: Path
-    scaler: ScalerConfig
+    pools: tuple[PoolSpec, ...]
     scaler_source: str = "built-in defaults"
     poll_interval_s: float = 30.0
     grace_s: float = 30.0
@@ -106,17 +108,13 @@ class Emulator:
         self.redis_choice = redis
         self.prefix = options.env.get("STREAM_PREFIX", "botburrow")
         self.keys = StreamKeys(self.prefix)
-        self.autoscaler = Autoscaler(options.scaler)
         self.services: dict[str, Child] = {}
-        self.runners: list[Child] = []
-        self.draining: list[tuple[Child, asyncio.Task[int | None]]] = []
+        self.pools = {
+            spec.name: Pool(spec, make_child=self._pool_child, grace_s=options.grace_s) for spec in options.pools
+        }
         self.counters = Counters()
-        self.last_decision: Decision | None = None
-        self.last_figures: Figures | None = None  # what KEDA read last; the status view shows it
         self.fake_llm = not _llm_keys(options.env)
         self.local_hub = not options.env.get("HUB_URL") or _is_local_hub(options.env["HUB_URL"], options.ports.hub)
-        self.standby: Child | None = None  # the next runner, imports done (``local_emulator._pod``)
-        self._runner_seq = 0
         self._started = time.monotonic()
         self.env = self._child_env()
 
@@ -151,6 +149,9 @@ class Emulator:
     def _child(self, name: str, argv: list[str]) -> Child:
         return Child(name=name, argv=argv, env=self.env, cwd=ROOT, logs=self.options.logs_dir)
 
+    def _pool_child(self, name: str, argv: list[str], extra: Mapping[str, str]) -> Child:
+        return Child(name=name, argv=argv, env={**self.env, **extra}, cwd=ROOT, logs=self.options.logs_dir)
+
     # -- the run ----------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -168,7 +169,8 @@ class Emulator:
             groups = transport_groups(self.keys, group="runners", results_group="metrics")
             await ensure_groups(redis, groups)
             await self._start_services()
-            await self._new_standby()
+            for pool in self.pools.values():
+                await pool.start()
             await self._wait_ready()
             log.info("emulator.ready", **self.addresses())
             tasks = [
@@ -248,13 +250,7 @@ class Emulator:
     async def shutdown(self) -> None:
         """Drain the runners (SIGTERM, their grace period), then stop the services; nothing is left."""
         grace = self.options.grace_s
-        if self.standby is not None:
-            await self.standby.stop(grace_s=1.0)
-            self.standby = None
-        stopping: list[Awaitable[int | None]] = [r.stop(grace_s=grace) for r in self.runners]
-        stopping += [task for _, task in self.draining]
-        await asyncio.gather(*stopping, return_exceptions=True)
-        self.runners.clear()
+        await asyncio.gather(*(pool.stop() for pool in self.pools.values()), return_exceptions=True)
         # The functions first (the metrics pump flushes its outbox to the Hub), the Hub last.
         order = ["poller", "runner", "metrics", "metrics-pump", "fake-llm", "hub"]
         for name in order:
@@ -265,64 +261,23 @@ class Emulator:
     # -- KEDA ---------------------------------------------------------------------
 
     async def _autoscale(self, redis: Redis, stop: asyncio.Event) -> None:
-        """Every ``pollingInterval``: read lag and pending as KEDA does, decide, start or SIGTERM runners."""
+        """Every ``pollingInterval``: each pool reads its own streams as KEDA does and is sized on them."""
+        every_s = min((p.spec.scaler.polling_interval_s for p in self.pools.values()), default=1.0)
         while not stop.is_set():
-            self._reap()
-            if self.standby is not None and not self.standby.running:
-                log.warning("emulator.standby_exited", child=self.standby.name, log=str(self.standby.log_path))
-                await self._new_standby()
-            try:
-                figures = await read_figures(redis, self.options.scaler)
-            except Exception as exc:  # Redis hiccup: KEDA keeps the current count too
-                log.warning("emulator.keda_read_failed", error=str(exc))
-            else:
-                self.last_figures = figures
-                decision = self.autoscaler.decide(figures, current=len(self.runners), now=time.monotonic())
-                self.last_decision = decision
-                try:
-                    await self.scale_to(decision.replicas, reason=decision.reason)
-                except OSError as exc:  # a child that cannot start, or a standby gone: try again next time
-                    log.warning("emulator.scale_failed", error=repr(exc))
+            for pool in self.pools.values():
+                await pool.step(redis)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.options.scaler.polling_interval_s)
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
 
-    async def scale_to(self, replicas: int, *, reason: str = "") -> None:
-        """Start runner pumps, or SIGTERM the newest ones (they drain in the background)."""
-        current = len(self.runners)
-        if replicas == current:
-            return
-        log.info("emulator.scale", runners=f"{current} -> {replicas}", reason=reason)
-        while len(self.runners) < replicas:
-            child = self.standby if self.standby is not None and self.standby.running else None
-            self.standby = None
-            if child is None:
-                child = await self._new_runner(standby=False)
-            else:
-                await child.go()
-            self.runners.append(child)
-        if self.standby is None:
-            await self._new_standby()
-        while len(self.runners) > replicas:
-            child = self.runners.pop()
-            self.draining.append((child, asyncio.create_task(child.stop(grace_s=self.options.grace_s))))
+    @property
+    def runners(self) -> list[Child]:
+        """Every pool's running runners."""
+        return [r for pool in self.pools.values() for r in pool.runners]
 
-    async def _new_runner(self, *, standby: bool) -> Child:
-        self._runner_seq += 1
-        module = "local_emulator._pod" if standby else "functions.runner"
-        child = self._child(f"runner-pump-{self._runner_seq}", [sys.executable, "-m", module])
-        child.standby = standby
-        await child.start()
-        return child
-
-    async def _new_standby(self) -> None:
-        self.standby = await self._new_runner(standby=True)
-
-    def _reap(self) -> None:
-        """Forget drained runners; replace pumps that died on their own (as a Deployment would)."""
-        self.draining = [(c, t) for c, t in self.draining if not t.done()]
-        for child in [c for c in self.runners if not c.running]:
-            log.warning("emulator.runner_exited", child=child.name, code=child.process and child.process.returncode)
-            self.runners.remove(child)
+    @property
+    def draining(self) -> list[Child]:
+        """Every pool's runners draining after a SIGTERM."""
+        return [c for pool in self.pools.values() for c, _ in pool.draining]
 
     # -- results --------------------------------------------------------------------
 

@@ -21,12 +21,14 @@ async def show_status(emulator: Emulator, *, tty: bool, out: TextIO = sys.stdout
     every_s = 1.0 if tty else 10.0
     drawn = 0
     while True:
-        figures = emulator.last_figures
-        lag = dict(figures.lag) if figures else {}
-        pending = dict(figures.pending) if figures else {}
+        lag: dict[str, int] = {}
+        pending: dict[str, int] = {}
+        for pool in emulator.pools.values():
+            if pool.last_figures is not None:
+                lag.update(pool.last_figures.lag)
+                pending.update(pool.last_figures.pending)
         c = emulator.counters
         runners, draining = len(emulator.runners), len(emulator.draining)
-        decision = emulator.last_decision
         if tty:
             lines = [
                 f"botburrow emulator  up {emulator.uptime_s():6.0f}s   Ctrl-C stops",
@@ -36,7 +38,11 @@ async def show_status(emulator: Emulator, *, tty: bool, out: TextIO = sys.stdout
                     f"  {stream:<32} {lag.get(stream, 0):>5} {pending.get(stream, 0):>9}"
                     for stream in sorted(set(lag) | set(pending))
                 ),
-                f"  runners {runners} (draining {draining})   keda: {decision.reason if decision else '-'}",
+                *(
+                    f"  {pool.name:<20} runners {len(pool.runners)} (draining {len(pool.draining)})   "
+                    f"keda: {'paused' if pool.paused else (pool.last_decision.reason if pool.last_decision else '-')}"
+                    for pool in emulator.pools.values()
+                ),
                 f"  activations done {c.done}  failed {c.failed}   tokens {c.tokens}   cost ${c.cost_usd:.4f}",
             ]
             if drawn:
@@ -51,6 +57,7 @@ async def show_status(emulator: Emulator, *, tty: bool, out: TextIO = sys.stdout
                 pending=sum(pending.values()),
                 runners=runners,
                 draining=draining,
+                pools={p.name: len(p.runners) for p in emulator.pools.values()},
                 done=c.done,
                 failed=c.failed,
                 tokens=c.tokens,

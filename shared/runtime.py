@@ -52,7 +52,6 @@ from shared.streams import (
     Route,
     StreamKeys,
     StreamMetrics,
-    StreamSettings,
     connect,
     require_version,
 )
@@ -106,6 +105,16 @@ def load_factory(path: str) -> HandlerFactory:
     return factory  # type: ignore[no-any-return]
 
 
+def runner_route(keys: StreamKeys, settings: Settings) -> Route:
+    """A runner's streams: those of its pool (``RUNNER_MODE``), serialised per agent."""
+    return Route.activations(keys, settings.streams, priorities=settings.runner.mode.priorities)
+
+
+def results_route(keys: StreamKeys, settings: Settings) -> Route:
+    """The metrics function's stream: the results, as its own group."""
+    return Route.results(keys, settings.streams)
+
+
 def default_consumer_name() -> str:
     """``<host>-<pid>-<random>``, readable in ``XINFO CONSUMERS``.
 
@@ -120,14 +129,15 @@ async def serve_pump(
     factory: HandlerFactory,
     *,
     registry: CollectorRegistry | None = None,
-    route: Callable[[StreamKeys, StreamSettings], Route] = Route.activations,
+    route: Callable[[StreamKeys, Settings], Route] | None = None,
     once: bool = False,
     idle_exit_s: float = 60.0,
 ) -> None:
     """Run one pump until SIGTERM or SIGINT, then drain and return.
 
-    ``route`` picks what the pump consumes: the activation streams (the runner,
-    default) or ``Route.results`` (the metrics function). ``once`` is a Job's mode:
+    ``route`` picks what the pump consumes: the activation streams of the runner's pool
+    (``runner_route``, the default: ``RUNNER_MODE``) or ``results_route`` (the metrics
+    function). ``once`` is a Job's mode:
     claim one entry, handle and settle it, exit; or exit when nothing was there to
     claim within ``idle_exit_s`` (another Job took it).
 
@@ -153,7 +163,7 @@ async def serve_pump(
             metrics=StreamMetrics(registry),
             concurrency=settings.runner.concurrency,
             grace_period_s=settings.runner.grace_period_s,
-            route=route(keys, settings.streams),
+            route=(route or runner_route)(keys, settings),
             max_events=1 if once else None,
         )
         if settings.metrics_port:
@@ -169,6 +179,7 @@ async def serve_pump(
             consumer=pump.consumer,
             redis_version=version,
             handler=settings.runner.handler,
+            streams=list(pump.streams),
             metrics_port=settings.metrics_port,
         )
         await pump.run()
@@ -178,7 +189,7 @@ def run_pump_process(
     prog: str,
     *,
     handler: str | None = None,
-    route: Callable[[StreamKeys, StreamSettings], Route] = Route.activations,
+    route: Callable[[StreamKeys, Settings], Route] | None = None,
     once: bool = False,
     idle_exit_s: float = 60.0,
 ) -> int:

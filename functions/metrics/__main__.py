@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from shared.runtime import run_pump_process
-from shared.streams import Route
+from shared.runtime import results_route, run_pump_process
 
 
 def main() -> int:
     """Entrypoint; exit 0 after a drain, 2 on bad configuration."""
-    return run_pump_process("botburrow-metrics", handler="functions.metrics.handler:handler", route=Route.results)
+    return run_pump_process("botburrow-metrics", handler="functions.metrics.handler:handler", route=results_route)
 
 
 if __name__ == "__main__":

@@ -98,7 +98,6 @@ async def handler(runtime: Runtime) -> AsyncIterator[Handler]:
             breaker=CircuitBreaker(redis, prefix=keys.prefix),
             budget=BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys),
             settings=settings.poller,
-            mode=settings.runner.mode,
             options=PollerOptions(holder=default_consumer_name()),
             unrunnable=availability(settings.clis),
             on_unrunnable=report_unrunnable,

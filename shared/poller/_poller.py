@@ -28,7 +28,7 @@ from shared.agents import AgentDefinition, AgentStore
 from shared.errors import AgentNotFound, BotburrowError, InvalidAgent, InvalidEvent
 from shared.events import ActivationKind, NotificationCreatedData, Priority, activation_requested
 from shared.hub import HubClient, Notification, parse_notification
-from shared.settings import PollerSettings, RunnerMode
+from shared.settings import PollerSettings
 from shared.streams import Redis, Scripts, StreamKeys, promote_due
 
 from . import _filter
@@ -62,7 +62,6 @@ class Poller:
         breaker: CircuitBreaker,
         budget: BudgetCheck,
         settings: PollerSettings,
-        mode: RunnerMode = RunnerMode.HYBRID,
         options: PollerOptions | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -80,7 +79,6 @@ class Poller:
         self._breaker = breaker
         self._budget = budget
         self._settings = settings
-        self._mode = mode
         self._clock = clock
         self._sleep = sleep
         self.lease = PollerLease(
@@ -111,11 +109,10 @@ class Poller:
                 log.info("poller.not_leader", holder=self.lease.holder)
                 return report
             report.promoted = await promote_due(self._redis, self._scripts, self._keys.activation_streams)
-            if self._mode is not RunnerMode.NOTIFICATION:
-                await self._guarded(partial(self._discover, lease_value, report), report, what="discovery")
-            if self._mode is not RunnerMode.EXPLORATION:
-                deadline = started + window_s - min(self._options.tail_s, window_s / 10)
-                await self._poll_loop(lease_value, deadline, report)
+            # Both jobs, always: which runners take which kind is each pool's RUNNER_MODE.
+            await self._guarded(partial(self._discover, lease_value, report), report, what="discovery")
+            deadline = started + window_s - min(self._options.tail_s, window_s / 10)
+            await self._poll_loop(lease_value, deadline, report)
         log.info(
             "poller.tick",
             polled=report.polled,
@@ -140,8 +137,6 @@ class Poller:
         """
         if not data.agent_id:
             raise InvalidEvent("data.agent_id", "a pushed notification must name its agent")
-        if self._mode is RunnerMode.EXPLORATION:
-            return []
         report = TickReport()
         name = await self._work.name_of(data.agent_id)
         if name is None:

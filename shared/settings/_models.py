@@ -36,11 +36,27 @@ class Secret:
 
 
 class RunnerMode(enum.StrEnum):
-    """Which activations a runner takes (and the poller produces)."""
+    """Which activation streams a runner pool consumes (the poller always produces both kinds).
+
+    Inbox activations travel on the ``high`` and ``normal`` streams, discovery on ``low``
+    (``shared.poller``), so a pool is a set of priorities: ``priorities``.
+    """
 
     NOTIFICATION = "notification"  # inbox work only: mentions, replies, DMs
     EXPLORATION = "exploration"  # discovery only: stale agents looking for something to say
     HYBRID = "hybrid"  # both
+
+    @property
+    def priorities(self) -> tuple[str, ...]:
+        """The activation priorities (stream suffixes) this pool consumes, highest first."""
+        return _POOL_PRIORITIES[self]
+
+
+_POOL_PRIORITIES = {
+    RunnerMode.NOTIFICATION: ("high", "normal"),
+    RunnerMode.EXPLORATION: ("low",),
+    RunnerMode.HYBRID: ("high", "normal", "low"),
+}
 
 
 @dataclass(frozen=True, kw_only=True)

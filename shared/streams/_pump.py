@@ -128,6 +128,11 @@ class Pump:
         self._ready = asyncio.Event()
 
     @property
+    def streams(self) -> tuple[str, ...]:
+        """The streams this pump consumes (its route's), in claim order."""
+        return self._route.streams
+
+    @property
     def consumer(self) -> str:
         """This pump's consumer name in the group."""
         return self._consumer

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from shared.events import Priority
 
 from ._config import StreamSettings
 from ._keys import StreamKeys
@@ -32,9 +34,18 @@ class Route:
         return tuple(self.weights)
 
     @classmethod
-    def activations(cls, keys: StreamKeys, settings: StreamSettings) -> Route:
-        """The runners: the activation streams by priority weight, serialised per agent."""
-        return cls(weights={keys.activations(p): w for p, w in settings.weights.items()}, group=settings.group)
+    def activations(
+        cls, keys: StreamKeys, settings: StreamSettings, *, priorities: Iterable[str | Priority] | None = None
+    ) -> Route:
+        """The runners: the activation streams by priority weight, serialised per agent.
+
+        ``priorities`` narrows it to a pool's streams (``RunnerMode.priorities``); all by default.
+        """
+        chosen = set(Priority) if priorities is None else {Priority(p) for p in priorities}
+        if not chosen:
+            raise ValueError("a runner pool must consume at least one activation stream")
+        weights = {keys.activations(p): w for p, w in settings.weights.items() if p in chosen}
+        return cls(weights=weights, group=settings.group)
 
     @classmethod
     def results(cls, keys: StreamKeys, settings: StreamSettings) -> Route:

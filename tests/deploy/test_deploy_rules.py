@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.settings import Settings
+from shared.settings import RunnerMode, Settings
 from tests.support import ROOT
 
 MANIFESTS = sorted([*(ROOT / "knative").glob("*.yaml"), *(ROOT / "keda").glob("*.yaml")])
@@ -93,16 +93,59 @@ def test_the_configmap_holds_valid_settings() -> None:
     assert settings.sandbox.docker_host == "tcp://127.0.0.1:2375"
 
 
+POOLS = {"runner-notification": RunnerMode.NOTIFICATION, "runner-exploration": RunnerMode.EXPLORATION}
+
+
+def runner_env(deployment: dict[str, Any]) -> dict[str, str]:
+    [runner] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "runner"]
+    return {e["name"]: e["value"] for e in runner.get("env", []) if "value" in e}
+
+
 def test_the_runner_pod_outlives_its_drain() -> None:
     settings = Settings.from_env(settings_data())
-    deployment = one("Deployment", "runner")["spec"]["template"]["spec"]
-    grace = deployment["terminationGracePeriodSeconds"]
-    assert grace >= settings.runner.grace_period_s + 30 > settings.runner.activation_timeout_s
+    for name in POOLS:
+        deployment = one("Deployment", name)["spec"]["template"]["spec"]
+        grace = deployment["terminationGracePeriodSeconds"]
+        assert grace >= settings.runner.grace_period_s + 30 > settings.runner.activation_timeout_s, name
     job = one("ScaledJob", "runner")["spec"]["jobTargetRef"]
     assert job["activeDeadlineSeconds"] > settings.runner.activation_timeout_s
     assert job["template"]["spec"]["restartPolicy"] == "Never"
     [runner] = [c for c in job["template"]["spec"]["containers"] if c["name"] == "runner"]
     assert runner["args"] == ["runner", "--once"]
+
+
+def test_each_pool_sets_its_own_mode_and_the_pools_differ_in_nothing_else() -> None:
+    """RUNNER_MODE is per pool, never in the shared ConfigMap (one value there would stop one kind of work)."""
+    assert "RUNNER_MODE" not in settings_data()
+    bodies = {}
+    for name, mode in POOLS.items():
+        deployment = one("Deployment", name)
+        assert runner_env(deployment)["RUNNER_MODE"] == mode.value
+        text = yaml.safe_dump(deployment).replace(name, "POOL").replace(f"value: {mode.value}", "value: MODE")
+        bodies[name] = text.replace(f"# {mode.value}", "")
+    assert len(set(bodies.values())) == 1, "the runner pools' Deployments drifted apart"
+
+
+def test_each_pool_scales_on_exactly_the_streams_it_consumes_and_every_stream_has_a_pool() -> None:
+    concurrency = settings_data()["RUNNER_CONCURRENCY"]
+    consumed: set[str] = set()
+    for name, mode in POOLS.items():
+        scaled = one("ScaledObject", name)["spec"]
+        assert scaled["scaleTargetRef"]["name"] == name
+        triggers = scaled["triggers"]
+        lag = {t["metadata"]["stream"] for t in triggers if "lagCount" in t["metadata"]}
+        pending = {t["metadata"]["stream"] for t in triggers if "pendingEntriesCount" in t["metadata"]}
+        streams = {f"botburrow:activations:{p}" for p in mode.priorities}
+        assert lag == pending == streams, name
+        consumed |= streams
+        for t in triggers:
+            assert t["metadata"]["consumerGroup"] == "runners"
+            assert t["authenticationRef"]["name"] == "redis-auth"
+        # pending alone never adds pods: one per RUNNER_CONCURRENCY activations in flight
+        assert {t["metadata"]["pendingEntriesCount"] for t in triggers if "pendingEntriesCount" in t["metadata"]} == {
+            concurrency
+        }
+    assert consumed == {f"botburrow:activations:{p}" for p in ("high", "normal", "low")}
 
 
 def test_the_poller_is_one_warm_replica_taking_one_request_at_a_time() -> None:
@@ -125,22 +168,6 @@ def test_every_function_is_probed_on_healthz_and_readyz() -> None:
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
             assert container["securityContext"]["runAsNonRoot"] is True, name
             assert "limits" in container["resources"], name
-
-
-def test_scaling_triggers_cover_every_priority_in_lag_and_pending_modes() -> None:
-    triggers = one("ScaledObject", "runner")["spec"]["triggers"]
-    lag = {t["metadata"]["stream"] for t in triggers if "lagCount" in t["metadata"]}
-    pending = {t["metadata"]["stream"] for t in triggers if "pendingEntriesCount" in t["metadata"]}
-    streams = {f"botburrow:activations:{p}" for p in ("high", "normal", "low")}
-    assert lag == pending == streams
-    for t in triggers:
-        assert t["metadata"]["consumerGroup"] == "runners"
-        assert t["authenticationRef"]["name"] == "redis-auth"
-    # pending alone never adds pods: one per RUNNER_CONCURRENCY activations in flight
-    concurrency = settings_data()["RUNNER_CONCURRENCY"]
-    assert {t["metadata"]["pendingEntriesCount"] for t in triggers if "pendingEntriesCount" in t["metadata"]} == {
-        concurrency
-    }
 
 
 README_COMMAND = re.compile(r"^(?:kubectl|kn) .*$", re.M)

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from local_emulator.__main__ import find_scaled_object
-from local_emulator.keda import load_scaled_object
+from local_emulator._pools import load_pools
 from shared.events import Priority
+from shared.settings import RunnerMode
 from shared.streams import StreamKeys
 from tests.deploy.validator import (
     OPTIONAL_MANIFESTS,
@@ -213,15 +214,22 @@ def test_an_unknown_top_level_field_is_rejected_in_every_document(
 # -- the local emulator reads the same ScaledObject -------------------------------------------
 
 
-def test_the_emulator_reads_its_keda_parameters_from_the_real_scaled_object() -> None:
-    config = load_scaled_object(ROOT / "keda" / "scaledobject.yaml", prefix="botburrow")
-
+def test_the_emulator_reads_its_pools_from_the_real_manifests() -> None:
+    pools = {p.name: p for p in load_pools(ROOT / "keda", prefix="botburrow")}
+    assert {name: p.mode for name, p in pools.items()} == {
+        "runner-notification": "notification",
+        "runner-exploration": "exploration",
+    }
     keys = StreamKeys(prefix="botburrow")
     assert {keys.activations(p) for p in Priority} == STREAMS
-    assert {t.stream for t in config.triggers} == STREAMS
-    assert {t.consumer_group for t in config.triggers} == {"runners"}
-    lag = {t.stream for t in config.triggers if t.mode == "lag" and t.activation == 0}
-    assert lag == STREAMS, "every priority stream needs a lag trigger with activationLagCount 0"
+    for name, pool in pools.items():
+        config = pool.scaler
+        own = {keys.activations(Priority(p)) for p in RunnerMode(pool.mode).priorities}
+        assert {t.stream for t in config.triggers} == own, name
+        assert {t.consumer_group for t in config.triggers} == {"runners"}
+        lag = {t.stream for t in config.triggers if t.mode == "lag" and t.activation == 0}
+        assert lag == own, "every stream of a pool needs a lag trigger with activationLagCount 0"
+    assert set().union(*({t.stream for t in p.scaler.triggers} for p in pools.values())) == STREAMS
 
 
 def test_the_emulator_finds_the_scaled_object() -> None:

@@ -86,6 +86,26 @@ spec:
     - type: redis-streams
       authenticationRef: {name: redis-auth}
       metadata:
+        {address: "redis:6379", stream: "botburrow:activations:normal", consumerGroup: runners, lagCount: "10",
+         activationLagCount: "0"}
+    - type: redis-streams
+      authenticationRef: {name: redis-auth}
+      metadata:
+        {address: "redis:6379", stream: "botburrow:activations:normal", consumerGroup: runners,
+         pendingEntriesCount: "16"}
+    - type: redis-streams
+      authenticationRef: {name: redis-auth}
+      metadata:
+        {address: "redis:6379", stream: "botburrow:activations:low", consumerGroup: runners, lagCount: "10",
+         activationLagCount: "0"}
+    - type: redis-streams
+      authenticationRef: {name: redis-auth}
+      metadata:
+        {address: "redis:6379", stream: "botburrow:activations:low", consumerGroup: runners,
+         pendingEntriesCount: "16"}
+    - type: redis-streams
+      authenticationRef: {name: redis-auth}
+      metadata:
         address: redis:6379
         stream: "botburrow:activations:high"
         consumerGroup: runners
@@ -363,7 +383,7 @@ def test_an_authentication_ref_must_name_a_trigger_authentication_of_the_set(che
     problems = check(SCALED_OBJECT, RUNNER_DEPLOYMENT)
     assert [(p.path, p.message) for p in problems] == [
         (f"spec.triggers[{i}].authenticationRef.name", "no TriggerAuthentication 'redis-auth' in the set")
-        for i in (0, 1)
+        for i in range(6)
     ]
 
 
@@ -448,7 +468,8 @@ def test_a_count_must_be_a_decimal_integer(check) -> None:
 
 def test_a_lag_trigger_without_a_pending_trigger_is_rejected(check) -> None:
     lag_only, pending = SCALED_OBJECT.rsplit("    - type: redis-streams", 1)
-    assert "pendingEntriesCount" in pending and "pendingEntriesCount" not in lag_only
+    high_pending = 'activations:high"\n        consumerGroup: runners\n        pendingEntriesCount'
+    assert high_pending in pending and high_pending not in lag_only
     text = lag_only
     problem = only(check(text, RUNNER_DEPLOYMENT, TRIGGER_AUTH))
     assert problem.path == "spec.triggers[0]"
@@ -475,6 +496,67 @@ def test_a_deployment_scaled_by_keda_must_not_set_replicas(check) -> None:
     problem = only(check(SCALED_OBJECT, deployment, TRIGGER_AUTH))
     assert (problem.resource, problem.path) == ("Deployment/runner", "spec.replicas")
     assert problem.message.startswith("KEDA scales this Deployment (ScaledObject/runner): remove spec.replicas")
+
+
+POOL = "            - {name: RUNNER_MODE, value: %s}\n"
+
+
+def pool(mode: str, name: str) -> tuple[str, str]:
+    """A runner Deployment of ``mode`` named ``name`` and its ScaledObject watching ``streams``."""
+    deployment = RUNNER_DEPLOYMENT.replace("name: runner\n", f"name: {name}\n", 1)
+    deployment = deployment.replace('args: ["runner"]\n', 'args: ["runner"]\n          env:\n' + POOL % mode)
+    scaled = SCALED_OBJECT.replace("  name: runner\n", f"  name: {name}\n", 1).replace(
+        "    name: runner\n", f"    name: {name}\n", 1
+    )
+    return deployment, scaled
+
+
+def only_triggers(scaled: str, *streams: str) -> str:
+    """``scaled`` with the triggers on other streams than ``streams`` removed."""
+    head, *triggers = scaled.split("    - type: redis-streams")
+    kept = [t for t in triggers if any(f"botburrow:activations:{s}" in t for s in streams)]
+    return head + "".join("    - type: redis-streams" + t for t in kept)
+
+
+def test_two_pools_each_watching_its_own_streams_pass(check) -> None:
+    inbox, inbox_scaler = pool("notification", "runner-notification")
+    explore, explore_scaler = pool("exploration", "runner-exploration")
+    assert (
+        check(
+            inbox,
+            only_triggers(inbox_scaler, "high", "normal"),
+            explore,
+            only_triggers(explore_scaler, "low"),
+            TRIGGER_AUTH,
+        )
+        == []
+    )
+
+
+def test_a_pool_watching_a_stream_its_runners_do_not_consume_is_rejected(check) -> None:
+    inbox, inbox_scaler = pool("notification", "runner-notification")
+    watched, uncovered = check(inbox, inbox_scaler, TRIGGER_AUTH)
+    assert (watched.resource, watched.path) == ("ScaledObject/runner-notification", "spec.triggers")
+    assert watched.message.startswith(
+        "watches botburrow:activations:low, which Deployment/runner-notification (RUNNER_MODE=notification) "
+        "does not consume"
+    )
+    assert uncovered.message.startswith("no runner pool consumes botburrow:activations:low")
+
+
+def test_a_stream_no_pool_consumes_is_rejected(check) -> None:
+    inbox, inbox_scaler = pool("notification", "runner-notification")
+    problem = only(check(inbox, only_triggers(inbox_scaler, "high", "normal"), TRIGGER_AUTH))
+    assert problem.message == "no runner pool consumes botburrow:activations:low: its activations would wait forever"
+
+
+def test_a_pool_not_watching_a_stream_it_consumes_is_rejected(check) -> None:
+    explore, explore_scaler = pool("hybrid", "runner-all")
+    problems = check(explore, only_triggers(explore_scaler, "high", "low"), TRIGGER_AUTH)
+    assert [p.message for p in problems] == [
+        "Deployment/runner-all (RUNNER_MODE=hybrid) consumes botburrow:activations:normal but no lag trigger "
+        "watches it: a backlog there never wakes the pool from zero"
+    ]
 
 
 def test_a_knative_reserved_port_is_rejected(check) -> None:

@@ -107,6 +107,12 @@ Project rules (issue 7)
       runners to zero after ``cooldownPeriod``.
     * A Deployment that KEDA scales does not set ``spec.replicas``: every ``kubectl
       apply`` would reset the count KEDA chose (the Kubernetes HPA documentation).
+    * Runner pools (issue 16): a ScaledObject's lag triggers watch exactly the activation
+      streams its Deployment's ``RUNNER_MODE`` consumes (its container ``env``, else the
+      settings ConfigMap, else ``hybrid``): a stream watched but not consumed starts
+      runners for work they never take; one consumed but not watched never wakes a pool
+      at zero. Every activation stream is consumed by some pool, or its work waits
+      forever.
     * Knative autoscaling annotations (``autoscaling.knative.dev/...``) are known keys
       with well-formed values, ``min-scale`` <= ``max-scale``; a PingSource ``schedule``
       is a five-field cron expression.
@@ -127,6 +133,9 @@ from typing import Any, Final
 import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate  # type: ignore[import-untyped]
 import yaml
+
+from shared.events import Priority
+from shared.settings import RunnerMode
 
 __all__ = [
     "EXTERNAL_SECRETS",
@@ -685,6 +694,7 @@ def validate_documents(
         problems.extend(_check_project_rules(doc, inventory, schemas, cross_references))
     if cross_references:
         problems.extend(_check_duplicates(documents))
+        problems.extend(_check_pools(inventory))
     return _unique(problems)
 
 
@@ -1424,3 +1434,69 @@ def _check_event_references(doc: Document, inventory: _Inventory) -> Iterator[Pr
         kind, name = str(ref.get("kind")), str(ref.get("name"))
         if inventory.find(group, kind, name) is None:
             yield doc.problem(path, f"no {kind} {name!r} ({ref.get('apiVersion')}) in the set")
+
+
+# ... runner pools
+
+
+def _check_pools(inventory: _Inventory) -> Iterator[Problem]:
+    """Each pool's ScaledObject watches the streams its RUNNER_MODE consumes; every stream has a pool."""
+    scaled = list(inventory.by_kind.get(("keda.sh", "ScaledObject"), {}).values())
+    consumed: set[str] = set()
+    prefix = "botburrow"
+    for doc in scaled:
+        target = inventory.find("apps", "Deployment", str(_get(doc.body, ("spec", "scaleTargetRef", "name"))))
+        runner = next((c for _, c in _containers(target) if _runs_runner(c)), None) if target else None
+        if target is None or runner is None:
+            continue  # not a runner pool (a missing target is reported by _check_scale_target)
+        settings = _settings_of(runner, inventory)
+        prefix = settings.get("STREAM_PREFIX") or prefix
+        raw_mode = settings.get("RUNNER_MODE") or RunnerMode.HYBRID.value
+        try:
+            mode = RunnerMode(raw_mode)
+        except ValueError:
+            yield target.problem(
+                ("spec", "template"), f"RUNNER_MODE {raw_mode!r} is not one of {[m.value for m in RunnerMode]}"
+            )
+            continue
+        streams = {f"{prefix}:activations:{p}" for p in mode.priorities}
+        consumed |= streams
+        lag = {
+            str(_get(t, ("metadata", "stream")))
+            for t in _list(_get(doc.body, ("spec", "triggers")))
+            if "lagCount" in _dict(_get(t, ("metadata",)))
+        }
+        for stream in sorted(lag - streams):
+            yield doc.problem(
+                ("spec", "triggers"),
+                f"watches {stream}, which {target.label} (RUNNER_MODE={mode.value}) does not consume: "
+                "KEDA would start runners for work they never take",
+            )
+        for stream in sorted(streams - lag):
+            yield doc.problem(
+                ("spec", "triggers"),
+                f"{target.label} (RUNNER_MODE={mode.value}) consumes {stream} but no lag trigger watches it: "
+                "a backlog there never wakes the pool from zero",
+            )
+    if not consumed:
+        return  # no pool resolved: nothing to say about coverage
+    for priority in Priority:
+        stream = f"{prefix}:activations:{priority.value}"
+        if stream not in consumed:
+            doc = scaled[0]
+            yield doc.problem((), f"no runner pool consumes {stream}: its activations would wait forever")
+
+
+def _settings_of(container: Mapping[str, Any], inventory: _Inventory) -> dict[str, str]:
+    """The literal settings a container gets: its ConfigMap's (envFrom), then its own ``env`` values."""
+    found: dict[str, str] = {}
+    for source in _list(container.get("envFrom")):
+        ref = _dict(_dict(source).get("configMapRef"))
+        config_map = inventory.find("", "ConfigMap", str(ref.get("name"))) if ref else None
+        if config_map is not None:
+            found.update({str(k): str(v) for k, v in _dict(config_map.body.get("data")).items()})
+    for entry in _list(container.get("env")):
+        entry = _dict(entry)
+        if isinstance(entry.get("value"), str):
+            found[str(entry.get("name"))] = entry["value"]
+    return found

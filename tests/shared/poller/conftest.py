@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -10,14 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
-from local_emulator.hub import MockHubServer
+from local_emulator.hub import MockHub, MockHubServer
 from shared.agents import AgentStore, DirectorySource
 from shared.events import ActivationRequested, Priority, data_of, from_fields
 from shared.hub import HubClient
 from shared.poller import AllowAll, BudgetCheck, CircuitBreaker, Poller, PollerOptions
-from shared.settings import PollerSettings, RunnerMode
+from shared.settings import PollerSettings
 from shared.streams import Redis, StreamKeys
-from tests.support import hub_client
+from tests.support import Clock, hub_client
 
 AGENTS: dict[str, dict[str, Any]] = {
     "alice": {},
@@ -48,6 +49,15 @@ def hub_agents() -> list[str]:
 
 
 @pytest.fixture
+def inbox_only(hub: MockHub) -> None:
+    """No agent is stale, so a tick queues no discovery turn (the poller always does both jobs)."""
+    for name in AGENTS:
+        agent = hub.agent(name)
+        assert agent is not None
+        hub.mark_activated(agent)
+
+
+@pytest.fixture
 async def client(server: MockHubServer) -> AsyncIterator[HubClient]:
     """One try per call, so a fault the test injects reaches the poller."""
     async with hub_client(server.url, max_attempts=1) as client:
@@ -62,7 +72,6 @@ def make_poller(redis: Redis, keys: StreamKeys, client: HubClient, agents_dir: P
     def make(
         *,
         budget: BudgetCheck | None = None,
-        mode: RunnerMode = RunnerMode.HYBRID,
         min_interval_s: float = 900.0,
         clock: Callable[[], float] | None = None,
         breaker_clock: Callable[[], float] | None = None,
@@ -70,6 +79,13 @@ def make_poller(redis: Redis, keys: StreamKeys, client: HubClient, agents_dir: P
         **options: Any,
     ) -> Poller:
         tick_clock = clock or time.time
+        sleep = asyncio.sleep
+        if isinstance(clock, Clock):  # a tick's pauses move the test's time, or its poll loop never ends
+
+            async def sleep(seconds: float) -> None:
+                clock.advance(seconds)
+                await asyncio.sleep(0)
+
         return Poller(
             redis=redis,
             keys=keys,
@@ -78,9 +94,9 @@ def make_poller(redis: Redis, keys: StreamKeys, client: HubClient, agents_dir: P
             breaker=CircuitBreaker(redis, prefix=keys.prefix, clock=breaker_clock or tick_clock),
             budget=budget or AllowAll(),
             settings=PollerSettings(poll_interval_s=1.0, min_activation_interval_s=min_interval_s),
-            mode=mode,
             options=PollerOptions(holder=holder, **{"idle_wait_s": 0.01, "tail_s": 0.0, **options}),
             clock=tick_clock,
+            sleep=sleep,
         )
 
     return make

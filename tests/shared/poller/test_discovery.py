@@ -1,10 +1,9 @@
-"""Discovery turns: stale agents with discovery enabled, at most one per interval, per mode."""
+"""Discovery turns: stale agents with discovery enabled, at most one per interval, on the low stream."""
 
 from __future__ import annotations
 
 from local_emulator.hub import MockHub
 from shared.events import ActivationKind, Priority
-from shared.settings import RunnerMode
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested
 from tests.support import Clock
@@ -13,7 +12,7 @@ from tests.support import Clock
 async def test_a_stale_agent_with_discovery_enabled_gets_one_low_priority_turn(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
-    report = await make_poller(mode=RunnerMode.EXPLORATION).tick(window_s=0.1)
+    report = await make_poller().tick(window_s=0.1)
     events = await requested(redis, keys)
     assert [(e.agent_name, e.kind) for e in events] == [("carol", ActivationKind.DISCOVERY)]
     assert await requested(redis, keys, Priority.LOW) == events
@@ -26,7 +25,7 @@ async def test_a_stale_agent_with_discovery_enabled_gets_one_low_priority_turn(
 async def test_no_second_turn_within_the_minimum_interval(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller, clock: Clock
 ) -> None:
-    poller = make_poller(mode=RunnerMode.EXPLORATION, min_interval_s=900, clock=clock)
+    poller = make_poller(min_interval_s=900, clock=clock)
     assert len((await poller.tick(window_s=0.1)).published) == 1
     clock.advance(899)
     report = await poller.tick(window_s=0.1)  # the Hub still says stale: the runner never reported
@@ -36,17 +35,18 @@ async def test_no_second_turn_within_the_minimum_interval(
     assert len(await requested(redis, keys)) == 2
 
 
-async def test_no_discovery_in_notification_mode_and_no_inbox_in_exploration_mode(
+async def test_one_tick_does_both_jobs_whatever_runner_mode_says(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
+    """The poller never reads RUNNER_MODE: a pool's mode only picks the streams its runners consume."""
     hub.human_post("dana", "hi @alice")
-    await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.1)
-    assert [e.kind for e in await requested(redis, keys)] == [ActivationKind.INBOX]
-    seen = len(hub.requests)
-    await make_poller(mode=RunnerMode.EXPLORATION).tick(window_s=0.1)
-    kinds = sorted(e.kind for e in await requested(redis, keys))
-    assert kinds == [ActivationKind.DISCOVERY, ActivationKind.INBOX]
-    assert [r.path for r in hub.requests[seen:]] == ["/api/v1/agents"]  # the stale query, no polling
+    await make_poller().tick(window_s=0.1)
+    events = await requested(redis, keys)
+    assert sorted((e.agent_name, e.kind) for e in events) == [
+        ("alice", ActivationKind.INBOX),
+        ("carol", ActivationKind.DISCOVERY),
+    ]
+    assert [e.kind for e in await requested(redis, keys, Priority.LOW)] == [ActivationKind.DISCOVERY]
 
 
 async def test_an_agent_the_hub_activated_recently_is_not_stale(
@@ -55,5 +55,5 @@ async def test_an_agent_the_hub_activated_recently_is_not_stale(
     carol = hub.agent("carol")
     assert carol is not None
     hub.mark_activated(carol)
-    report = await make_poller(mode=RunnerMode.EXPLORATION).tick(window_s=0.1)
+    report = await make_poller().tick(window_s=0.1)
     assert report.published == [] and await requested(redis, keys) == []

@@ -8,13 +8,16 @@ import gc
 import warnings
 from pathlib import Path
 
+import pytest
+
 from local_emulator.hub import MockHub
 from shared.events import ActivationKind, Priority, activation_id
 from shared.poller import Sealer
-from shared.settings import RunnerMode
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested, requested_ids, write_agent
 from tests.support import eventually
+
+pytestmark = pytest.mark.usefixtures("inbox_only")  # inbox work only: no stale agent
 
 
 async def test_mentions_become_one_activation_per_agent_with_their_ids(
@@ -27,7 +30,7 @@ async def test_mentions_become_one_activation_per_agent_with_their_ids(
     alice_ids = sorted(n.id for n in hub.inbox(alice, unread_only=True))
     assert len(alice_ids) == 2 and p1
 
-    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.3)
+    report = await make_poller().tick(window_s=0.3)
 
     assert report.leader and report.long_poll is True
     events = await requested(redis, keys, Priority.HIGH)
@@ -45,7 +48,7 @@ async def test_the_same_work_is_queued_once_and_only_new_notifications_later(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
     hub.human_post("dana", "hi @alice")
-    poller = make_poller(mode=RunnerMode.NOTIFICATION)
+    poller = make_poller()
     first = await poller.tick(window_s=0.2)
     second = await poller.tick(window_s=0.2)
     assert len(first.published) == 1 and second.published == []
@@ -74,7 +77,7 @@ async def test_replies_are_normal_priority_and_unwanted_types_are_marked_read(
     dm = hub.add_notification("bob", "dm", content="psst")  # bob: respond_to_dms false
     dave_reply = hub.add_notification("dave", "reply")  # dave: respond_to_replies false
 
-    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
+    report = await make_poller().tick(window_s=0.2)
 
     events = await requested(redis, keys)
     assert [(e.agent_name, e.notification_ids) for e in events] == [("alice", [reply.id])]
@@ -89,7 +92,7 @@ async def test_an_agent_without_a_definition_is_skipped(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
     hub.human_post("dana", "@ghost are you there? @alice")
-    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
+    report = await make_poller().tick(window_s=0.2)
     assert [e.agent_name for e in await requested(redis, keys)] == ["alice"]
     assert report.skipped["unknown_agent"] >= 1
 
@@ -99,7 +102,7 @@ async def test_without_long_poll_the_plain_query_is_used(
 ) -> None:
     hub.long_poll = False
     hub.human_post("dana", "hi @alice")
-    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.2)
+    report = await make_poller().tick(window_s=0.2)
     assert report.long_poll is False and len(report.published) == 1
     polls = [r for r in hub.requests if r.path.endswith("/notifications/poll")]
     plain = [r for r in hub.requests if r.path.endswith("/agents") and r.query.get("has_notifications") == "true"]
@@ -109,7 +112,7 @@ async def test_without_long_poll_the_plain_query_is_used(
 async def test_a_long_poll_wakes_the_tick_when_a_mention_arrives(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
-    poller = make_poller(mode=RunnerMode.NOTIFICATION)
+    poller = make_poller()
     tick = asyncio.create_task(poller.tick(window_s=30.0))
     await eventually(lambda: hub.waiting_polls == 1)  # the tick is parked in the Hub's long-poll
     assert not tick.done() and await requested_ids(redis, keys) == []
@@ -130,7 +133,7 @@ async def test_a_tick_cancelled_while_agents_wait_for_a_slot_leaves_no_coroutine
         hub.add_agent(name)
         hub.human_post("dana", f"hi @{name}")
     stall = hub.fail("/api/v1/notifications", method="GET", latency_s=30, times=len(names))
-    tick = asyncio.create_task(make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=30))
+    tick = asyncio.create_task(make_poller().tick(window_s=30))
     await eventually(lambda: stall.times == len(names) - 16)  # 16 stalled in flight, 4 waiting for a slot
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -144,7 +147,7 @@ async def test_a_tick_cancelled_while_agents_wait_for_a_slot_leaves_no_coroutine
 async def test_new_notifications_join_the_activation_waiting_on_the_stream_until_it_starts(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
-    poller = make_poller(mode=RunnerMode.NOTIFICATION)
+    poller = make_poller()
     seal = Sealer(redis, keys, ttl_s=60)
     hub.human_post("dana", "hi @alice")
     (opened,) = (await poller.tick(window_s=0.1)).published
@@ -171,7 +174,7 @@ async def test_new_notifications_join_the_activation_waiting_on_the_stream_until
 async def test_a_full_open_activation_is_sealed_as_it_stands_and_the_newcomer_opens(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
-    poller = make_poller(mode=RunnerMode.NOTIFICATION, max_notifications=2)
+    poller = make_poller(max_notifications=2)
     seal = Sealer(redis, keys, ttl_s=60)
     hub.human_post("dana", "hi @alice")
     (opened,) = (await poller.tick(window_s=0.1)).published
@@ -202,7 +205,7 @@ async def test_an_inbox_larger_than_max_iterations_is_split_into_activations(
     for i in range(25):
         hub.human_post("dana", f"@alice number {i}")  # alice answers at most 10 per activation
 
-    report = await make_poller(mode=RunnerMode.NOTIFICATION).tick(window_s=0.1)
+    report = await make_poller().tick(window_s=0.1)
 
     events = await requested(redis, keys, Priority.HIGH)
     assert sorted(len(e.notification_ids) for e in events) == [5, 10, 10] and len(report.published) == 3

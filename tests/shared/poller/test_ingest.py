@@ -7,9 +7,10 @@ import pytest
 from local_emulator.hub import MockHub
 from shared.errors import InvalidEvent
 from shared.events import NotificationCreatedData, Priority
-from shared.settings import RunnerMode
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested, requested_ids
+
+pytestmark = pytest.mark.usefixtures("inbox_only")  # inbox work only: no stale agent
 
 
 async def test_a_pushed_notification_is_published_at_once_and_once(
@@ -20,7 +21,7 @@ async def test_a_pushed_notification_is_published_at_once_and_once(
     assert alice is not None
     (note,) = hub.inbox(alice, unread_only=True)
     data = NotificationCreatedData.model_validate({"id": note.id, "type": "mention", "agent_id": alice.id})
-    poller = make_poller(mode=RunnerMode.NOTIFICATION)
+    poller = make_poller()
 
     published = await poller.ingest(data)  # the name is learned from the Hub: nothing cached yet
 
@@ -73,7 +74,6 @@ async def test_unwanted_and_unknown_pushes_publish_nothing(
     assert await poller.ingest(NotificationCreatedData(agent_id="no-such-agent-id")) == []
     hub.add_notification("ghost", "mention")
     assert await poller.ingest(NotificationCreatedData(agent_id="ghost")) == []
-    assert await make_poller(mode=RunnerMode.EXPLORATION).ingest(NotificationCreatedData(agent_id="alice")) == []
     assert await requested_ids(redis, keys) == []
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import pytest
+
 from local_emulator.hub import MockHub
 from shared.poller import Allowed, BudgetVerdictLike, CircuitBreaker
-from shared.settings import RunnerMode
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested, requested_ids
 from tests.support import eventually
+
+pytestmark = pytest.mark.usefixtures("inbox_only")  # inbox work only: no stale agent
 
 
 @dataclass
@@ -42,8 +45,8 @@ class TakeOver:
 async def test_two_pollers_at_once_only_the_lease_holder_publishes(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
-    leader = make_poller(mode=RunnerMode.NOTIFICATION, holder="p1")
-    follower = make_poller(mode=RunnerMode.NOTIFICATION, holder="p2")
+    leader = make_poller(holder="p1")
+    follower = make_poller(holder="p2")
     leading = asyncio.create_task(leader.tick(window_s=1.0))
     await eventually(lambda: redis.exists(leader.lease.key))
     hub.human_post("dana", "hi @alice")
@@ -60,7 +63,7 @@ async def test_a_poller_whose_lease_was_taken_over_cannot_publish(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
     hub.human_post("dana", "hi @alice")
-    poller = make_poller(mode=RunnerMode.NOTIFICATION, budget=TakeOver(redis, f"{keys.prefix}:poller:lease"))
+    poller = make_poller(budget=TakeOver(redis, f"{keys.prefix}:poller:lease"))
     report = await poller.tick(window_s=0.5)
     assert report.lease_lost and report.published == []
     assert await requested_ids(redis, keys) == []
@@ -77,7 +80,7 @@ async def test_an_open_breaker_skips_the_agent_until_its_probe(
     assert alice is not None
     hub.human_post("dana", "hi @alice and @bob")
     clock_s = [1_750_000_000.0]
-    poller = make_poller(mode=RunnerMode.NOTIFICATION, breaker_clock=lambda: clock_s[0])
+    poller = make_poller(breaker_clock=lambda: clock_s[0])
     breaker = CircuitBreaker(redis, prefix=keys.prefix, clock=lambda: clock_s[0])
     for _ in range(5):
         await breaker.record(alice.id, ok=False)
@@ -101,7 +104,7 @@ async def test_a_budget_refusal_skips_without_touching_the_breaker(
     for i in range(7):
         hub.human_post("dana", f"hi @alice #{i}")
     gate = Refuse({alice.id})
-    poller = make_poller(mode=RunnerMode.NOTIFICATION, budget=gate)
+    poller = make_poller(budget=gate)
     for _ in range(6):  # more refusals than the breaker's threshold
         report = await poller.tick(window_s=0.05)
         assert report.skipped["budget_refused"] >= 1
@@ -119,7 +122,7 @@ async def test_joining_an_activation_already_queued_asks_no_gate(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
     gate = Refuse(refused=set())
-    poller = make_poller(mode=RunnerMode.NOTIFICATION, budget=gate)
+    poller = make_poller(budget=gate)
     hub.human_post("dana", "hi @alice")
     (opened,) = (await poller.tick(window_s=0.1)).published
     alice = hub.require_agent("alice").id
