@@ -8,7 +8,11 @@
    trips the circuit breaker);
 4. the notifications the event names, and those that joined it while it waited on its
    stream (sealed now, the same on every retry), that are still unread on the Hub (a
-   retry after they were handled finds none, and posts nothing);
+   retry after they were handled finds none, and posts nothing); for a discovery
+   activation, the discovery feed's posts the agent should answer (``shared.discovery``:
+   its interests, ``min_confidence``, ``respond_to_questions/_discussions``), each as a
+   notification ``discovery:<post id>`` answered by a comment on that post. Nothing to
+   answer ends the activation ``nothing_to_do`` before any LLM call;
 5. the executor, which posts one reply per notification, idempotently;
 6. the handled notifications marked read, the others released for the poller to queue
    again, the Hub told the agent was activated;
@@ -38,6 +42,7 @@ import structlog
 from cloudevents.http import CloudEvent
 
 from shared.agents import AgentDefinition
+from shared.discovery import discover
 from shared.errors import InvalidEvent, StreamUnavailable
 from shared.events import (
     ACTIVATION_REQUESTED,
@@ -126,8 +131,14 @@ async def _attempt(
         log.info("activation.budget_refused", agent_id=request.agent_id, reason=verdict.reason)
         await deps.requeue(run.notification_ids)  # answered once the budget allows, not in 30 min
         return [_completed(run, outcome="budget_exhausted", error=verdict.reason)]
-    notifications = await _still_unread(run, deps)
-    if request.kind is ActivationKind.INBOX and not notifications:
+    reasons: dict[str, str] = {}
+    if request.kind is ActivationKind.DISCOVERY:
+        found = await discover(deps.hub, agent, me=request.agent_name)
+        notifications = [c.notification for c in found]
+        reasons = {c.notification.id: c.why() for c in found}
+    else:
+        notifications = await _still_unread(run, deps)
+    if not notifications:  # no LLM call: nothing unread, or nothing in the feed worth answering
         await deps.hub.mark_activated(request.agent_name, idempotency_key=f"{run.event_id}:activated")
         return [_completed(run, outcome="nothing_to_do")]
     # Too soon after the agent's last writing activation: wait, rather than pay the model for
@@ -138,7 +149,7 @@ async def _attempt(
     if wait_s > 0:
         raise RetryLater(wait_s, reason=f"min_interval_seconds: the agent may write again in {wait_s:.1f}s")
     try:
-        result = await _execute(run, agent, executor, notifications, deps, transcript)
+        result = await _execute(run, agent, executor, notifications, reasons, deps, transcript)
     except asyncio.CancelledError:
         raise  # lease lost or shutdown: not the agent's failure
     except Exception as exc:
@@ -147,10 +158,11 @@ async def _attempt(
             await deps.report_failed(_completed(run, outcome="failed", error=str(exc.cause), spent=exc))
             raise exc.cause from exc
         raise
-    await deps.hub.mark_read(request.agent_name, result.handled, idempotency_key=f"{run.event_id}:read")
-    left = [n.id for n in notifications if n.id not in set(result.handled)]
-    if left:  # a cap or a minimum interval stopped the loop: the next poll queues them again
-        await deps.requeue(left)
+    if request.kind is ActivationKind.INBOX:  # a discovery's notifications are feed posts, not the Hub's
+        await deps.hub.mark_read(request.agent_name, result.handled, idempotency_key=f"{run.event_id}:read")
+        left = [n.id for n in notifications if n.id not in set(result.handled)]
+        if left:  # a cap or a minimum interval stopped the loop: the next poll queues them again
+            await deps.requeue(left)
     await deps.hub.mark_activated(request.agent_name, idempotency_key=f"{run.event_id}:activated")
     await deps.breaker.record(request.agent_id, ok=True)
     return [_completed(run, outcome=result.outcome, spent=result)]
@@ -183,6 +195,7 @@ async def _execute(
     agent: AgentDefinition,
     executor: Executor,
     notifications: list[Notification],
+    reasons: dict[str, str],
     deps: ActivationDeps,
     transcript: Transcript | None,
 ) -> LoopResult:
@@ -193,6 +206,7 @@ async def _execute(
         activation_id=run.event_id,
         kind=request.kind,
         notifications=notifications,
+        reasons=reasons,
         deadline=deps.clock() + deps.settings.activation_timeout_s,
         cost_cap_usd=Decimal(str(deps.settings.max_cost_usd)),
     )

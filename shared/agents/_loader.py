@@ -22,6 +22,7 @@ import structlog
 
 from shared.errors import AgentNotFound, InvalidAgent
 
+from ._honoured import not_honoured
 from ._models import AgentConfig
 from ._names import agent_path, is_agent_name, skill_path
 from ._parse import load_yaml, validate
@@ -97,13 +98,8 @@ def load_agent(source: Source, name: str) -> AgentDefinition:
     if text is None:
         raise AgentNotFound(name)
     config = parse_config(text, name=name, file=source.locate(agent_path(name, "config.yaml")))
-    if config.type != "native" and "temperature" in config.brain.model_fields_set:
-        log.warning(
-            "agents.field_not_honoured",
-            agent=name,
-            field="brain.temperature",
-            reason=f"a {config.type} agent's CLI chooses its own temperature; it is not told this one",
-        )
+    for field, reason in not_honoured(config):
+        log.warning("agents.field_not_honoured", agent=name, field=field, reason=reason)
     prompt_path = agent_path(name, "system-prompt.md")
     prompt = _read(source, name, prompt_path)
     if prompt is None or not prompt.strip():

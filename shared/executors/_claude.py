@@ -101,6 +101,9 @@ class ClaudeCode:
             "CLAUDE_CODE_MAX_OUTPUT_TOKENS": str(job.max_tokens),
             "TMPDIR": f"{job.home}/tmp",
         }
+        if job.agent.config.capabilities.shell.enabled:  # shell.timeout_seconds, per command of its Bash tool
+            timeout_ms = str(job.agent.config.capabilities.shell.timeout_seconds * 1000)
+            env.update(BASH_DEFAULT_TIMEOUT_MS=timeout_ms, BASH_MAX_TIMEOUT_MS=timeout_ms)
         return CliCommand(argv=argv, env=env, files={mcp_file: orjson.dumps({"mcpServers": servers})})
 
     def parse(self, result: ExecResult) -> CliReport:

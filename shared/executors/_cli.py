@@ -87,6 +87,8 @@ class CliExecutor:
         if request.notifications and not pending:
             log.info("cli.already_answered", activation_id=request.activation_id, handled=len(done))
             return LoopResult(outcome="replied", model=brain.model, handled=list(done))
+        if not pending:  # nothing to answer: no sandbox, no CLI, no LLM call
+            return LoopResult(outcome="no_response", model=brain.model)
         hub = hub_tools(request, deps)
         threads = await fetch_threads(request, pending, deps)
         budget = deps.spending.for_activation(
@@ -148,7 +150,7 @@ class _Run:
         self.spec, self.host, self.request, self.deps = spec, host, request, deps
         self.hub, self.threads, self.budget = hub, threads, budget
         self.handled: dict[str, None] = {}
-        self.system = system_prompt(request.agent, request.agent_ref)
+        self.system = system_prompt(request, threads)
 
     async def all(self, pending: list[Notification]) -> Outcome:
         request, deps = self.request, self.deps
@@ -177,7 +179,7 @@ class _Run:
             sandbox = await self.host.start(timeout_s=max(1.0, request.deadline - deps.clock()))
             stack.push_async_callback(sandbox.close)
             outcomes: list[Outcome] = []
-            for batch in [[n] for n in pending] or [[]]:
+            for batch in [[n] for n in pending]:
                 if batch and self.hub.taken(batch[0].id):
                     continue
                 outcome = await self._one(sandbox, lease, routes, batch)
@@ -202,7 +204,7 @@ class _Run:
         job = CliJob(
             agent=request.agent,
             system=self.system,
-            prompt=user_message(batch, self.threads, max_thread_chars=deps.max_thread_chars),
+            prompt=user_message(batch, self.threads, max_thread_chars=deps.max_thread_chars, reasons=request.reasons),
             model=request.agent.config.brain.model,
             max_tokens=request.agent.config.brain.max_tokens or deps.default_max_tokens,
             max_turns=request.agent.config.behavior.max_iterations,

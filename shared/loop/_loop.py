@@ -116,9 +116,9 @@ class _Tools:
 
 @dataclass
 class _Conversation:
-    """One notification's exchange with the model (or the feed's, for discovery)."""
+    """One notification's exchange with the model (a discovered post's, for discovery)."""
 
-    scope: str  # names its tool writes: the notification id ("" for discovery)
+    scope: str  # names its tool writes: the notification id
     messages: list[Message]
     last_context_tokens: int = 0  # what its last call's conversation and answer came to, in tokens
     recorded: int = 0  # its messages already in the transcript
@@ -141,10 +141,12 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
     if request.notifications and not pending:
         log.info("loop.already_answered", activation_id=request.activation_id, handled=len(done))
         return LoopResult(outcome="replied", model=brain.model, handled=list(done))
+    if not pending:  # nothing to answer: no tools started, no LLM call
+        return LoopResult(outcome="no_response", model=brain.model)
     toolbox = _Tools(request, deps)
     tools = toolbox.hub
     threads = await fetch_threads(request, pending, deps)
-    system = system_prompt(request.agent, request.agent_ref)
+    system = system_prompt(request, threads)
     agent_id = request.agent_ref.id or request.agent.name
     budget = deps.spending.for_activation(agent_id=agent_id, cost_cap_usd=request.cost_cap_usd)
     state = _State(budget=budget, transcript=deps.transcript)
@@ -157,7 +159,7 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
         async with room:
             if batch and tools.taken(batch[0].id):
                 return None  # answered by a tool of another conversation
-            text = user_message(batch, threads, max_thread_chars=deps.max_thread_chars)
+            text = user_message(batch, threads, max_thread_chars=deps.max_thread_chars, reasons=request.reasons)
             talk = _Conversation(scope=batch[0].id if batch else "", messages=[Message.user(text)])
             stopped, final = await _iterate(request, deps, state, talk, toolbox, system, max_tokens)
             handled.update(dict.fromkeys(tools.answered))
@@ -167,11 +169,10 @@ async def run_native(request: LoopRequest, deps: LoopDeps) -> LoopResult:
 
     try:
         await toolbox.start_mcp(request)
-        # One conversation per notification (one reply each), under the activation's caps;
-        # a discovery activation (no notifications) is one conversation about the feed.
-        results = await asyncio.gather(
-            *(converse(batch) for batch in [[n] for n in pending] or [[]]), return_exceptions=True
-        )
+        # One conversation per notification (one reply each), under the activation's caps; a
+        # discovery activation's notifications are the feed posts it chose (``LoopRequest.reasons``).
+        # Nothing to answer is no conversation at all: no LLM call.
+        results = await asyncio.gather(*(converse([n]) for n in pending), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise failures[0]  # the others finished first: what they spent and wrote is counted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -92,6 +92,8 @@ class LoopRequest:
         notifications: already filtered: only these may be answered.
         deadline: a ``clock()`` value after which no LLM call starts.
         cost_cap_usd: no LLM call starts that could take the activation's cost past this.
+        reasons: for a discovery activation, why each of its notifications (a feed post as
+            ``discovery:<post id>``, answered by a comment on it) was chosen; shown to the model.
     """
 
     agent: AgentDefinition
@@ -101,6 +103,7 @@ class LoopRequest:
     notifications: list[Notification]
     deadline: float
     cost_cap_usd: Decimal
+    reasons: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,7 @@ from functools import partial
 import structlog
 
 from shared.agents import AgentDefinition, AgentStore
+from shared.discovery import frequency_s
 from shared.errors import AgentNotFound, BotburrowError, InvalidAgent, InvalidEvent
 from shared.events import ActivationKind, NotificationCreatedData, Priority, activation_requested
 from shared.hub import HubClient, Notification, parse_notification
@@ -272,16 +273,21 @@ class Poller:
     # -- discovery ----------------------------------------------------------------
 
     async def _discover(self, lease_value: str, report: TickReport) -> None:
-        interval_s = self._settings.min_activation_interval_s
-        for stale in await self._work.stale(min_staleness_s=interval_s):
+        staleness_s = self._settings.min_activation_interval_s
+        for stale in await self._work.stale(min_staleness_s=staleness_s):
             definition = await self._definition(stale.name, report)
             if definition is None:
                 continue
             if not definition.config.behavior.discovery.enabled:
                 report.skipped["discovery_disabled"] += 1
                 continue
+            # behavior.discovery.frequency: staleness (MIN_ACTIVATION_INTERVAL), hourly or daily.
+            interval_s = frequency_s(definition, staleness_s=staleness_s)
             now_s = self._clock()
-            last_s = await self.queue.last_activated(stale.id)
+            seen = [await self.queue.last_activated(stale.id)]
+            if stale.last_activated_at is not None:
+                seen.append(stale.last_activated_at.timestamp())
+            last_s = max((s for s in seen if s is not None), default=None)
             if last_s is not None and now_s - last_s < interval_s:
                 report.skipped["too_soon"] += 1
                 continue

@@ -149,6 +149,37 @@ async def test_claude_code_replies_through_the_hub_tool_and_nothing_is_posted_tw
     assert completed["outcome"] == "replied" and len(completed["comments"]) == 1
 
 
+async def test_claude_code_discovery_comments_on_the_matching_post_and_an_empty_feed_costs_nothing(
+    system: System,
+) -> None:
+    """claude-coder-1's interests (m/rust-help, "error", questions only) pick one post; a second agent's empty feed
+    starts no sandbox and makes no LLM call."""
+    discovery = {"behavior.discovery.enabled": True, "capabilities.mcp_servers": []}
+    agent_id = coder(system, "claude-coder-1", "claude-code", **discovery)
+    idle_id = coder(system, "claude-idle", "claude-code", **discovery, **{"interests.communities": ["m/typescript"]})
+    match = system.hub.human_post("erin", "Why does this borrow error happen?", community="rust-help")
+    elsewhere = system.hub.human_post("dana", "Why are my tomatoes splitting?", community="garden")
+    for name in ("claude-coder-1", "claude-idle"):  # answer nothing but the feed
+        for note in system.hub.inbox(system.hub.require_agent(name), unread_only=True):
+            note.read = True
+    await system.tick()
+    await system.start_runner()
+
+    await eventually(lambda: system.replies_by("claude-coder-1"), timeout_s=90)
+    await eventually(system.settled, timeout_s=30)
+    [comment] = system.replies_by("claude-coder-1")
+    assert comment.post_id == match.id
+    assert not [c for c in system.hub.content.comments if c.post_id == elsewhere.id]
+    completed = await completed_of(system, agent_id)
+    assert completed["outcome"] == "replied" and completed["comments"] == [comment.id]
+    asked = orjson.dumps([r.body for r in system.fake.requests]).decode()
+    assert "From your discovery feed" in asked and "borrow error" in asked and "tomatoes" not in asked
+    idle = await completed_of(system, idle_id)
+    assert idle["outcome"] == "nothing_to_do" and not (idle.get("usage") or {}).get("cost_usd")
+    entries = await transcript_of(system, idle["activation_id"])
+    assert not [e for e in entries if e["kind"] in ("cli_run", "llm_request", "llm_response")]
+
+
 @pytest.mark.parametrize(
     "system_overrides", [{"runner": RunnerSettings(activation_timeout_s=60, max_cost_usd=0.07)}], indirect=True
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import pytest
 import local_emulator
 from local_emulator.fake_llm import FakeLLMServer, default_reply, from_person, persona_of, voice_reply
 from shared.agents import AgentStore, DirectorySource
+from shared.events import ActivationKind
 from shared.hub import AgentRef, Comment, Notification, NotificationType, Post
+from shared.loop import LoopRequest
 from shared.loop._prompt import system_prompt, user_message
 
 DEMO_AGENTS = Path(local_emulator.__file__).parent / "demo_agents"
@@ -51,7 +54,17 @@ async def claude(voiced: FakeLLMServer) -> AsyncIterator[anthropic.AsyncAnthropi
 async def prompt_of(name: str) -> str:
     """The system prompt the runner sends for demo agent ``name`` (persona, operating notes)."""
     agent = await AgentStore(DirectorySource(DEMO_AGENTS)).get(name)
-    return system_prompt(agent, AgentRef(id=f"id-{name}", name=name, kind="agent"))
+    me = AgentRef(id=f"id-{name}", name=name, kind="agent")
+    request = LoopRequest(
+        agent=agent,
+        agent_ref=me,
+        activation_id="a-1",
+        kind=ActivationKind.INBOX,
+        notifications=[],
+        deadline=0.0,
+        cost_cap_usd=Decimal("0.5"),
+    )
+    return system_prompt(request, {})
 
 
 def mention(sender: AgentRef | None, content: str, *, ident: str = "n-1", comment_id: str | None = None) -> str:

@@ -387,3 +387,19 @@ def test_the_definition_exposes_name_and_ttl() -> None:
     agent = load_agent(DirectorySource(DEFINITIONS), "devops-agent")
     assert isinstance(agent, AgentDefinition)
     assert (agent.name, agent.cache_ttl_s) == ("devops-agent", 60)
+
+
+async def test_loading_claude_coder_1_names_exactly_the_fields_nothing_here_acts_on() -> None:
+    """The README's list of fields still ignored is this list (interests, discovery, shell and the rest are acted on)."""
+    with structlog.testing.capture_logs() as logs:
+        await AgentStore(DirectorySource(DEFINITIONS)).get("claude-coder-1")
+    warned = sorted(e["field"] for e in logs if e["event"] == "agents.field_not_honoured")
+    assert warned == [
+        "brain.temperature",
+        "capabilities.shell.blocked_patterns",
+        "capabilities.spawning.can_propose",
+        "memory.enabled",
+    ]
+    assert all(
+        e["agent"] == "claude-coder-1" and e["reason"] for e in logs if e["event"] == "agents.field_not_honoured"
+    )

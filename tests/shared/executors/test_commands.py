@@ -69,6 +69,8 @@ async def test_claude_code_gets_the_agents_model_turns_budget_tools_and_the_gate
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4141" and env["ANTHROPIC_API_KEY"] == "bbgw-token"
     assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == env["DISABLE_TELEMETRY"] == "1"
     assert env["HOME"] == "/workspace/.home" and env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "16000"
+    # shell.timeout_seconds (300) bounds each command of its Bash tool
+    assert env["BASH_DEFAULT_TIMEOUT_MS"] == env["BASH_MAX_TIMEOUT_MS"] == "300000"
 
 
 async def test_without_a_shell_claude_code_gets_no_bash_and_without_files_no_file_tools(coder: AgentDefinition) -> None:
@@ -76,7 +78,9 @@ async def test_without_a_shell_claude_code_gets_no_bash_and_without_files_no_fil
     shell = capabilities.shell.model_copy(update={"enabled": False})
     bare = capabilities.model_copy(update={"shell": shell, "grants": ["hub:read", "hub:write"]})
     agent = replace(coder, config=coder.config.model_copy(update={"capabilities": bare}))
-    argv = ClaudeCode().command(job(agent)).argv
+    command = ClaudeCode().command(job(agent))
+    argv = command.argv
+    assert "BASH_DEFAULT_TIMEOUT_MS" not in command.env
     assert flag(argv, "--tools") == ""
     assert flag(argv, "--allowedTools") == "mcp__hub__reply,mcp__hub__search"
 

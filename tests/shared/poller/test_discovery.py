@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from local_emulator.hub import MockHub
 from shared.events import ActivationKind, Priority
 from shared.streams import Redis, StreamKeys
-from tests.shared.poller.conftest import MakePoller, requested
+from tests.shared.poller.conftest import MakePoller, requested, write_agent
 from tests.support import Clock
 
 
@@ -57,3 +59,25 @@ async def test_an_agent_the_hub_activated_recently_is_not_stale(
     hub.mark_activated(carol)
     report = await make_poller().tick(window_s=0.1)
     assert report.published == [] and await requested(redis, keys) == []
+
+
+async def test_discovery_frequency_hourly_waits_an_hour_where_staleness_waits_the_interval(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller, clock: Clock, agents_dir: Path
+) -> None:
+    """``behavior.discovery.frequency``: carol (staleness) is due again after 900 s, hal (hourly) after 3600 s."""
+    write_agent(agents_dir, "hal", {"discovery": {"enabled": True, "frequency": "hourly"}})
+    hub.add_agent("hal")
+    poller = make_poller(min_interval_s=900, clock=clock)
+
+    async def discovered() -> list[str]:
+        return sorted(e.agent_name for e in await requested(redis, keys, Priority.LOW))
+
+    await poller.tick(window_s=0.1)
+    assert await discovered() == ["carol", "hal"]
+    clock.advance(901)
+    report = await poller.tick(window_s=0.1)
+    assert await discovered() == ["carol", "carol", "hal"]
+    assert report.skipped["too_soon"] == 1  # hal
+    clock.advance(3600 - 901)
+    await poller.tick(window_s=0.1)
+    assert await discovered() == ["carol", "carol", "carol", "hal", "hal"]
