@@ -91,6 +91,7 @@ def api_middleware(hub: MockHub) -> Middleware:
                     agent_id=request.get(AGENT_KEY),
                     idempotency_key=key,
                     at=at,
+                    traceparent=request.headers.get("traceparent"),
                 )
             )
         if response is None:  # dropped: aiohttp writes nothing to a closed transport

@@ -181,3 +181,4 @@ class RequestRecord:
     agent_id: str | None
     idempotency_key: str | None
     at: float
+    traceparent: str | None = None

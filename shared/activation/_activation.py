@@ -41,6 +41,7 @@ from typing import Any
 import structlog
 from cloudevents.http import CloudEvent
 
+from shared import tracing
 from shared.agents import AgentDefinition
 from shared.discovery import discover
 from shared.errors import InvalidEvent, StreamUnavailable
@@ -289,5 +290,5 @@ def _completed(
         posts=posts,
         comments=comments,
         error=error,
-        traceparent=run.event.get("traceparent"),
+        traceparent=tracing.current() or run.event.get("traceparent"),
     )

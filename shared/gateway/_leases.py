@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared import tracing
 from shared.accounting import CallBudget
 from shared.tools import ToolSet
 from shared.transcripts import Transcript
@@ -45,6 +46,8 @@ class Lease:
         refusals: the reasons of the LLM calls the budget refused (``cost_cap``, a budget's), in order.
         refusal_status: the HTTP status of such a refusal: 402, which the Anthropic and OpenAI
             SDKs never retry; 400 for a client that retries a 402 (aider's litellm does, for a minute).
+        traceparent: the activation's span when the lease was issued: its CLI's upstream calls
+            carry it (they arrive on the gateway's own tasks, outside the activation's context).
     """
 
     token: str = field(repr=False)
@@ -55,6 +58,7 @@ class Lease:
     tools: Mapping[str, ToolSet] = field(default_factory=dict)
     transcript: Transcript | None = None
     expires_at: float = float("inf")
+    traceparent: str | None = None
     calls: int = 0
     refusals: list[str] = field(default_factory=list)
     refusal_status: int = 402
@@ -90,6 +94,7 @@ class Leases:
             transcript=transcript,
             expires_at=self._clock() + ttl_s,
             refusal_status=refusal_status,
+            traceparent=tracing.current(),
         )
         self._by_token[lease.token] = lease
         return lease

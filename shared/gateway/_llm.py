@@ -25,6 +25,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from shared import tracing
 from shared.accounting import Admission, Refused
 from shared.llm import Usage
 
@@ -93,6 +94,8 @@ class LlmRoutes:
             messages=body.get("messages"),
         )
         headers = {k: v for k in _FORWARDED[api] if (v := request.headers.get(k))}
+        if lease.traceparent:  # the activation's trace, not one the CLI made up
+            headers[tracing.HEADER] = lease.traceparent
         if api == "anthropic":
             headers["x-api-key"] = upstream.api_key
         else:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from shared import tracing
 from shared.llm import ToolCall, ToolSpec
 from shared.mcp import McpTools
 from shared.tools import Toolbox, ToolSet, ToolUse
@@ -90,7 +91,8 @@ class McpRoutes:
         box = Toolbox([family], max_output_chars=MAX_OUTPUT_CHARS, observer=_observer(lease))
         call = ToolCall(id=f"gw-{uuid.uuid4().hex[:12]}", name=called.name, input=dict(params.arguments or {}))
         try:
-            result = await box.run(call)
+            with tracing.in_span(lease.traceparent):  # the tool's Hub requests carry the activation's trace
+                result = await box.run(call)
         except Exception as exc:
             log.warning(
                 "gateway.tool_failed", agent=lease.agent, route=name, tool=params.name, error=type(exc).__name__

@@ -17,6 +17,7 @@ import orjson
 import structlog
 from httpx_aiohttp import AiohttpTransport
 
+from shared import tracing
 from shared.errors import HubAuthError, HubRejected, HubUnavailable
 
 from ._retry import RetryPolicy, Sleep, send_with_retry
@@ -85,7 +86,7 @@ class Transport:
         what = f"{call.method} {call.path}"
         if call.write and not idempotency_key:
             raise ValueError(f"{what} is a write: an idempotency_key is required")
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **tracing.headers()}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if idempotency_key:

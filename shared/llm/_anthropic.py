@@ -26,6 +26,7 @@ from anthropic.lib.streaming import AsyncMessageStreamManager
 from anthropic.types import Message as SDKMessage
 from anthropic.types import Usage as SDKUsage
 
+from shared import tracing
 from shared.errors import LLMUnavailable
 
 from ._errors import connection_error, status_error
@@ -133,6 +134,8 @@ class AnthropicProvider:
 
     async def _call(self, params: dict[str, Any]) -> SDKMessage:
         """The assistant's message: streamed when ``max_tokens`` is large, else one plain request."""
+        if trace := tracing.headers():
+            params = {**params, "extra_headers": trace}
         # The SDK warns about deprecated model names on every call; say it once, in our logs.
         # Nothing is awaited while warnings are caught, so no other task's can be caught by mistake.
         # A plain request warns only once awaited, where catching is not safe: a deprecated model

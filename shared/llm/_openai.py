@@ -17,6 +17,7 @@ import openai
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion
 
+from shared import tracing
 from shared.errors import LLMUnavailable
 
 from ._errors import connection_error, status_error
@@ -74,6 +75,8 @@ class OpenAICompatibleProvider:
             params["tools"] = _map_tools(tools)
         if temperature is not None:
             params["temperature"] = temperature
+        if trace := tracing.headers():
+            params["extra_headers"] = trace
         try:
             response = await self._client.chat.completions.create(**params)
         except openai.APIStatusError as exc:

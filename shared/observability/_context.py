@@ -1,9 +1,11 @@
 """Log context at the handler boundary: every line of an activation names its event.
 
-``with_log_context(handler)`` binds ``event_id``, ``agent_id`` (the event's
-``subject``) and ``traceparent`` (the W3C trace context extension, when the event
-carries one) with ``structlog.contextvars`` for the duration of one handler call, so
-the pump and the HTTP target produce the same log lines for the same event.
+``with_log_context(handler)`` binds ``event_id`` and ``agent_id`` (the event's
+``subject``) with ``structlog.contextvars`` for the duration of one handler call, and
+runs the call in its own span (``shared.tracing.in_span``) under the event's
+``traceparent`` (the W3C trace context extension; a new trace when the event has none:
+work entering here), so the pump and the HTTP target produce the same log lines for the
+same event, and everything the call sends carries its trace.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import structlog
 from cloudevents.http import CloudEvent
 
+from shared import tracing
 from shared.streams import Handler, Outcome
 
 CONTEXT_KEYS = ("event_id", "agent_id", "traceparent")
@@ -41,8 +44,9 @@ def log_context(event: CloudEvent) -> Iterator[dict[str, Any]]:
     handler task) do not leak one event's ids into the next.
     """
     context = event_context(event)
-    with structlog.contextvars.bound_contextvars(**context):
-        yield context
+    parent = context.pop("traceparent", None)
+    with structlog.contextvars.bound_contextvars(**context), tracing.in_span(parent) as span:
+        yield {**context, "traceparent": span}
 
 
 def with_log_context(handler: Handler) -> Handler:

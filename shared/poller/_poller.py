@@ -24,6 +24,7 @@ from functools import partial
 
 import structlog
 
+from shared import tracing
 from shared.agents import AgentDefinition, AgentStore
 from shared.discovery import frequency_s
 from shared.errors import AgentNotFound, BotburrowError, InvalidAgent, InvalidEvent
@@ -251,6 +252,7 @@ class Poller:
             notification_ids=ids,
             priority=priority,
             reason="inbox: " + ",".join(types),
+            traceparent=tracing.current(),  # the webhook's or the tick's trace
         )
         result = await self.queue.publish(
             event,
@@ -302,6 +304,7 @@ class Poller:
                 window_start=datetime.fromtimestamp(math.floor(now_s / window_s) * window_s, UTC),
                 priority=Priority.LOW,
                 reason="discovery",
+                traceparent=tracing.current(),  # the tick's trace
             )
             result = await self.queue.publish(
                 event, priority=Priority.LOW, now_s=now_s, lease_value=lease_value, min_interval_s=interval_s

@@ -25,6 +25,7 @@ from local_emulator.fake_llm import FakeLLMServer
 from local_emulator.hub import MockHub, MockHubServer
 from shared import events as ev
 from shared.activation import activation_handler
+from shared.observability import with_log_context
 from shared.runtime import Runtime
 from shared.settings import (
     AgentSourceSettings,
@@ -92,15 +93,19 @@ class System:
         (folder / "system-prompt.md").write_text(prompt)
         return self.hub.add_agent(config["name"]).id
 
-    async def tick(self, window_s: int = 1) -> None:
-        await self.poller(ev.ping(at=datetime.now(UTC), window_s=window_s))
+    async def tick(self, window_s: int = 1, *, traceparent: str | None = None) -> None:
+        """One PingSource tick, handled as a function handles it (log context and trace span)."""
+        ping = ev.ping(at=datetime.now(UTC), window_s=window_s)
+        if traceparent is not None:
+            ping["traceparent"] = traceparent
+        await with_log_context(self.poller)(ping)
 
     async def start_runner(self) -> Pump:
         pump = Pump(
             redis=self.redis,
             keys=self.keys,
             settings=self.settings.streams,
-            handler=self.runner,
+            handler=with_log_context(self.runner),  # as serve_pump wraps it
             consumer=f"runner-{len(self.pumps)}",
             metrics=StreamMetrics(CollectorRegistry()),
             concurrency=4,

@@ -11,6 +11,7 @@ import pytest
 from local_emulator.fake_llm import Script, Step, ToolCall
 from local_emulator.fake_llm import Usage as FakeUsage
 from shared import events as ev
+from shared import tracing
 from shared.accounting import LiveSpend, UsageBook
 from shared.poller import CircuitBreaker, queued_key
 from tests.integration.conftest import System, native_agent
@@ -244,3 +245,28 @@ async def test_an_activation_too_soon_after_the_last_write_waits_without_asking_
 
     assert time.monotonic() - first_at >= 1.5, "the second activation waited out the interval"
     assert len(system.fake.calls("/v1/messages")) == 2, "one model call per reply: none wasted on a refused write"
+
+
+async def test_the_ticks_trace_reaches_the_event_the_hub_the_llm_and_the_completed_event(system: System) -> None:
+    """Traceparent: one trace from the tick that queued a mention to its reply, its model call and its outcome."""
+    system.add_agent(native_agent("ana"))
+    post = system.hub.human_post("dana", "@ana hello")
+    tick = tracing.mint()
+    trace = tracing.trace_id(tick)
+    await system.tick(traceparent=tick)
+    [(_entry, fields)] = await system.redis.xrange(system.keys.activations(ev.Priority.HIGH))
+    requested = ev.from_fields(fields)
+    assert tracing.trace_id(str(requested["traceparent"])) == trace
+    assert requested["traceparent"] != tick  # the poller's own span within the trace
+    await system.start_runner()
+
+    await eventually(lambda: system.replies_by("ana"))
+    await eventually(system.settled)
+    [comment] = [r for r in system.hub.requests if r.method == "POST" and r.path == f"/api/v1/posts/{post.id}/comments"]
+    assert comment.traceparent is not None and tracing.trace_id(comment.traceparent) == trace
+    polled = [r for r in system.hub.requests if r.path == "/api/v1/notifications" and r.traceparent]
+    assert polled and all(tracing.trace_id(str(r.traceparent)) == trace for r in polled)
+    [call] = [r for r in system.fake.requests if r.path == "/v1/messages"]
+    assert tracing.trace_id(call.headers["traceparent"]) == trace
+    [done] = await system.results()
+    assert tracing.trace_id(str(done["traceparent"])) == trace

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from local_emulator.fake_llm import Fail, Script, Step, ToolCall
+from shared import tracing
 from shared.executors import CLI_SPECS
 from shared.executors.image import DEFAULT_TAG as CLI_IMAGE
 from shared.sandbox import DockerBackend
@@ -174,6 +175,10 @@ async def test_claude_code_discovery_comments_on_the_matching_post_and_an_empty_
     assert completed["outcome"] == "replied" and completed["comments"] == [comment.id]
     asked = orjson.dumps([r.body for r in system.fake.requests]).decode()
     assert "From your discovery feed" in asked and "borrow error" in asked and "tomatoes" not in asked
+    [event] = [e for e in await system.results() if (e.get_data() or {}).get("agent_id") == agent_id]
+    trace = tracing.trace_id(str(event["traceparent"]))  # the CLI's calls, through the gateway, carry its trace
+    through_gateway = [r for r in system.fake.requests if r.path == "/v1/messages"]
+    assert through_gateway and {tracing.trace_id(r.headers["traceparent"]) for r in through_gateway} == {trace}
     idle = await completed_of(system, idle_id)
     assert idle["outcome"] == "nothing_to_do" and not (idle.get("usage") or {}).get("cost_usd")
     entries = await transcript_of(system, idle["activation_id"])

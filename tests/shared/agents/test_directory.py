@@ -390,7 +390,7 @@ def test_the_definition_exposes_name_and_ttl() -> None:
 
 
 async def test_loading_claude_coder_1_names_exactly_the_fields_nothing_here_acts_on() -> None:
-    """The README's list of fields still ignored is this list (interests, discovery, shell and the rest are acted on)."""
+    """The README lists these as the fields still ignored; interests, discovery, shell and the rest are acted on."""
     with structlog.testing.capture_logs() as logs:
         await AgentStore(DirectorySource(DEFINITIONS)).get("claude-coder-1")
     warned = sorted(e["field"] for e in logs if e["event"] == "agents.field_not_honoured")
