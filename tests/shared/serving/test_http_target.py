@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from cloudevents.http import CloudEvent
 
+from shared import tracing
 from shared.events import (
     ACTIVATION_COMPLETED,
     ActivationKind,
@@ -57,7 +58,9 @@ async def test_an_event_is_handled_and_its_outcome_lands_on_the_results_stream(
     assert published[0].get_data()["activation_id"] == event["id"]
     assert answer == {"id": event["id"], "outcome": [published[0]["id"]], "entries": answer["entries"]}
     assert len(answer["entries"]) == 1
-    assert [{"event_id": event["id"], "agent_id": "agent-1", "traceparent": TRACEPARENT}] == handlers.SEEN
+    [seen] = handlers.SEEN  # the handler ran in a span of the event's trace
+    assert {k: seen[k] for k in ("event_id", "agent_id")} == {"event_id": event["id"], "agent_id": "agent-1"}
+    assert tracing.trace_id(seen["traceparent"]) == tracing.trace_id(TRACEPARENT) and seen["traceparent"] != TRACEPARENT
 
 
 @pytest.mark.parametrize(
