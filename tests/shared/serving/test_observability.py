@@ -9,6 +9,7 @@ import structlog
 from cloudevents.http import CloudEvent
 from prometheus_client import CollectorRegistry
 
+from shared import tracing
 from shared.errors import HubUnavailable, InvalidEvent
 from shared.events import Usage, activation_completed
 from shared.observability import ActivationMetrics, event_context, with_activation_metrics, with_log_context
@@ -54,7 +55,9 @@ async def test_log_context_is_bound_during_the_call_and_restored_after() -> None
     structlog.contextvars.bind_contextvars(event_id="outer")
     try:
         await with_log_context(handler)(event(subject="agent-1"))
-        assert seen == [{"event_id": "e-1", "agent_id": "agent-1"}]
+        [bound] = seen
+        span = bound.pop("traceparent")  # an event without a trace starts one: work entering here
+        assert bound == {"event_id": "e-1", "agent_id": "agent-1"} and tracing.valid(span)
         assert structlog.contextvars.get_contextvars() == {"event_id": "outer"}
     finally:
         structlog.contextvars.clear_contextvars()
