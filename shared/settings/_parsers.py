@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from shared.events import Priority
 
+from ._models import SyncSource, SyncSourceKind
+
 N = TypeVar("N", int, float)
 
 
@@ -152,3 +154,47 @@ def parse_weights(raw: str) -> dict[Priority, int]:
     if set(weights) != set(Priority):
         raise ValueError("give a weight for each of high, normal and low")
     return weights
+
+
+_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*")
+_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_GIT_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://")
+_SCP_LIKE = re.compile(r"[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:[^/\s]")
+
+
+def parse_sync_sources(raw: str) -> tuple[SyncSource, ...]:
+    """``github:owner/repo@main, https://git.example/defs.git, /srv/defs@v2``: a comma list.
+
+    A git URL's ``@ref`` is the text after its last ``@`` when no ``/`` follows it
+    (``git@host:o/r.git`` has none, ``git@host:o/r.git@v2`` has ``v2``).
+    """
+    sources: list[SyncSource] = []
+    for i, item in enumerate((part.strip() for part in raw.split(",")), start=1):
+        if not item:
+            continue
+        if item.startswith("github:"):
+            repo, _, ref = item.removeprefix("github:").partition("@")
+            if not _REPO.fullmatch(repo):
+                raise ValueError(f"item {i}: github: must be followed by owner/repo")
+            sources.append(SyncSource(kind=SyncSourceKind.GITHUB, location=repo, ref=_ref(ref, i)))
+            continue
+        location, ref = item, ""
+        at = item.rfind("@")
+        if at > 0 and "/" not in item[at:] and ":" not in item[at:]:
+            location, ref = item[:at], item[at + 1 :]
+        if not (location.startswith(_GIT_SCHEMES) or location.startswith("/") or _SCP_LIKE.match(location)):
+            raise ValueError(
+                f"item {i}: not github:owner/repo, a git URL (https://, ssh://, file://...) or an absolute path"
+            )
+        if any(c.isspace() for c in location):
+            raise ValueError(f"item {i}: a git URL has no spaces")
+        sources.append(SyncSource(kind=SyncSourceKind.GIT, location=location, ref=_ref(ref, i)))
+    return tuple(sources)
+
+
+def _ref(raw: str, item: int) -> str | None:
+    if not raw:
+        return None
+    if not _REF.fullmatch(raw) or ".." in raw:
+        raise ValueError(f"item {item}: @{raw} is not a branch, tag or commit name")
+    return raw
