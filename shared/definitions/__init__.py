@@ -22,7 +22,7 @@ from ._events import DEFINITIONS_CHANGED, definitions_changed, invalidation_of
 from ._push import Invalidation, invalidation_for, parse_body
 from ._report import Rejected, SyncReport
 from ._sync import Sync
-from ._versions import ALL, DefinitionVersions
+from ._versions import ALL, DefinitionVersions, agent_store
 from ._webhook import EVENT_HEADER, WebhookAnswer, answer_webhook
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Sync",
     "SyncReport",
     "WebhookAnswer",
+    "agent_store",
     "answer_webhook",
     "definitions_changed",
     "invalidation_for",

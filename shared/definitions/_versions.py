@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shared.agents import AgentStore, configured_source
+from shared.settings import AgentSourceSettings
 from shared.streams import Redis, translated
 
 ALL = "*"
@@ -48,3 +50,12 @@ class DefinitionVersions:
             for field in fields:
                 pipe.hincrby(self.key, field, 1)
             await pipe.execute()
+
+
+def agent_store(settings: AgentSourceSettings, redis: Redis, *, prefix: str) -> AgentStore:
+    """The ``AgentStore`` a process with Redis uses: the configured source, following the versions.
+
+    Raises:
+        ConfigurationError: agent definitions are not configured.
+    """
+    return AgentStore(configured_source(settings), versions=DefinitionVersions(redis, prefix=prefix))

@@ -18,7 +18,6 @@ nothing about what the body should have been.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ import structlog
 
 from shared.errors import InvalidEvent
 from shared.settings import Secret
-from shared.signing import SIGNATURE_HEADER, verify_signature
+from shared.signing import verify_signature
 
 from ._push import Invalidation, invalidation_for, parse_body
 
@@ -45,21 +44,28 @@ class WebhookAnswer:
     invalidation: Invalidation | None = None
 
 
-def answer_webhook(secret: Secret | None, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
-    """Check the signature, then read the body (see the module docstring); never raises.
+def answer_webhook(
+    secret: Secret | None,
+    body: bytes,
+    *,
+    signature: str | None,
+    event: str | None = None,
+    content_type: str | None = None,
+) -> WebhookAnswer:
+    """Check ``signature`` (``X-Hub-Signature-256``), then read the body; never raises.
 
-    ``headers`` is looked up case-insensitively when it is a werkzeug ``Headers``; a plain
-    mapping must use the canonical names (``X-Hub-Signature-256``, ``X-GitHub-Event``).
+    ``event`` is the ``X-GitHub-Event`` header (None for an operator's curl),
+    ``content_type`` the ``Content-Type`` (GitHub may send ``payload=`` form-encoded).
     """
-    verdict = verify_signature(secret.reveal() if secret else "", body, headers.get(SIGNATURE_HEADER))
+    verdict = verify_signature(secret.reveal() if secret else "", body, signature)
     if not verdict:
         log.warning("definitions.webhook_refused", verdict=str(verdict), configured=secret is not None)
         return WebhookAnswer(status=401, body={"error": "unauthorized", "signature": str(verdict)})
-    event = (headers.get(EVENT_HEADER) or "").strip().lower()
+    event = (event or "").strip().lower()
     if event == "ping":
         return WebhookAnswer(status=200, body={"event": "ping", "all": False, "agents": []})
     try:
-        payload = parse_body(body, content_type=headers.get("Content-Type"))
+        payload = parse_body(body, content_type=content_type)
         if event not in _ACTED_ON:
             return WebhookAnswer(status=200, body={"event": event, "ignored": True, "all": False, "agents": []})
         invalidation = invalidation_for(payload)
