@@ -95,23 +95,20 @@ def invalidation_for(payload: Mapping[str, Any]) -> Invalidation:
             if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
                 return Invalidation(everything=True, reason=f"commits[].{change} is not a list of paths")
             for path in paths:
-                name = _agent_of(path)
-                if name == _EVERYTHING:
-                    return Invalidation(everything=True, reason=f"{path} changed: a skill, or no agent's file")
+                name, all_because = _agent_of(path)
+                if all_because:
+                    return Invalidation(everything=True, reason=f"{path}: {all_because}")
                 if name is not None:
                     names.add(name)
     return Invalidation(agents=frozenset(names), reason="paths of the pushed commits")
 
 
-_EVERYTHING = "*"
-
-
-def _agent_of(path: str) -> str | None:
-    """The agent a changed path is of; ``_EVERYTHING`` for a skill's or an unreadable one; None for neither."""
+def _agent_of(path: str) -> tuple[str | None, str]:
+    """The agent a changed path is of (None: no definition's), or why it concerns every agent."""
     top, _, rest = path.partition("/")
     if top == "skills":
-        return _EVERYTHING
+        return None, "a skill changed"
     if top != "agents":
-        return None
+        return None, ""
     name, slash, _ = rest.partition("/")
-    return name if slash and is_agent_name(name) else _EVERYTHING
+    return (name, "") if slash and is_agent_name(name) else (None, "names no agent")

@@ -71,7 +71,6 @@ def answer_webhook(
         invalidation = invalidation_for(payload)
     except InvalidEvent as exc:
         return WebhookAnswer(status=400, body={"error": "invalid_body", "field": exc.field, "problem": exc.problem})
-    log.info("definitions.webhook", event=event or "direct", **invalidation.as_json())
-    return WebhookAnswer(
-        status=200, body={"event": event or "direct", **invalidation.as_json()}, invalidation=invalidation
-    )
+    said = {"event": event or "direct", **invalidation.as_json()}
+    log.info("definitions.webhook", github_event=said["event"], **invalidation.as_json())
+    return WebhookAnswer(status=200, body=said, invalidation=invalidation)
