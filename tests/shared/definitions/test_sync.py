@@ -14,7 +14,7 @@ from shared.agents import AgentStore, S3Source, s3_client
 from shared.cli import main
 from shared.definitions import ALL
 from shared.streams import Redis, StreamKeys
-from tests.shared.definitions.conftest import Repo
+from tests.support.git import Repo
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

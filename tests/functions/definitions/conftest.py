@@ -1,0 +1,52 @@
+"""The definitions function built the way functions-framework builds it, served over real HTTP."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import functions_framework
+import pytest
+
+from local_emulator.hub import MockHubServer
+from shared.streams import StreamKeys
+from tests.shared.serving.conftest import Served
+from tests.support import ROOT
+
+SOURCE = str(ROOT / "functions" / "definitions" / "main.py")
+WEBHOOK_SECRET = "definitions-webhook-secret"
+
+ServeDefinitions = Callable[..., Served]
+
+
+@pytest.fixture
+def serve_definitions(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, keys: StreamKeys, server: MockHubServer
+) -> Iterator[ServeDefinitions]:
+    """Start the definitions target (``env`` added to its settings) on a free loopback port."""
+    started: list[Served] = []
+
+    def start(**env: str) -> Served:
+        full: dict[str, Any] = {
+            "REDIS_URL": redis_url,
+            "STREAM_PREFIX": keys.prefix,
+            "HUB_URL": server.url,
+            "DEFINITIONS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "LOG_LEVEL": "debug",
+            "LOG_FORMAT": "console",
+            # functions-framework writes these two itself; set them here so they are restored.
+            "FUNCTION_TARGET": "definitions",
+            "FUNCTION_SIGNATURE_TYPE": "cloudevent",
+            **env,
+        }
+        for name, value in full.items():
+            monkeypatch.setenv(name, value)
+        app = functions_framework.create_app(target="definitions", source=SOURCE, signature_type="cloudevent")
+        served = Served(app, sys.modules["main"].target)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.close()
