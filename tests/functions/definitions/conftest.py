@@ -20,6 +20,28 @@ WEBHOOK_SECRET = "definitions-webhook-secret"
 ServeDefinitions = Callable[..., Served]
 
 
+def start_definitions(
+    monkeypatch: pytest.MonkeyPatch, *, redis_url: str, prefix: str, hub_url: str, **env: str
+) -> Served:
+    """Build the definitions target as functions-framework does (``env`` added) and serve it on loopback."""
+    full: dict[str, Any] = {
+        "REDIS_URL": redis_url,
+        "STREAM_PREFIX": prefix,
+        "HUB_URL": hub_url,
+        "DEFINITIONS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "LOG_LEVEL": "debug",
+        "LOG_FORMAT": "console",
+        # functions-framework writes these two itself; set them here so they are restored.
+        "FUNCTION_TARGET": "definitions",
+        "FUNCTION_SIGNATURE_TYPE": "cloudevent",
+        **env,
+    }
+    for name, value in full.items():
+        monkeypatch.setenv(name, value)
+    app = functions_framework.create_app(target="definitions", source=SOURCE, signature_type="cloudevent")
+    return Served(app, sys.modules["main"].target)
+
+
 @pytest.fixture
 def serve_definitions(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, keys: StreamKeys, server: MockHubServer
@@ -28,22 +50,7 @@ def serve_definitions(
     started: list[Served] = []
 
     def start(**env: str) -> Served:
-        full: dict[str, Any] = {
-            "REDIS_URL": redis_url,
-            "STREAM_PREFIX": keys.prefix,
-            "HUB_URL": server.url,
-            "DEFINITIONS_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "LOG_LEVEL": "debug",
-            "LOG_FORMAT": "console",
-            # functions-framework writes these two itself; set them here so they are restored.
-            "FUNCTION_TARGET": "definitions",
-            "FUNCTION_SIGNATURE_TYPE": "cloudevent",
-            **env,
-        }
-        for name, value in full.items():
-            monkeypatch.setenv(name, value)
-        app = functions_framework.create_app(target="definitions", source=SOURCE, signature_type="cloudevent")
-        served = Served(app, sys.modules["main"].target)
+        served = start_definitions(monkeypatch, redis_url=redis_url, prefix=keys.prefix, hub_url=server.url, **env)
         started.append(served)
         return served
 
