@@ -18,6 +18,7 @@ bucket, validated with the loader's own parsers, uploading only what changed, de
 what the sources dropped, and invalidating exactly the agents it touched.
 """
 
+from ._bucket import Bucket
 from ._events import DEFINITIONS_CHANGED, definitions_changed, invalidation_of
 from ._push import Invalidation, invalidation_for, parse_body
 from ._report import Rejected, SyncReport
@@ -29,6 +30,7 @@ __all__ = [
     "ALL",
     "DEFINITIONS_CHANGED",
     "EVENT_HEADER",
+    "Bucket",
     "DefinitionVersions",
     "Invalidation",
     "Rejected",

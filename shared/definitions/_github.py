@@ -9,6 +9,7 @@ stands in; the token (``SYNC_GITHUB_TOKEN``) is sent as a bearer token and never
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -82,8 +83,19 @@ class _Reader:
             raise TransientError(f"{where} failed: {type(exc).__name__}") from exc
         if answer.status_code == 404 and missing_ok:
             return None
+        if answer.status_code in {403, 429} and answer.headers.get("x-ratelimit-remaining") == "0":
+            raise TransientError(f"{where}: rate limited", retry_after_s=_reset_in(answer))
         if answer.status_code in {401, 403, 404}:
             raise ConfigurationError(f"{where}: {answer.status_code} (is the token allowed to read the repository?)")
         if answer.status_code >= 300:
             raise TransientError(f"{where}: {answer.status_code}")
         return answer
+
+
+def _reset_in(answer: httpx.Response) -> float | None:
+    """Seconds until GitHub's rate limit resets (``Retry-After``, else ``x-ratelimit-reset``), if it said."""
+    retry_after = answer.headers.get("retry-after", "")
+    if retry_after.isdigit():
+        return float(retry_after)
+    reset = answer.headers.get("x-ratelimit-reset", "")
+    return max(0.0, float(reset) - time.time()) if reset.isdigit() else None

@@ -165,8 +165,9 @@ _SCP_LIKE = re.compile(r"[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:[^/\s]")
 def parse_sync_sources(raw: str) -> tuple[SyncSource, ...]:
     """``github:owner/repo@main, https://git.example/defs.git, /srv/defs@v2``: a comma list.
 
-    A git URL's ``@ref`` is the text after its last ``@`` when no ``/`` follows it
-    (``git@host:o/r.git`` has none, ``git@host:o/r.git@v2`` has ``v2``).
+    A git URL's ``@ref`` is the text after the last ``@`` of its path, so neither a user
+    (``git@host:o/r.git``, ``https://user:token@host/o/r``) is taken for one, nor is a ref
+    with slashes cut short (``git@host:o/r.git@release/1``).
     """
     sources: list[SyncSource] = []
     for i, item in enumerate((part.strip() for part in raw.split(",")), start=1):
@@ -178,10 +179,7 @@ def parse_sync_sources(raw: str) -> tuple[SyncSource, ...]:
                 raise ValueError(f"item {i}: github: must be followed by owner/repo")
             sources.append(SyncSource(kind=SyncSourceKind.GITHUB, location=repo, ref=_ref(ref, i)))
             continue
-        location, ref = item, ""
-        at = item.rfind("@")
-        if at > 0 and "/" not in item[at:] and ":" not in item[at:]:
-            location, ref = item[:at], item[at + 1 :]
+        location, ref = _split_ref(item)
         if not (location.startswith(_GIT_SCHEMES) or location.startswith("/") or _SCP_LIKE.match(location)):
             raise ValueError(
                 f"item {i}: not github:owner/repo, a git URL (https://, ssh://, file://...) or an absolute path"
@@ -190,6 +188,19 @@ def parse_sync_sources(raw: str) -> tuple[SyncSource, ...]:
             raise ValueError(f"item {i}: a git URL has no spaces")
         sources.append(SyncSource(kind=SyncSourceKind.GIT, location=location, ref=_ref(ref, i)))
     return tuple(sources)
+
+
+def _split_ref(item: str) -> tuple[str, str]:
+    """``(url, ref)``: the ref after the last ``@`` of the path part (after ``host/``, ``host:``)."""
+    if "://" in item:
+        slash = item.find("/", item.index("://") + 3)
+        path_at = len(item) if slash < 0 else slash
+    elif _SCP_LIKE.match(item):
+        path_at = item.index(":")
+    else:
+        path_at = 0
+    at = item.rfind("@", path_at)
+    return (item[:at], item[at + 1 :]) if at > path_at else (item, "")
 
 
 def _ref(raw: str, item: int) -> str | None:
