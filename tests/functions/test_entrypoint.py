@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from local_emulator.hub import MockHubServer
-from shared.streams import StreamKeys
+from shared.signing import SIGNATURE_HEADER, signature
+from shared.streams import Redis, StreamKeys
 from tests.support import ROOT, child_env, eventually, free_port
 
 DEMO_AGENTS = ROOT / "local_emulator" / "demo_agents"
@@ -52,7 +53,7 @@ def test_an_unknown_function_is_a_usage_error() -> None:
         [sys.executable, "-m", "functions", "mailer"], cwd=ROOT, env=child_env(), capture_output=True, timeout=30
     )
     assert done.returncode == 2
-    assert b"usage: python -m functions poller | metrics | runner" in done.stderr
+    assert b"usage: python -m functions poller | definitions | metrics | runner" in done.stderr
 
 
 async def test_the_poller_serves_its_target_under_gunicorn_on_port(
@@ -77,6 +78,34 @@ async def test_the_poller_serves_its_target_under_gunicorn_on_port(
         poller.send_signal(signal.SIGTERM)
         assert poller.wait(timeout=70) == 0  # gunicorn's graceful stop
     assert b"Traceback" not in (tmp_path / "poller.log").read_bytes()
+
+
+async def test_the_definitions_function_serves_its_webhook_under_gunicorn_on_port(
+    redis: Redis, redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        "PORT": str(port),
+        "REDIS_URL": redis_url,
+        "STREAM_PREFIX": keys.prefix,
+        "HUB_URL": server.url,
+        "DEFINITIONS_WEBHOOK_SECRET": "entrypoint-secret",
+        "METRICS_PORT": "0",
+    }
+    with function("definitions", tmp_path / "definitions.log", **env) as definitions:
+        await eventually(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout_s=30, every_s=0.2)
+        body = b'{"all": true}'
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/webhook",
+            data=body,
+            headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature("entrypoint-secret", body)},
+        )
+        with await asyncio.to_thread(urllib.request.urlopen, request, timeout=10) as answer:
+            assert answer.status == 200 and json.loads(answer.read())["all"] is True
+        assert await redis.hget(f"{keys.prefix}:agents:versions", "*") == b"1"
+        definitions.send_signal(signal.SIGTERM)
+        assert definitions.wait(timeout=70) == 0
+    assert b"Traceback" not in (tmp_path / "definitions.log").read_bytes()
 
 
 async def test_the_metrics_function_is_a_pump_with_probes(
