@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import functions_framework
 import pytest
 
 from local_emulator.hub import MockHubServer
 from shared.streams import StreamKeys
-from tests.shared.serving.conftest import Served
 from tests.support import ROOT
+from tests.support.served import Served, serve_target
 
 SOURCE = str(ROOT / "functions" / "definitions" / "main.py")
 WEBHOOK_SECRET = "definitions-webhook-secret"
@@ -31,15 +29,9 @@ def start_definitions(
         "DEFINITIONS_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "LOG_LEVEL": "debug",
         "LOG_FORMAT": "console",
-        # functions-framework writes these two itself; set them here so they are restored.
-        "FUNCTION_TARGET": "definitions",
-        "FUNCTION_SIGNATURE_TYPE": "cloudevent",
         **env,
     }
-    for name, value in full.items():
-        monkeypatch.setenv(name, value)
-    app = functions_framework.create_app(target="definitions", source=SOURCE, signature_type="cloudevent")
-    return Served(app, sys.modules["main"].target)
+    return serve_target(monkeypatch, target="definitions", source=SOURCE, env=full)
 
 
 @pytest.fixture

@@ -63,6 +63,15 @@ async def sync(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, di
     return code, orjson.loads(out)
 
 
+async def synced(
+    repo: Repo, environment: Callable[..., None], admin: S3Client, bucket: str, capsys: pytest.CaptureFixture[str]
+) -> set[str]:
+    """Sync ``repo`` once, successfully; the keys the bucket then holds."""
+    environment(SYNC_SOURCES=str(repo.path))
+    assert (await sync(capsys))[0] == 0
+    return keys_in(admin, bucket)
+
+
 async def test_a_change_an_invalid_skill_and_a_deletion(
     repo: Repo,
     environment: Any,
@@ -143,9 +152,7 @@ async def test_the_text_report_names_file_and_field(
 async def test_a_source_that_cannot_be_fetched_changes_nothing(
     repo: Repo, environment: Any, admin: S3Client, bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    environment(SYNC_SOURCES=str(repo.path))
-    assert (await sync(capsys))[0] == 0
-    before = keys_in(admin, bucket)
+    before = await synced(repo, environment, admin, bucket, capsys)
     environment(SYNC_SOURCES=f"{repo.path},{tmp_path / 'no-such-repo'}")
     code = await asyncio.to_thread(main, ["sync", "--once"])
     captured = capsys.readouterr()
@@ -157,9 +164,7 @@ async def test_a_source_that_cannot_be_fetched_changes_nothing(
 async def test_sources_that_hold_nothing_never_empty_the_bucket(
     repo: Repo, environment: Any, admin: S3Client, bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    environment(SYNC_SOURCES=str(repo.path))
-    assert (await sync(capsys))[0] == 0
-    before = keys_in(admin, bucket)
+    before = await synced(repo, environment, admin, bucket, capsys)
     empty = Repo(tmp_path / "empty")
     empty.write("README.md", "nothing here yet\n")
     empty.commit("empty")
