@@ -208,3 +208,32 @@ async def test_without_sources_or_bucket_the_sync_says_what_to_set(
         monkeypatch.delenv(name)
     assert await asyncio.to_thread(main, ["sync", "--once"]) == 2
     assert "set R2_ENDPOINT" in capsys.readouterr().err
+
+
+async def test_a_rejected_agent_keeps_its_last_good_version_in_the_bucket(
+    repo: Repo,
+    environment: Callable[..., None],
+    admin: S3Client,
+    bucket: str,
+    redis: Redis,
+    keys: StreamKeys,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = await synced(repo, environment, admin, bucket, capsys)
+    good = read(admin, bucket, "live/agents/devops-agent/config.yaml")
+    config = repo.path / "agents" / "devops-agent" / "config.yaml"
+    config.write_text(config.read_text().replace("cache_ttl: 60", "cache_ttl: 5"))
+    assert "cache_ttl: 5\n" in config.read_text()
+    repo.write("agents/devops-agent/system-prompt.md", "A new prompt that must not go in with a broken config.\n")
+    repo.commit("cache_ttl below the schema's minimum")
+    versions = await redis.hgetall(f"{keys.prefix}:agents:versions")
+
+    code, report = await sync(capsys)
+    assert code == 1
+    [rejected] = report["rejected"]
+    assert rejected["unit"] == "agents/devops-agent"
+    assert (rejected["file"], rejected["field"]) == ("agents/devops-agent/config.yaml", "cache_ttl")
+    assert report["uploaded"] == [] and report["deleted"] == [], "neither the broken config nor its new prompt"
+    assert keys_in(admin, bucket) == before
+    assert read(admin, bucket, "live/agents/devops-agent/config.yaml") == good
+    assert await redis.hgetall(f"{keys.prefix}:agents:versions") == versions, "nothing changed: nobody reloads"
