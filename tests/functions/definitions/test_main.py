@@ -13,6 +13,7 @@ from shared.events import ping, to_http
 from shared.signing import SIGNATURE_HEADER, signature
 from shared.streams import Redis, StreamKeys
 from tests.functions.definitions.conftest import WEBHOOK_SECRET, ServeDefinitions
+from tests.support import eventually
 from tests.support.git import Repo
 from tests.support.s3 import admin_client, moto_server
 
@@ -35,6 +36,10 @@ def github(body: bytes, *, event: str = "push", secret: str = WEBHOOK_SECRET) ->
 
 async def versions(redis: Redis, keys: StreamKeys) -> dict[bytes, bytes]:
     return await redis.hgetall(f"{keys.prefix}:agents:versions")
+
+
+async def versions_are(redis: Redis, keys: StreamKeys, expected: dict[bytes, bytes]) -> bool:
+    return await versions(redis, keys) == expected
 
 
 async def test_a_signed_push_bumps_the_agents_it_touched(
@@ -137,10 +142,27 @@ async def test_a_tick_syncs_the_sources_into_the_bucket(
             R2_SECRET_ACCESS_KEY="testing-secret",
             R2_BUCKET="agent-definitions",
         )
+        admin = admin_client(endpoint)
+
+        def listed() -> list[str]:
+            return [o["Key"] for o in admin.list_objects_v2(Bucket="agent-definitions").get("Contents", [])]
+
         async with served.client() as http:
             headers, body = to_http(ping(at=datetime.now(UTC)), binary=True)
             answer = await http.post("/", content=body, headers=headers)
             assert answer.status_code == 200, answer.text
-        listed = admin_client(endpoint).list_objects_v2(Bucket="agent-definitions")
-        assert [o["Key"] for o in listed.get("Contents", [])] == ["skills/hub-post/SKILL.md"]
-    assert await versions(redis, keys) == {b"*": b"1"}
+            assert listed() == ["skills/hub-post/SKILL.md"]
+            assert await versions(redis, keys) == {b"*": b"1"}
+
+            # a push: the agents it names are invalidated at once, and a sync starts behind the answer
+            repo.write("skills/hub-search/SKILL.md", "---\nname: hub-search\ndescription: Search\n---\nSearch.\n")
+            repo.commit("another skill")
+            push = orjson.dumps({"commits": [{"added": ["skills/hub-search/SKILL.md"]}]})
+            answer = await http.post("/webhook", content=push, headers=github(push))
+            assert answer.status_code == 200 and answer.json()["all"] is True
+            await eventually(lambda: "skills/hub-search/SKILL.md" in listed(), timeout_s=20, every_s=0.1)
+            await eventually(lambda: versions_are(redis, keys, {b"*": b"3"}))  # the push's bump, then the sync's
+            exposition = (await http.get("/metrics")).text
+    assert 'botburrow_definitions_syncs_total{result="ok"} 2.0' in exposition
+    assert 'botburrow_definitions_objects_total{action="uploaded"} 2.0' in exposition
+    assert 'botburrow_definitions_invalidations_total{scope="all"} 3.0' in exposition
