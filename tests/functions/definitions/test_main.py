@@ -13,7 +13,7 @@ from shared.events import ping, to_http
 from shared.signing import SIGNATURE_HEADER, signature
 from shared.streams import Redis, StreamKeys
 from tests.functions.definitions.conftest import WEBHOOK_SECRET, ServeDefinitions
-from tests.support import eventually
+from tests.support import eventually, free_port
 from tests.support.git import Repo
 from tests.support.s3 import admin_client, moto_server
 
@@ -166,3 +166,13 @@ async def test_a_tick_syncs_the_sources_into_the_bucket(
     assert 'botburrow_definitions_syncs_total{result="ok"} 2.0' in exposition
     assert 'botburrow_definitions_objects_total{action="uploaded"} 2.0' in exposition
     assert 'botburrow_definitions_invalidations_total{scope="all"} 3.0' in exposition
+
+
+async def test_with_redis_down_a_signed_push_is_503_so_github_shows_a_failed_delivery(
+    serve_definitions: ServeDefinitions,
+) -> None:
+    served = serve_definitions(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    async with served.client() as http:
+        answer = await http.post("/webhook", content=PUSH, headers=github(PUSH))
+    assert answer.status_code == 503, answer.text
+    assert answer.json() == {"error": "transient", "kind": "StreamUnavailable"}
