@@ -11,6 +11,9 @@
                                     ▼
                          metrics pump ──► Hub consumption;  runner :8082, metrics :8083 (HTTP)
 
+    definitions :8085 (POST /webhook, signed with DEFINITIONS_WEBHOOK_SECRET, ``botburrow-local``
+    unless set) ◄── sync ticks every SYNC_EVERY_S, when SYNC_SOURCES is set
+
 Every service is a real process started as the platform starts it; the emulator only
 supervises. The runners come in pools (``_pools``: ``runner-notification`` takes the inbox
 streams, ``runner-exploration`` discovery), each scaled by its own ScaledObject from
@@ -51,7 +54,9 @@ log = structlog.get_logger("botburrow.emulator")
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_AGENTS = Path(__file__).resolve().parent / "demo_agents"
 LOCAL_KEY = "botburrow-local"
-FUNCTIONS = ("poller", "runner", "metrics")
+FUNCTIONS = ("poller", "runner", "metrics", "definitions")
+SYNC_EVERY_S = 300.0
+"""The definitions-sync PingSource's schedule (``knative/pingsource.yaml``: every 5 minutes)."""
 SERVICE_GRACE_S = 5.0
 """How long a service (not a runner) gets to stop; the poller may be inside a tick's long-poll."""
 
@@ -65,11 +70,13 @@ class Ports:
     runner: int = 8082
     metrics: int = 8083
     llm: int = 8084
+    definitions: int = 8085
 
     @classmethod
     def from_base(cls, base: int, **overrides: int | None) -> Ports:
-        """Functions at ``base``+1..3 and the fake LLM at ``base``+4; the Hub at 8000 unless overridden."""
+        """Functions at ``base``+1..3 and +5, the fake LLM at ``base``+4; the Hub at 8000 unless overridden."""
         ports = {"hub": 8000, "poller": base + 1, "runner": base + 2, "metrics": base + 3, "llm": base + 4}
+        ports["definitions"] = base + 5
         ports.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**ports)
 
@@ -136,6 +143,7 @@ class Emulator:
             env["AGENTS_DIR"] = str(o.agents_dir)
         env.setdefault("MCP_SERVERS_DIR", str(ROOT / "mcp-servers"))  # make mcp-servers installs them there
         env.setdefault("CLI_DIR", str(ROOT / "clis"))  # make clis installs them there
+        env.setdefault("DEFINITIONS_WEBHOOK_SECRET", LOCAL_KEY)  # so the webhook can be tried with curl
         if self.local_hub:
             env["HUB_URL"] = f"http://127.0.0.1:{o.ports.hub}"
             env.setdefault("HUB_API_KEY", LOCAL_KEY)
@@ -178,6 +186,9 @@ class Emulator:
                 asyncio.create_task(self._autoscale(redis, stop), name="keda"),
                 asyncio.create_task(self._read_results(redis, stop), name="results"),
             ]
+            if self.env.get("SYNC_SOURCES", "").strip():
+                sync = ping_source(f"http://127.0.0.1:{o.ports.definitions}/", every_s=SYNC_EVERY_S)
+                tasks.append(asyncio.create_task(sync, name="definitions-sync"))
             await stop.wait()
         finally:
             for task in tasks:
@@ -196,6 +207,7 @@ class Emulator:
             "poller": f"http://127.0.0.1:{o.poller}/",
             "runner": f"http://127.0.0.1:{o.runner}/",
             "metrics": f"http://127.0.0.1:{o.metrics}/",
+            "definitions": f"http://127.0.0.1:{o.definitions}/webhook",
             "redis": f"{_without_password(self.redis_choice.url)} ({self.redis_choice.kind})",
             "llm": f"fake, http://127.0.0.1:{o.llm}" if self.fake_llm else "real (API key set)",
             "logs": str(self.options.logs_dir),
@@ -252,7 +264,7 @@ class Emulator:
         grace = self.options.grace_s
         await asyncio.gather(*(pool.stop() for pool in self.pools.values()), return_exceptions=True)
         # The functions first (the metrics pump flushes its outbox to the Hub), the Hub last.
-        order = ["poller", "runner", "metrics", "metrics-pump", "fake-llm", "hub"]
+        order = ["poller", "runner", "metrics", "definitions", "metrics-pump", "fake-llm", "hub"]
         for name in order:
             if name in self.services:
                 await self.services[name].stop(grace_s=min(grace, SERVICE_GRACE_S))

@@ -15,7 +15,8 @@ from cloudevents.http import CloudEvent
 from prometheus_client import Gauge
 
 from shared.accounting import BudgetGate, UsageBook
-from shared.agents import AgentDefinition, AgentStore, configured_source
+from shared.agents import AgentDefinition
+from shared.definitions import agent_store
 from shared.errors import InvalidEvent
 from shared.events import NOTIFICATION_CREATED, PING, NotificationCreatedData, PingData, parse_data
 from shared.executors import availability
@@ -94,7 +95,7 @@ async def handler(runtime: Runtime) -> AsyncIterator[Handler]:
             redis=redis,
             keys=keys,
             hub=hub,
-            agents=AgentStore(configured_source(settings.agents)),
+            agents=agent_store(settings.agents, redis, prefix=keys.prefix),
             breaker=CircuitBreaker(redis, prefix=keys.prefix),
             budget=BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys),
             settings=settings.poller,

@@ -11,7 +11,7 @@ from pathlib import Path
 from cloudevents.http import CloudEvent
 
 from shared.accounting import BudgetGate, LiveSpend, Spending, UsageBook
-from shared.agents import AgentStore, configured_source
+from shared.definitions import agent_store
 from shared.executors import CliHost, executors
 from shared.gateway import Gateway
 from shared.hub import HubClient
@@ -70,7 +70,7 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
         deps = ActivationDeps(
             settings=settings.runner,
             hub=hub,
-            agents=AgentStore(configured_source(settings.agents)),
+            agents=agent_store(settings.agents, redis, prefix=keys.prefix),
             providers=providers,
             limits=BehaviorLimits(redis, prefix=keys.prefix),
             budget=gate,

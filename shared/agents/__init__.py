@@ -13,6 +13,9 @@ and caches definitions per agent for their ``cache_ttl``::
 Errors are ``shared.errors.AgentNotFound`` and ``InvalidAgent`` (which names the file
 and the dotted field at fault); a bucket that cannot be reached raises
 ``TransientError``, one that refuses access ``ConfigurationError``.
+
+``AgentStore(source, versions=...)`` also follows version counters shared by every
+process (``shared.definitions.DefinitionVersions``), so an invalidation reaches them all.
 """
 
 from ._configured import configured_source
@@ -34,14 +37,15 @@ from ._models import (
     Shell,
     Spawning,
 )
-from ._names import is_agent_name
+from ._names import NAME_RULE, is_agent_name, is_skill_name
 from ._report import LoadReport
-from ._s3 import S3Source, s3_client
+from ._s3 import S3Source, s3_client, s3_translated
 from ._skills import Skill, SkillMeta, parse_skill
 from ._sources import DirectorySource, Source, agent_names
-from ._store import AgentStore, validate_directory
+from ._store import AgentStore, Versions, validate_directory
 
 __all__ = [
+    "NAME_RULE",
     "AgentConfig",
     "AgentDefinition",
     "AgentStore",
@@ -65,12 +69,15 @@ __all__ = [
     "SkillMeta",
     "Source",
     "Spawning",
+    "Versions",
     "agent_names",
     "configured_source",
     "is_agent_name",
+    "is_skill_name",
     "load_agent",
     "parse_config",
     "parse_skill",
     "s3_client",
+    "s3_translated",
     "validate_directory",
 ]

@@ -81,7 +81,7 @@ class S3Source:
         """Sorted names ``n`` for which ``<prefix>agents/<n>/config.yaml`` exists (hidden names skipped)."""
         base = f"{self.prefix}agents/"
         names: set[str] = set()
-        with _translated("list", f"s3://{self.bucket}/{base}"):
+        with s3_translated("list", f"s3://{self.bucket}/{base}"):
             for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
                 for item in page.get("Contents", []):
                     name, _, rest = item.get("Key", "")[len(base) :].partition("/")
@@ -92,7 +92,7 @@ class S3Source:
     def read_text(self, path: str) -> str | None:
         """The text of ``<prefix><path>``, or None when there is no such object."""
         key = self._key(path)
-        with _translated("get", self.locate(path)):
+        with s3_translated("get", self.locate(path)):
             try:
                 response = self._client.get_object(Bucket=self.bucket, Key=key)
             except ClientError as exc:
@@ -119,8 +119,8 @@ def _code(exc: ClientError) -> str:
 
 
 @contextmanager
-def _translated(action: str, where: str) -> Iterator[None]:
-    """Botocore's exceptions as ours, raised ``from`` the original."""
+def s3_translated(action: str, where: str) -> Iterator[None]:
+    """Botocore's exceptions inside the block as ours (see the module docstring), raised ``from`` the original."""
     try:
         yield
     except ClientError as exc:

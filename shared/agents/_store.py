@@ -7,19 +7,27 @@ does not re-read the bucket for every one, while a fix shows within seconds (or 
 once, with ``invalidate``). Source failures (``TransientError``,
 ``ConfigurationError``) are not cached. Concurrent ``get`` calls for one agent share a
 single load.
+
+With ``versions`` (``shared.definitions.DefinitionVersions``: a Redis hash every process
+reads), each ``get`` first asks for the agent's version and the version of "all": when
+either moved since this store last looked, the cached definition is dropped and read
+again, so one bump reaches every process on its next load, whatever its ``cache_ttl``.
+A process that was down or busy cannot miss it. When the versions cannot be read the
+store serves from its cache as before (``cache_ttl`` still bounds how stale it gets).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
-from shared.errors import AgentNotFound, ConfigurationError, InvalidAgent
+from shared.errors import AgentNotFound, ConfigurationError, InvalidAgent, TransientError
 
 from ._loader import AgentDefinition, load_agent
 from ._names import NAME_RULE, is_agent_name
@@ -29,6 +37,19 @@ from ._sources import DirectorySource, Source
 log = structlog.get_logger(__name__)
 
 _PRUNE_ABOVE = 1024
+_UNSEEN = object()
+
+
+class Versions(Protocol):
+    """Where a store learns that definitions changed (``shared.definitions.DefinitionVersions``)."""
+
+    async def read(self, name: str) -> tuple[Hashable, Hashable]:
+        """The current version of agent ``name`` and of "all agents", in one round trip.
+
+        Raises:
+            TransientError: the versions could not be read.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +78,19 @@ class AgentStore:
         *,
         clock: Callable[[], float] = time.monotonic,
         retry_invalid_after_s: float = 30.0,
+        versions: Versions | None = None,
     ) -> None:
+        """Serve agents from ``source``; ``versions`` (optional) invalidates across processes."""
         self.source = source
+        self.versions = versions
         self._clock = clock
         self._retry_invalid_after_s = retry_invalid_after_s
         self._entries: dict[str, _Entry] = {}
         self._loading: dict[str, asyncio.Task[AgentDefinition]] = {}
         self._generation: dict[str, int] = {}
         self._epoch = 0
+        self._seen_all: object = _UNSEEN
+        self._seen: dict[str, object] = {}
 
     async def get(self, name: str) -> AgentDefinition:
         """The definition of agent ``name``, from cache while it is fresh.
@@ -78,6 +104,8 @@ class AgentStore:
         """
         if not is_agent_name(name):
             raise AgentNotFound(name)
+        if self.versions is not None:
+            await self._follow_versions(name, self.versions)
         entry = self._entries.get(name)
         if entry is not None and self._clock() < entry.expires_at:
             return entry.unwrap()
@@ -100,6 +128,25 @@ class AgentStore:
             if self._loading.pop(name, None) is not None:
                 self._generation[name] = self._generation.get(name, 0) + 1
         log.info("agents.invalidated", agent=name or "*")
+
+    async def _follow_versions(self, name: str, versions: Versions) -> None:
+        """Drop what a version bump made stale since this store last looked (one round trip)."""
+        try:
+            of_name, of_all = await versions.read(name)
+        except TransientError as exc:
+            log.warning("agents.versions_unavailable", agent=name, error=str(exc))
+            return
+        # a version not seen before drops whatever is cached under it (nothing, on a first load)
+        if of_all != self._seen_all:
+            if self._entries or self._loading:
+                self.invalidate()
+            self._seen_all = of_all
+        if of_name != self._seen.get(name, _UNSEEN):
+            if name in self._entries or name in self._loading:
+                self.invalidate(name)
+            self._seen[name] = of_name
+            if len(self._seen) > _PRUNE_ABOVE:
+                self._seen = {n: v for n, v in self._seen.items() if n in self._entries or n in self._loading}
 
     async def load_all(self) -> LoadReport:
         """Load every agent the source lists; an invalid agent never stops the others.

@@ -7,17 +7,18 @@
     botburrow mcp approve AGENT SERVER
     botburrow try AGENT --agents DIR [--message TEXT] [--json]
     botburrow agents validate DIR [--json]
+    botburrow sync --once [--json]
     botburrow send URL --type TYPE [--source SRC] [--subject SUBJ] [--id ID]
                    [--data JSON | --data @FILE | --data @-] [--structured] [--timeout S]
     botburrow sandbox exec [--backend docker|bwrap] [--network none|granted] [--timeout S] -- CMD ARGS...
 
 One module per command (``_streams``, ``_activations``, ``_mcp``, ``_try``, ``_agents``,
-``_send``, ``_sandbox``), each with ``add`` (its arguments) and ``run``. Commands that need them
+``_sync``, ``_send``, ``_sandbox``), each with ``add`` (its arguments) and ``run``. Commands that need them
 read the settings like the runners do (``REDIS_URL``, ``STREAM_PREFIX``, ...);
 ``agents`` and ``send`` read none.
 
-Exit status: 0 on success; 1 when nothing matched, an agent is invalid or a sent event
-is refused; 2 on bad usage, bad configuration, Redis errors or a URL ``send`` cannot reach.
+Exit status: 0 on success; 1 when nothing matched, an agent is invalid, a sync rejected
+a definition or a sent event is refused; 2 on bad usage, bad configuration, Redis errors or a URL ``send`` cannot reach.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from collections.abc import Sequence
 from shared.errors import BotburrowError
 from shared.settings import Settings
 
-from . import _activations, _agents, _mcp, _sandbox, _send, _streams, _try
+from . import _activations, _agents, _mcp, _sandbox, _send, _streams, _sync, _try
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botburrow", description="Operate botburrow.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (_streams, _activations, _mcp, _try, _agents, _send, _sandbox):
+    for command in (_streams, _activations, _mcp, _try, _agents, _sync, _send, _sandbox):
         command.add(sub)
     return parser
 
@@ -58,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_activations.run(args, settings))
         if args.command == "mcp":
             return asyncio.run(_mcp.run(args, settings))
+        if args.command == "sync":
+            return asyncio.run(_sync.run(args, settings))
         return asyncio.run(_streams.run(args, settings))
     except BotburrowError as exc:  # ConfigurationError included
         print(f"botburrow: {exc}", file=sys.stderr)

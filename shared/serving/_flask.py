@@ -36,7 +36,9 @@ from ._target import FunctionTarget
 log = structlog.get_logger("botburrow.serving")
 
 _SERVED = "botburrow_served"
-_OWN_ENDPOINTS = frozenset({"healthz", "readyz", "metrics"})
+# The framework's CloudEvent view (its endpoint is the signature type): the only one the guard guards,
+# so a plain route a main.py adds (the definitions function's /webhook) is its own business.
+_CLOUDEVENT_ENDPOINT = "cloudevent"
 
 
 def serve(target: FunctionTarget, event: CloudEvent) -> Served:
@@ -93,7 +95,7 @@ class _Wiring:
     def guard(self) -> flask.Response | None:
         """Validate a POSTed CloudEvent before the framework parses it (and echoes it on failure)."""
         request = flask.request
-        if request.method != "POST" or request.endpoint in _OWN_ENDPOINTS:
+        if request.method != "POST" or request.endpoint != _CLOUDEVENT_ENDPOINT:
             return None
         try:
             event = from_http(dict(request.headers), request.get_data())

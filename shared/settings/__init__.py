@@ -13,6 +13,7 @@ from ._models import (
     MCP_CREDENTIALS,
     AgentSourceSettings,
     CliSettings,
+    DefinitionsSettings,
     HubSettings,
     LLMSettings,
     McpSandboxChoice,
@@ -24,6 +25,8 @@ from ._models import (
     SandboxBackendChoice,
     SandboxSettings,
     Secret,
+    SyncSource,
+    SyncSourceKind,
     TranscriptSettings,
     redact_url,
 )
@@ -33,6 +36,7 @@ __all__ = [
     "MCP_CREDENTIALS",
     "AgentSourceSettings",
     "CliSettings",
+    "DefinitionsSettings",
     "HubSettings",
     "LLMSettings",
     "McpSandboxChoice",
@@ -45,6 +49,8 @@ __all__ = [
     "SandboxSettings",
     "Secret",
     "Settings",
+    "SyncSource",
+    "SyncSourceKind",
     "TranscriptSettings",
     "redact_url",
 ]

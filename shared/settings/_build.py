@@ -11,6 +11,7 @@ from ._models import (
     MCP_CREDENTIALS,
     AgentSourceSettings,
     CliSettings,
+    DefinitionsSettings,
     HubSettings,
     LLMSettings,
     McpSandboxChoice,
@@ -38,6 +39,7 @@ from ._parsers import (
     parse_int,
     parse_name,
     parse_prefix,
+    parse_sync_sources,
     parse_weights,
 )
 
@@ -124,6 +126,17 @@ def agent_source(env: Env) -> AgentSourceSettings:
         prefix=env.get("R2_PREFIX", "", parse_prefix),
     )
     return AgentSourceSettings(r2=r2)
+
+
+def definitions(env: Env) -> DefinitionsSettings:
+    d = DefinitionsSettings()
+    return DefinitionsSettings(
+        webhook_secret=env.secret("DEFINITIONS_WEBHOOK_SECRET"),
+        sync_sources=env.get("SYNC_SOURCES", d.sync_sources, parse_sync_sources),
+        github_api_url=env.get("SYNC_GITHUB_API_URL", d.github_api_url, parse_http_url),
+        github_token=env.secret("SYNC_GITHUB_TOKEN"),
+        git_timeout_s=env.get("SYNC_GIT_TIMEOUT_S", d.git_timeout_s, parse_float(1.0)),
+    )
 
 
 def llm(env: Env) -> LLMSettings:

@@ -39,6 +39,6 @@ class Env:
         try:
             return parse(raw.strip())
         except ValueError as exc:
-            shown = redact_url(raw) if "URL" in name else raw
+            shown = redact_url(raw)  # not only *_URL: a git URL in SYNC_SOURCES may carry a token
             self.problems.append(f"{name}={shown!r}: {exc}")
             return default

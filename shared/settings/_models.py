@@ -171,6 +171,58 @@ class AgentSourceSettings:
     r2: R2Settings | None = None
 
 
+class SyncSourceKind(enum.StrEnum):
+    """How a sync source is read."""
+
+    GIT = "git"  # any URL git can clone (or a local path), shallow, with the git binary
+    GITHUB = "github"  # github:owner/repo, through the GitHub contents API
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncSource:
+    """One place the skill sync copies ``agents/`` and ``skills/`` from (an item of ``SYNC_SOURCES``).
+
+    ``location`` is the git URL or path (``GIT``) or ``owner/repo`` (``GITHUB``); ``ref`` a
+    branch, tag or commit (None: the default branch). ``repr`` and ``str`` hide any password
+    a URL carries.
+    """
+
+    kind: SyncSourceKind
+    location: str
+    ref: str | None = None
+
+    def __str__(self) -> str:
+        where = self.location if self.kind is SyncSourceKind.GIT else f"github:{self.location}"
+        return redact_url(where) + (f"@{self.ref}" if self.ref else "")
+
+    def __repr__(self) -> str:
+        return f"SyncSource({str(self)!r})"
+
+    def password(self) -> str | None:
+        """The password in a git URL (``https://user:token@host/...``), for the log redactor."""
+        match = URL_PASSWORD.search(self.location) if self.kind is SyncSourceKind.GIT else None
+        return match.group(2) if match else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefinitionsSettings:
+    """Definitions that follow their repository: the invalidation webhook and the skill sync.
+
+    ``webhook_secret`` (``DEFINITIONS_WEBHOOK_SECRET``) signs a repository's push webhook
+    (GitHub's ``X-Hub-Signature-256``); without it the webhook refuses every request.
+    ``sync_sources`` (``SYNC_SOURCES``) are copied into the bucket (``R2_*``) on each sync
+    tick; ``github_api_url`` (``SYNC_GITHUB_API_URL``) and ``github_token``
+    (``SYNC_GITHUB_TOKEN``) are how ``github:`` sources are read; ``git_timeout_s``
+    (``SYNC_GIT_TIMEOUT_S``) bounds each git command and each GitHub request.
+    """
+
+    webhook_secret: Secret | None = None
+    sync_sources: tuple[SyncSource, ...] = ()
+    github_api_url: str = "https://api.github.com"
+    github_token: Secret | None = None
+    git_timeout_s: float = 120.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class LLMSettings:
     """LLM providers: API keys by variable name, base URL overrides, timeouts and retries.

@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from shared.events import Priority
 
+from ._models import SyncSource, SyncSourceKind
+
 N = TypeVar("N", int, float)
 
 
@@ -152,3 +154,58 @@ def parse_weights(raw: str) -> dict[Priority, int]:
     if set(weights) != set(Priority):
         raise ValueError("give a weight for each of high, normal and low")
     return weights
+
+
+_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*")
+_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_GIT_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://")
+_SCP_LIKE = re.compile(r"[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:[^/\s]")
+
+
+def parse_sync_sources(raw: str) -> tuple[SyncSource, ...]:
+    """``github:owner/repo@main, https://git.example/defs.git, /srv/defs@v2``: a comma list.
+
+    A git URL's ``@ref`` is the text after the last ``@`` of its path, so neither a user
+    (``git@host:o/r.git``, ``https://user:token@host/o/r``) is taken for one, nor is a ref
+    with slashes cut short (``git@host:o/r.git@release/1``).
+    """
+    sources: list[SyncSource] = []
+    for i, item in enumerate((part.strip() for part in raw.split(",")), start=1):
+        if not item:
+            continue
+        if item.startswith("github:"):
+            repo, _, ref = item.removeprefix("github:").partition("@")
+            if not _REPO.fullmatch(repo):
+                raise ValueError(f"item {i}: github: must be followed by owner/repo")
+            sources.append(SyncSource(kind=SyncSourceKind.GITHUB, location=repo, ref=_ref(ref, i)))
+            continue
+        location, ref = _split_ref(item)
+        if not (location.startswith(_GIT_SCHEMES) or location.startswith("/") or _SCP_LIKE.match(location)):
+            raise ValueError(
+                f"item {i}: not github:owner/repo, a git URL (https://, ssh://, file://...) or an absolute path"
+            )
+        if any(c.isspace() for c in location):
+            raise ValueError(f"item {i}: a git URL has no spaces")
+        sources.append(SyncSource(kind=SyncSourceKind.GIT, location=location, ref=_ref(ref, i)))
+    return tuple(sources)
+
+
+def _split_ref(item: str) -> tuple[str, str]:
+    """``(url, ref)``: the ref after the last ``@`` of the path part (after ``host/``, ``host:``)."""
+    if "://" in item:
+        slash = item.find("/", item.index("://") + 3)
+        path_at = len(item) if slash < 0 else slash
+    elif _SCP_LIKE.match(item):
+        path_at = item.index(":")
+    else:
+        path_at = 0
+    at = item.rfind("@", path_at)
+    return (item[:at], item[at + 1 :]) if at > path_at else (item, "")
+
+
+def _ref(raw: str, item: int) -> str | None:
+    if not raw:
+        return None
+    if not _REF.fullmatch(raw) or ".." in raw:
+        raise ValueError(f"item {item}: @{raw} is not a branch, tag or commit name")
+    return raw

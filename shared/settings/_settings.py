@@ -15,6 +15,7 @@ from ._models import (
     URL_PASSWORD,
     AgentSourceSettings,
     CliSettings,
+    DefinitionsSettings,
     HubSettings,
     LLMSettings,
     McpSettings,
@@ -38,6 +39,7 @@ class Settings:
     poller: PollerSettings = field(default_factory=PollerSettings)
     hub: HubSettings = field(default_factory=HubSettings)
     agents: AgentSourceSettings = field(default_factory=AgentSourceSettings)
+    definitions: DefinitionsSettings = field(default_factory=DefinitionsSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     transcripts: TranscriptSettings = field(default_factory=TranscriptSettings)
@@ -54,6 +56,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Secret values that must never appear in logs (for the log redactor)."""
         found = [s.reveal() for s in _secrets_in(self)]
+        found += [p for source in self.definitions.sync_sources if (p := source.password())]
         match = URL_PASSWORD.search(self.redis_url)
         return [match.group(2), *found] if match else found
 
@@ -94,6 +97,7 @@ class Settings:
             poller=parts.poller(env),
             hub=parts.hub(env),
             agents=parts.agent_source(env),
+            definitions=parts.definitions(env),
             llm=parts.llm(env),
             sandbox=parts.sandbox(env),
             transcripts=parts.transcripts(env),

@@ -185,3 +185,22 @@ def test_the_readme_deploy_commands_name_files_that_exist() -> None:
     for command in commands:
         for file in re.findall(r"(?:-f |--filename )(\S+\.yaml)", command):
             assert (ROOT / file).is_file(), f"README names {file}, which does not exist"
+
+
+def test_the_definitions_function_is_public_warm_ticked_and_keeps_its_secrets_in_the_secret() -> None:
+    service = one("Service", "definitions")
+    assert "networking.knative.dev/visibility" not in service["metadata"].get("labels", {}), "GitHub must reach it"
+    template = service["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/min-scale"] == annotations["autoscaling.knative.dev/max-scale"] == "1"
+    [container] = template["spec"]["containers"]
+    assert container["args"] == ["definitions"]
+    env = {e["name"]: e for e in container["env"]}
+    for name in ("DEFINITIONS_WEBHOOK_SECRET", "SYNC_GITHUB_TOKEN", "R2_SECRET_ACCESS_KEY", "REDIS_URL"):
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "botburrow-secrets", name
+        assert name not in settings_data(), f"{name} is a secret: never in the ConfigMap"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), "git checks sources out in /tmp"
+    ping = one("PingSource", "definitions-sync")["spec"]
+    assert ping["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "definitions"}
+    assert ping["schedule"] == "*/5 * * * *"

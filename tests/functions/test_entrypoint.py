@@ -9,12 +9,13 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from local_emulator.hub import MockHubServer
-from shared.streams import StreamKeys
+from shared.signing import SIGNATURE_HEADER, signature
+from shared.streams import Redis, StreamKeys
 from tests.support import ROOT, child_env, eventually, free_port
 
 DEMO_AGENTS = ROOT / "local_emulator" / "demo_agents"
@@ -52,31 +53,65 @@ def test_an_unknown_function_is_a_usage_error() -> None:
         [sys.executable, "-m", "functions", "mailer"], cwd=ROOT, env=child_env(), capture_output=True, timeout=30
     )
     assert done.returncode == 2
-    assert b"usage: python -m functions poller | metrics | runner" in done.stderr
+    assert b"usage: python -m functions poller | definitions | metrics | runner" in done.stderr
+
+
+@asynccontextmanager
+async def under_gunicorn(
+    name: str, log: Path, *, redis_url: str, prefix: str, hub_url: str, **env: str
+) -> AsyncIterator[str]:
+    """An HTTP function as the image runs it, on a free ``PORT``, answering ``/healthz``; its base URL.
+
+    On exit it is sent SIGTERM, must stop gracefully (exit 0) and must have logged no traceback.
+    """
+    port = free_port()
+    full = {"PORT": str(port), "REDIS_URL": redis_url, "STREAM_PREFIX": prefix, "HUB_URL": hub_url, **env}
+    with function(name, log, METRICS_PORT="0", **full) as process:
+        await eventually(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout_s=30, every_s=0.2)
+        yield f"http://127.0.0.1:{port}"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=70) == 0  # gunicorn's graceful stop
+    assert b"Traceback" not in log.read_bytes()
 
 
 async def test_the_poller_serves_its_target_under_gunicorn_on_port(
     redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
 ) -> None:
-    port = free_port()
-    env = {
-        "PORT": str(port),
-        "REDIS_URL": redis_url,
-        "STREAM_PREFIX": keys.prefix,
-        "HUB_URL": server.url,
-        "HUB_API_KEY": "botburrow-local",
-        "AGENTS_DIR": str(DEMO_AGENTS),
-        "METRICS_PORT": "0",
-    }
-    with function("poller", tmp_path / "poller.log", **env) as poller:
-        await eventually(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout_s=30, every_s=0.2)
+    async with under_gunicorn(
+        "poller",
+        tmp_path / "poller.log",
+        redis_url=redis_url,
+        prefix=keys.prefix,
+        hub_url=server.url,
+        HUB_API_KEY="botburrow-local",
+        AGENTS_DIR=str(DEMO_AGENTS),
+    ) as url:
         # From a thread: the mock Hub answers the poller's readiness on this test's loop.
-        status, body = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/readyz")
+        status, body = await asyncio.to_thread(get, f"{url}/readyz")
         assert status == 200, body
         assert body["checks"] == {"redis": "ok", "hub": "ok"}
-        poller.send_signal(signal.SIGTERM)
-        assert poller.wait(timeout=70) == 0  # gunicorn's graceful stop
-    assert b"Traceback" not in (tmp_path / "poller.log").read_bytes()
+
+
+async def test_the_definitions_function_serves_its_webhook_under_gunicorn_on_port(
+    redis: Redis, redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
+) -> None:
+    async with under_gunicorn(
+        "definitions",
+        tmp_path / "definitions.log",
+        redis_url=redis_url,
+        prefix=keys.prefix,
+        hub_url=server.url,
+        DEFINITIONS_WEBHOOK_SECRET="entrypoint-secret",
+    ) as url:
+        body = b'{"all": true}'
+        request = urllib.request.Request(
+            f"{url}/webhook",
+            data=body,
+            headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature("entrypoint-secret", body)},
+        )
+        with await asyncio.to_thread(urllib.request.urlopen, request, timeout=10) as answer:
+            assert answer.status == 200 and json.loads(answer.read())["all"] is True
+        assert await redis.hget(f"{keys.prefix}:agents:versions", "*") == b"1"
 
 
 async def test_the_metrics_function_is_a_pump_with_probes(

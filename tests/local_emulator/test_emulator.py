@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from local_emulator.redis_server import RedisServer
+from shared.signing import SIGNATURE_HEADER, signature
 from tests.support import ROOT, child_env, eventually, eventually_sync, require
 from tests.support.procs import alive, descendants
 
@@ -185,6 +186,19 @@ async def test_the_pollers_ingest_takes_cloudevents_in_both_modes_and_names_what
     answer = await http.post(emulator.poller, headers=headers, content=b'{"specversion": "1.0", "type": ')
     assert answer.status_code == 400 and "json" in answer.text.lower()
     assert (await http.get(emulator.poller + "healthz")).status_code == 200, "nothing crashed"
+
+
+async def test_the_definitions_webhook_takes_a_push_signed_with_the_local_secret(
+    emulator: Running, http: httpx.AsyncClient
+) -> None:
+    base = int(emulator.poller.rstrip("/").rsplit(":", 1)[1]) - 1
+    webhook = f"http://127.0.0.1:{base + 5}/webhook"
+    push = b'{"commits": [{"modified": ["agents/nova/system-prompt.md"]}]}'
+    headers = {"X-GitHub-Event": "push", SIGNATURE_HEADER: signature("botburrow-local", push)}
+    answer = await http.post(webhook, content=push, headers=headers)
+    assert answer.status_code == 200 and answer.json()["agents"] == ["nova"], answer.text
+    forged = await http.post(webhook, content=push, headers={SIGNATURE_HEADER: signature("guess", push)})
+    assert forged.status_code == 401
 
 
 def readme_examples() -> list[tuple[str, str]]:

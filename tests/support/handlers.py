@@ -89,7 +89,7 @@ async def mcp_replier(runtime: Runtime) -> AsyncIterator[Handler]:
     from decimal import Decimal
 
     from shared.accounting import Spending
-    from shared.agents import AgentStore, configured_source
+    from shared.definitions import agent_store
     from shared.events import ActivationRequested, parse_data
     from shared.gateway import Gateway
     from shared.hub import AgentRef, HubClient
@@ -100,7 +100,7 @@ async def mcp_replier(runtime: Runtime) -> AsyncIterator[Handler]:
     stall = os.environ.get("TEST_STALL_AFTER_REPLY") == "1"
     settings = runtime.settings
     async with HubClient.from_settings(settings.hub) as hub, Gateway() as gateway:
-        agents = AgentStore(configured_source(settings.agents))
+        agents = agent_store(settings.agents, runtime.redis, prefix=runtime.keys.prefix)
 
         async def handle(event: CloudEvent) -> Outcome:
             request = parse_data(event, ActivationRequested)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import FIXTURES, free_port, require
+from tests.support import FIXTURES, require
+from tests.support.s3 import moto_server
 
 DEFINITIONS = FIXTURES / "agent-definitions"
 INVALID = FIXTURES / "invalid-agents"
@@ -51,12 +52,5 @@ def copy_agents(source: Path, dest: Path, names: list[str]) -> Path:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto S3 server over HTTP on loopback, one for the session."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint

@@ -1,20 +1,14 @@
 from __future__ import annotations
 
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import flask
-import functions_framework
-import httpx
 import pytest
-from werkzeug.serving import make_server
 
 from local_emulator.hub import DEFAULT_API_KEY, MockHubServer
-from shared.serving import FunctionTarget
 from shared.streams import StreamKeys
 from tests.support import ROOT
+from tests.support.served import Served, serve_target
 
 RUNNER_SOURCE = str(ROOT / "functions" / "runner" / "main.py")
 
@@ -22,26 +16,6 @@ RUNNER_SOURCE = str(ROOT / "functions" / "runner" / "main.py")
 @pytest.fixture
 def hub_agents() -> list[str]:
     return ["alice"]
-
-
-class Served:
-    """A functions-framework app on 127.0.0.1 over real HTTP, and its target."""
-
-    def __init__(self, app: flask.Flask, target: FunctionTarget) -> None:
-        self.app = app
-        self.target = target
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=10)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._thread.join(5)
-        self.target.close()
 
 
 ServeRunner = Callable[..., Served]
@@ -63,15 +37,9 @@ def serve_runner(
             "RUNNER_HANDLER": handler,
             "LOG_LEVEL": "debug",
             "LOG_FORMAT": "console",
-            # functions-framework writes these two itself; set them here so they are restored.
-            "FUNCTION_TARGET": "runner",
-            "FUNCTION_SIGNATURE_TYPE": "cloudevent",
             **env,
         }
-        for name, value in full.items():
-            monkeypatch.setenv(name, value)
-        app = functions_framework.create_app(target="runner", source=RUNNER_SOURCE, signature_type="cloudevent")
-        served = Served(app, sys.modules["main"].target)
+        served = serve_target(monkeypatch, target="runner", source=RUNNER_SOURCE, env=full)
         started.append(served)
         return served
 
