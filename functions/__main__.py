@@ -3,13 +3,15 @@
 One image serves every function; the command picks which (the Knative Services and the
 runner Deployment/ScaledJob in ``knative/`` and ``keda/`` pass it as ``args``)::
 
-    poller              the poller's functions-framework target on $PORT (Knative sets it; 8080)
+    poller              the poller's functions-framework target (ticks) on $PORT (Knative sets it; 8080)
+    ingest              the ingest target (the Hub's webhook, Poller.ingest) on $PORT
     metrics             the metrics function: consumes the results stream; probes and
                         /metrics on METRICS_PORT
     runner [--once]     the runner's stream pump (--once: one activation, for a Job)
 
-The poller runs under gunicorn as functions-framework runs it in production, one worker
-with threads (its handler owns an event loop per process).
+The poller and ingest run under gunicorn as functions-framework runs them in production,
+one worker with threads (the handler owns an event loop per process): ingest with enough
+threads for its Service's containerConcurrency (``knative/ingest.yaml``).
 """
 
 from __future__ import annotations
@@ -19,21 +21,24 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-USAGE = "usage: python -m functions poller | metrics | runner [--once] [--idle-exit S]"
+USAGE = "usage: python -m functions poller | ingest | metrics | runner [--once] [--idle-exit S]"
+HTTP_TARGETS = {"poller": ("main.py", 4), "ingest": ("ingest.py", 32)}
+"""Target -> (its source in functions/poller/, gunicorn threads)."""
 
 
 def main(argv: list[str] | None = None) -> int:
     """Exec the function asked for; 2 on a name that is not one."""
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] not in {"poller", "metrics", "runner"}:
+    if not args or args[0] not in {*HTTP_TARGETS, "metrics", "runner"}:
         print(USAGE, file=sys.stderr)
         return 2
     name, rest = args[0], args[1:]
-    if name == "poller":
+    if name in HTTP_TARGETS:
+        source, threads = HTTP_TARGETS[name]
         port = os.environ.get("PORT", "8080")
-        app = f'functions_framework:create_app(target="poller", source="{HERE / "poller" / "main.py"}")'
+        app = f'functions_framework:create_app(target="{name}", source="{HERE / "poller" / source}")'
         # /dev/shm for gunicorn's heartbeat files: the root filesystem is read-only.
-        options = ["--bind", f":{port}", "--workers", "1", "--threads", "4", "--worker-tmp-dir", "/dev/shm"]
+        options = ["--bind", f":{port}", "--workers", "1", "--threads", str(threads), "--worker-tmp-dir", "/dev/shm"]
         options += ["--timeout", "0", "--graceful-timeout", "60"]
         os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *options, app])
     os.execv(sys.executable, [sys.executable, "-m", f"functions.{name}", *rest])

@@ -19,6 +19,7 @@ from ._models import (
     LLMSettings,
     McpSettings,
     PollerSettings,
+    PushAuthSettings,
     RunnerSettings,
     SandboxSettings,
     Secret,
@@ -37,6 +38,7 @@ class Settings:
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     poller: PollerSettings = field(default_factory=PollerSettings)
     hub: HubSettings = field(default_factory=HubSettings)
+    push_auth: PushAuthSettings = field(default_factory=PushAuthSettings)
     agents: AgentSourceSettings = field(default_factory=AgentSourceSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
@@ -93,6 +95,7 @@ class Settings:
             runner=parts.runner(env),
             poller=parts.poller(env),
             hub=parts.hub(env),
+            push_auth=parts.push_auth(env),
             agents=parts.agent_source(env),
             llm=parts.llm(env),
             sandbox=parts.sandbox(env),

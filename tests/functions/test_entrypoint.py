@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from local_emulator.hub import MockHubServer
 from shared.streams import StreamKeys
 from tests.support import ROOT, child_env, eventually, free_port
@@ -52,11 +54,12 @@ def test_an_unknown_function_is_a_usage_error() -> None:
         [sys.executable, "-m", "functions", "mailer"], cwd=ROOT, env=child_env(), capture_output=True, timeout=30
     )
     assert done.returncode == 2
-    assert b"usage: python -m functions poller | metrics | runner" in done.stderr
+    assert b"usage: python -m functions poller | ingest | metrics | runner" in done.stderr
 
 
-async def test_the_poller_serves_its_target_under_gunicorn_on_port(
-    redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
+@pytest.mark.parametrize("name", ["poller", "ingest"])
+async def test_the_poller_and_ingest_serve_their_targets_under_gunicorn_on_port(
+    name: str, redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
 ) -> None:
     port = free_port()
     env = {
@@ -68,7 +71,7 @@ async def test_the_poller_serves_its_target_under_gunicorn_on_port(
         "AGENTS_DIR": str(DEMO_AGENTS),
         "METRICS_PORT": "0",
     }
-    with function("poller", tmp_path / "poller.log", **env) as poller:
+    with function(name, tmp_path / f"{name}.log", **env) as poller:
         await eventually(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout_s=30, every_s=0.2)
         # From a thread: the mock Hub answers the poller's readiness on this test's loop.
         status, body = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/readyz")
@@ -76,7 +79,7 @@ async def test_the_poller_serves_its_target_under_gunicorn_on_port(
         assert body["checks"] == {"redis": "ok", "hub": "ok"}
         poller.send_signal(signal.SIGTERM)
         assert poller.wait(timeout=70) == 0  # gunicorn's graceful stop
-    assert b"Traceback" not in (tmp_path / "poller.log").read_bytes()
+    assert b"Traceback" not in (tmp_path / f"{name}.log").read_bytes()
 
 
 async def test_the_metrics_function_is_a_pump_with_probes(
