@@ -8,8 +8,8 @@ Flask mode runs the target's source inside the app context of the app it builds,
 ``main.py`` adds ``/healthz``, ``/readyz``, ``/metrics``, an auth check (``_auth``:
 one policy per target), a strict CloudEvent guard and error handlers to that very app
 (``install_into_current_app``). The decorated handler stays a plain sync function; it
-hands the async handler to a private event loop on a daemon thread (``FunctionTarget``), which owns the Redis and Hub clients,
-so every gunicorn thread shares them and requests run concurrently::
+hands the async handler to a private event loop on a daemon thread (``FunctionTarget``),
+which owns the Redis and Hub clients, so every gunicorn thread shares them and requests run concurrently::
 
     request thread ─► guard (401 by the target's auth policy, then 400 naming the attribute)
         ─► @cloud_event def runner(event) ─► serve(target, event)
