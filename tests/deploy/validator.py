@@ -107,6 +107,10 @@ Project rules (issue 7)
       runners to zero after ``cooldownPeriod``.
     * A Deployment that KEDA scales does not set ``spec.replicas``: every ``kubectl
       apply`` would reset the count KEDA chose (the Kubernetes HPA documentation).
+    * A Knative Service is cluster-local (the label ``networking.knative.dev/visibility:
+      cluster-local`` on the Service) unless it is one of ``PUBLIC_SERVICES``, which the
+      Hub reaches from outside and which must not be: the poller takes unauthenticated
+      PingSource ticks, and what only the cluster calls should not face the internet.
     * Knative autoscaling annotations (``autoscaling.knative.dev/...``) are known keys
       with well-formed values, ``min-scale`` <= ``max-scale``; a PingSource ``schedule``
       is a five-field cron expression.
@@ -134,6 +138,7 @@ __all__ = [
     "KUBERNETES_VERSION",
     "KUSTOMIZATION_KEYS",
     "OPTIONAL_MANIFESTS",
+    "PUBLIC_SERVICES",
     "PROJECT_ROOT",
     "SCHEMA_DIR",
     "Document",
@@ -161,6 +166,9 @@ KUBERNETES_VERSION: Final = "1.33"
 EXTERNAL_SECRETS: Final = frozenset({"botburrow-secrets"})
 """Secrets the operator creates before applying; never in the repository."""
 
+PUBLIC_SERVICES: Final = frozenset({"ingest"})
+"""Knative Services reached from outside the cluster (the Hub's webhook); every other one is cluster-local."""
+VISIBILITY_LABEL: Final = "networking.knative.dev/visibility"
 OPTIONAL_MANIFESTS: Final = frozenset({"knative/broker.yaml", "keda/scaledjob.yaml"})
 """Manifests kept beside the kustomizations but deliberately not listed in them."""
 
@@ -973,6 +981,8 @@ def _check_project_rules(doc: Document, inventory: _Inventory, schemas: Schemas,
     if doc.group == "serving.knative.dev":
         yield from _check_knative_annotations(doc)
         yield from _check_knative_pod_spec(doc)
+        if doc.kind == "Service":
+            yield from _check_visibility(doc)
     if doc.group == "sources.knative.dev" and doc.kind == "PingSource":
         yield from _check_schedule(doc)
     if refs:
@@ -1226,6 +1236,24 @@ def _check_knative_annotations(doc: Document) -> Iterator[Problem]:
         low, high = scale.get("min-scale"), scale.get("max-scale")
         if low is not None and high and low > high:
             yield doc.problem((*path, f"{_KNATIVE_AUTOSCALING}min-scale"), f"min-scale {low} > max-scale {high}")
+
+
+def _check_visibility(doc: Document) -> Iterator[Problem]:
+    """Cluster-local unless the Service is one the outside reaches (``PUBLIC_SERVICES``)."""
+    visibility = _dict(_get(doc.body, ("metadata", "labels"))).get(VISIBILITY_LABEL)
+    local = visibility == "cluster-local"
+    if doc.name in PUBLIC_SERVICES and local:
+        yield doc.problem(
+            ("metadata", "labels", VISIBILITY_LABEL),
+            f"{doc.label} takes pushes from outside the cluster (the Hub's webhook): it must not be cluster-local",
+        )
+    elif doc.name not in PUBLIC_SERVICES and not local:
+        public = ", ".join(sorted(PUBLIC_SERVICES))
+        yield doc.problem(
+            ("metadata", "labels"),
+            f"{doc.label} is only reached inside the cluster: label it {VISIBILITY_LABEL}: cluster-local "
+            f"(only {public} faces the outside)",
+        )
 
 
 KNATIVE_RESERVED_PORTS: Final = frozenset({8008, 8012, 8013, 8022, 9090, 9091})
