@@ -139,16 +139,19 @@ class QueueProxy:
         if self._slots is None or (request.method == "GET" and request.path in UNQUEUED):
             return await self._forward(request)
         counts = self.counts
-        if self._slots.locked() and counts.waiting >= self.queue_depth:
-            counts.refused += 1
-            log.warning("emulator.queue_full", service=self.name, waiting=counts.waiting)
-            return web.json_response({"error": "overloaded", "problem": "pending request queue full"}, status=503)
-        counts.waiting += 1
-        counts.max_waiting = max(counts.max_waiting, counts.waiting)
-        try:
-            await self._slots.acquire()
-        finally:
-            counts.waiting -= 1
+        if self._slots.locked():  # every slot taken: wait in line, if there is room in it
+            if counts.waiting >= self.queue_depth:
+                counts.refused += 1
+                log.warning("emulator.queue_full", service=self.name, waiting=counts.waiting)
+                return web.json_response({"error": "overloaded", "problem": "pending request queue full"}, status=503)
+            counts.waiting += 1
+            counts.max_waiting = max(counts.max_waiting, counts.waiting)
+            try:
+                await self._slots.acquire()
+            finally:
+                counts.waiting -= 1
+        else:
+            await self._slots.acquire()  # a free slot: at once
         counts.in_flight += 1
         counts.max_in_flight = max(counts.max_in_flight, counts.in_flight)
         try:
