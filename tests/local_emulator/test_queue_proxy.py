@@ -80,15 +80,15 @@ def test_each_services_concurrency_is_read_from_the_manifests(tmp_path: Path) ->
 
 
 async def test_requests_beyond_the_concurrency_wait_then_overflow_with_503() -> None:
-    async with slow_upstream(hold_s=0.3) as (slow, upstream):
-        async with QueueProxy(name="t", upstream=upstream, concurrency=2, queue_depth=3) as proxy:
-            async with httpx.AsyncClient(base_url=proxy.url, timeout=10) as http:
-                started = time.monotonic()
-                answers = await asyncio.gather(
-                    *(http.post("/", headers={"x-test": str(i)}, content=b"{}") for i in range(6))
-                )
-                took_s = time.monotonic() - started
-                health = await http.get("/healthz")
+    async with (
+        slow_upstream(hold_s=0.3) as (slow, upstream),
+        QueueProxy(name="t", upstream=upstream, concurrency=2, queue_depth=3) as proxy,
+        httpx.AsyncClient(base_url=proxy.url, timeout=10) as http,
+    ):
+        started = time.monotonic()
+        answers = await asyncio.gather(*(http.post("/", headers={"x-test": str(i)}, content=b"{}") for i in range(6)))
+        took_s = time.monotonic() - started
+        health = await http.get("/healthz")
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200] * 5 + [503], "2 in flight and 3 waiting; the sixth overflows"
     assert slow.most == 2, "never more than containerConcurrency at the container"
@@ -102,16 +102,18 @@ async def test_requests_beyond_the_concurrency_wait_then_overflow_with_503() -> 
 
 
 async def test_probes_pass_while_the_one_slot_is_taken() -> None:
-    async with slow_upstream(hold_s=2.0) as (_, upstream):
-        async with QueueProxy(name="t", upstream=upstream, concurrency=1) as proxy:
-            async with httpx.AsyncClient(base_url=proxy.url, timeout=10) as http:
-                busy = asyncio.create_task(http.post("/", content=b"{}"))
-                await eventually(lambda: proxy.counts.in_flight == 1)
-                started = time.monotonic()
-                assert (await http.get("/healthz")).status_code == 200
-                assert time.monotonic() - started < 1.0, "the kubelet's probe does not queue"
-                assert proxy.queue_depth == 10, "Knative's queue: 10 x containerConcurrency"
-                await busy
+    async with (
+        slow_upstream(hold_s=2.0) as (_, upstream),
+        QueueProxy(name="t", upstream=upstream, concurrency=1) as proxy,
+        httpx.AsyncClient(base_url=proxy.url, timeout=10) as http,
+    ):
+        busy = asyncio.create_task(http.post("/", content=b"{}"))
+        await eventually(lambda: proxy.counts.in_flight == 1)
+        started = time.monotonic()
+        assert (await http.get("/healthz")).status_code == 200
+        assert time.monotonic() - started < 1.0, "the kubelet's probe does not queue"
+        assert proxy.queue_depth == 10, "Knative's queue: 10 x containerConcurrency"
+        await busy
 
 
 # -- the tick-blocks-webhooks problem, with the real targets ------------------------------------
