@@ -35,7 +35,7 @@ _CONTRACT = Dialect()
 # Connections to the receiver, at most: enough for a burst, and a burst queues beyond it.
 POOL_SIZE = 64
 # Idle connections are dropped a little before gunicorn's default keep-alive (2 s) drops
-# them server-side (the poller runs on gunicorn), so a delivery does not race the close.
+# them server-side (ingest runs on gunicorn), so a delivery does not race the close.
 KEEPALIVE_S = 1.5
 
 
