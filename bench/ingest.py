@@ -45,7 +45,10 @@ TICK_WINDOW_S = 55  # as knative/pingsource.yaml asks
 TARGETS = {"poller": "functions/poller/main.py", "ingest": "functions/poller/ingest.py"}
 
 
-async def run(*, webhooks: int = 200, rate: float = 100.0, cold: bool = False) -> dict[str, Any]:
+async def run(
+    *, webhooks: int = 200, rate: float = 100.0, cold: bool = False, tick_window_s: int = TICK_WINDOW_S
+) -> dict[str, Any]:
+    """Measure; ``tick_window_s`` must outlast the pushes (the poller stops only once its tick ends)."""
     limits = service_concurrency(ROOT / "knative")
     secret = secrets.token_urlsafe(24)
     with redis_for_bench() as redis_url, tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -91,7 +94,7 @@ async def run(*, webhooks: int = 200, rate: float = 100.0, cold: bool = False) -
                 ):
                     figures = await measure(
                         hub=env["HUB_URL"], poller=poller, ingest=ingest, redis=redis, keys=StreamKeys(prefix),
-                        secret=secret, webhooks=webhooks, rate=rate, cold=cold, fleet=f,
+                        secret=secret, webhooks=webhooks, rate=rate, cold=cold, window_s=tick_window_s, fleet=f,
                     )  # fmt: skip
             finally:
                 await redis.aclose()
@@ -113,11 +116,12 @@ async def measure(
     webhooks: int,
     rate: float,
     cold: bool,
+    window_s: int,
     fleet: Fleet,
 ) -> dict[str, Any]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
         agents = {a["name"]: a["id"] for a in (await _json(http.get(hub + "/_mock/agents")))["agents"]}
-        headers, body = to_http(ping(at=datetime.now(UTC), window_s=TICK_WINDOW_S), binary=True)
+        headers, body = to_http(ping(at=datetime.now(UTC), window_s=window_s), binary=True)
         tick = asyncio.create_task(_status(http.post(poller.url, data=body, headers=headers)))
         while poller.counts.in_flight < 1:
             await asyncio.sleep(0.01)
