@@ -232,6 +232,7 @@ class Emulator:
         self.options.logs_dir.mkdir(parents=True, exist_ok=True)
         path = self.options.logs_dir / "credentials.env"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode otherwise
         with os.fdopen(fd, "w") as out:
             out.writelines(f"export {name}={self.env[name]}\n" for name in CREDENTIALS)
 
