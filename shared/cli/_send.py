@@ -33,7 +33,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="POST a CloudEvent to URL (binary mode unless --structured); print the status and the answer",
         description="POST one CloudEvent to URL, like curl. Exit 0 on 2xx, 1 on another status, 2 on bad usage.",
     )
-    send.add_argument("url", metavar="URL", help="where to POST, e.g. http://127.0.0.1:8081/")
+    send.add_argument("url", metavar="URL", help="where to POST, e.g. http://127.0.0.1:8085/ (ingest)")
     send.add_argument("--type", required=True, dest="event_type", metavar="TYPE", help="the event type (ce-type)")
     send.add_argument("--source", default=SEND_SOURCE, metavar="SRC", help="the event source (default: %(default)s)")
     send.add_argument("--subject", metavar="SUBJ", help="the event subject (ce-subject), e.g. the agent's name")
