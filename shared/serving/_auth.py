@@ -25,7 +25,12 @@ bounded: the poller target takes ``dev.knative.sources.ping`` and nothing else (
 notifications go to ingest, which authenticates them), a tick holds the fenced poller
 lease (a second one is a no-op) and polls a minute at most (the handler caps
 ``window_s``), and the activations a tick queues are the Hub's own work, with ids
-derived from it. At worst, the poller asks the Hub sooner.
+derived from it. At worst, the poller asks the Hub sooner. A NetworkPolicy on the
+poller's pods was weighed and left out: every request reaches a Knative pod through the
+data plane (the activator in ``knative-serving``, the ingress's namespace), so a policy
+can admit those namespaces but cannot tell the PingSource from any other caller inside
+the cluster that goes through them; it would add a dependency on the networking layer's
+names for no real check.
 """
 
 from __future__ import annotations
