@@ -1,5 +1,5 @@
 # The functions' image: one image, the function chosen by the command
-# (`poller`, `metrics`, `runner [--once]`; see functions/__main__.py).
+# (`poller`, `ingest`, `metrics`, `runner [--once]`; see functions/__main__.py).
 #
 #   docker build -t ghcr.io/botburrow/botburrow-agents:0.1.0 .
 #
@@ -31,7 +31,7 @@ COPY pyproject.toml uv.lock README.md ./
 COPY shared ./shared
 COPY functions ./functions
 # Exactly what uv.lock pins, without the dev extras; the project itself as a wheel, not editable.
-# functions-framework brings gunicorn, which serves the poller.
+# functions-framework brings gunicorn, which serves the poller and ingest.
 RUN UV_PROJECT_ENVIRONMENT=/opt/botburrow UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
     /opt/uv/bin/uv sync --locked --no-editable --compile-bytecode --python python3
 # The MCP servers: node ones with npm ci (package-lock.json), Python ones with uv (mcp-servers/uv.lock).

@@ -1,4 +1,4 @@
-"""``python -m bench dispatch|recovery|e2e|sandbox|gateway|cli [--json]``."""
+"""``python -m bench dispatch|recovery|e2e|ingest|sandbox|gateway|cli [--json]``."""
 
 from __future__ import annotations
 
@@ -25,13 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     e2e.add_argument("--mentions", type=int, default=300)
     e2e.add_argument("--agents", type=int, default=10)
     e2e.add_argument("--runners", type=int, default=2)
+    ingest = sub.add_parser("ingest", help="signed webhooks to ingest while a tick holds the poller: POST to stream")
+    ingest.add_argument("--webhooks", type=int, default=200)
+    ingest.add_argument("--rate", type=float, default=100.0, help="webhooks a second, as the Hub creates them")
+    ingest.add_argument("--cold", action="store_true", help="no warm-up: ingest meets each agent for the first time")
     sandbox = sub.add_parser("sandbox", help="sandbox cold start, warm acquire and exec times (Docker and bwrap)")
     sandbox.add_argument("--runs", type=int, default=30, help="runs of each measurement (at least 30)")
     gateway = sub.add_parser("gateway", help="latency and CPU the activation gateway adds to an LLM call")
     gateway.add_argument("--calls", type=int, default=500)
     cli = sub.add_parser("cli", help="each coding CLI's cold start and mention-to-reply time, per sandbox backend")
     cli.add_argument("--runs", type=int, default=5, help="activations per executor and backend")
-    for p in (dispatch, recovery, e2e, sandbox, gateway, cli):
+    for p in (dispatch, recovery, e2e, ingest, sandbox, gateway, cli):
         p.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
 
@@ -59,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import sandbox as bench  # type: ignore[no-redef]
 
         result = asyncio.run(bench.run(runs=args.runs))
+    elif args.bench == "ingest":
+        from bench import ingest as bench  # type: ignore[no-redef]
+
+        result = asyncio.run(bench.run(webhooks=args.webhooks, rate=args.rate, cold=args.cold))
     else:
         from bench import e2e as bench  # type: ignore[no-redef]
 

@@ -1,9 +1,9 @@
 """End to end: mentions on the mock Hub become replies, with every function running as in production.
 
 A private redis-server, the mock Hub and the fake LLM as processes on loopback; the
-poller as its functions-framework HTTP target, fed by the mock Hub's notification
-webhook and by PingSource-style ticks (each long-polling the Hub for most of the
-interval to the next); two runner processes and the metrics function fed by their
+ingest target fed by the mock Hub's signed notification webhook and the poller's target
+by PingSource-style ticks (each long-polling the Hub for most of the interval to the
+next), both as functions-framework HTTP targets; two runner processes and the metrics function fed by their
 pumps. People (not agents) post mentions through the mock Hub's API; latency is
 mention created → reply visible on the Hub, both stamped by the Hub's clock.
 ``activations_per_s`` counts mentions answered per second (one activation may answer
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -146,7 +147,7 @@ async def run(*, mentions: int = 300, agents: int = 10, runners: int = 2, timeou
     with redis_for_bench() as redis_url, tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         work = Path(tmp)
         names = write_agents(work / "defs", agents)
-        hub_port, llm_port, poller_port = free_port(), free_port(), free_port()
+        hub_port, llm_port, poller_port, ingest_port = free_port(), free_port(), free_port(), free_port()
         hub_url, poller_url = f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{poller_port}"
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
         env = {
@@ -157,6 +158,7 @@ async def run(*, mentions: int = 300, agents: int = 10, runners: int = 2, timeou
             "AGENTS_DIR": str(work / "defs"),
             "HUB_URL": hub_url,
             "HUB_API_KEY": API_KEY,
+            "HUB_WEBHOOK_SECRET": secrets.token_urlsafe(24),  # the mock Hub signs, ingest checks
             "ANTHROPIC_API_KEY": "sk-bench-fake",
             "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{llm_port}",
             "METRICS_PORT": "0",
@@ -169,18 +171,22 @@ async def run(*, mentions: int = 300, agents: int = 10, runners: int = 2, timeou
         with fleet(logs) as f:
             bin_dir = Path(sys.executable).parent
             hub_argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(hub_port)]
-            hub_argv += ["--agents", str(work / "defs"), "--webhook-url", poller_url]
+            hub_argv += ["--agents", str(work / "defs"), "--webhook-url", f"http://127.0.0.1:{ingest_port}/"]
             f.start("hub", hub_argv, env)
             f.start("fake-llm", [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(llm_port)], env)
             poller_argv = [str(bin_dir / "functions-framework"), "--source", "functions/poller/main.py"]
             poller_argv += ["--target", "poller", "--signature-type", "cloudevent", "--port", str(poller_port)]
             f.start("poller", poller_argv, env)
+            ingest_argv = [str(bin_dir / "functions-framework"), "--source", "functions/poller/ingest.py"]
+            ingest_argv += ["--target", "ingest", "--signature-type", "cloudevent", "--port", str(ingest_port)]
+            f.start("ingest", ingest_argv, env)
             for i in range(runners):
                 f.start(f"runner-{i}", [sys.executable, "-m", "functions.runner"], env)
             f.start("metrics", [sys.executable, "-m", "functions.metrics"], env)
             await wait_http(f"{hub_url}/api/v1/health")
             await wait_http(f"http://127.0.0.1:{llm_port}/healthz")
             await wait_http(f"{poller_url}/healthz")
+            await wait_http(f"http://127.0.0.1:{ingest_port}/healthz")
             return await measure(hub_url, poller_url, names, mentions=mentions, timeout_s=timeout_s, fleet=f)
 
 

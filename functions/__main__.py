@@ -3,14 +3,17 @@
 One image serves every function; the command picks which (the Knative Services and the
 runner Deployment/ScaledJob in ``knative/`` and ``keda/`` pass it as ``args``)::
 
-    poller              the poller's functions-framework target on $PORT (Knative sets it; 8080)
+    poller              the poller's functions-framework target (ticks) on $PORT (Knative sets it; 8080)
+    ingest              the ingest target (the Hub's webhook, Poller.ingest) on $PORT
     definitions         the definitions function's target on $PORT: the push webhook and the sync tick
     metrics             the metrics function: consumes the results stream; probes and
                         /metrics on METRICS_PORT
     runner [--once]     the runner's stream pump (--once: one activation, for a Job)
 
-The poller and the definitions function run under gunicorn as functions-framework runs
-them in production, one worker with threads (a handler owns an event loop per process).
+The poller, ingest and the definitions function run under gunicorn as functions-framework
+runs them in production, one worker with threads (the handler owns an event loop per
+process): ingest with enough threads for its Service's containerConcurrency
+(``knative/ingest.yaml``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-USAGE = "usage: python -m functions poller | definitions | metrics | runner [--once] [--idle-exit S]"
-HTTP_TARGETS = frozenset({"poller", "definitions"})
+USAGE = "usage: python -m functions poller | ingest | definitions | metrics | runner [--once] [--idle-exit S]"
+HTTP_TARGETS = {
+    "poller": ("poller/main.py", 4),
+    "ingest": ("poller/ingest.py", 32),
+    "definitions": ("definitions/main.py", 4),
+}
+"""Target -> (its source under functions/, gunicorn threads)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,10 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = args[0], args[1:]
     if name in HTTP_TARGETS:
+        source, threads = HTTP_TARGETS[name]
         port = os.environ.get("PORT", "8080")
-        app = f'functions_framework:create_app(target="{name}", source="{HERE / name / "main.py"}")'
+        app = f'functions_framework:create_app(target="{name}", source="{HERE / source}")'
         # /dev/shm for gunicorn's heartbeat files: the root filesystem is read-only.
-        options = ["--bind", f":{port}", "--workers", "1", "--threads", "4", "--worker-tmp-dir", "/dev/shm"]
+        options = ["--bind", f":{port}", "--workers", "1", "--threads", str(threads), "--worker-tmp-dir", "/dev/shm"]
         options += ["--timeout", "0", "--graceful-timeout", "60"]
         os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *options, app])
     os.execv(sys.executable, [sys.executable, "-m", f"functions.{name}", *rest])

@@ -4,6 +4,8 @@
   PingSource ticks and the runner scaling; ``_children``, ``_redis``, ``_status``, ``_pod``
   its parts (child processes, which Redis, the live status, a runner with its imports done);
 - ``keda``: KEDA's and the HPA's scaling rules for a ScaledObject, and the figures they read;
+- ``queue_proxy``: Knative's queue-proxy in front of each function, with each Service's
+  ``containerConcurrency`` from ``knative/*.yaml``;
 - ``hub``: the mock Hub; ``fake_llm``: the fake Anthropic and OpenAI endpoints;
 - ``redis_server``: a private, throwaway ``redis-server``;
 - ``demo_agents/``: the agents it runs by default.

@@ -27,6 +27,7 @@ from ._pools import PoolSpec, load_pools
 from ._redis import redis_for_emulator
 from ._status import show_status
 from .keda import default_config
+from .queue_proxy import service_concurrency
 
 log = structlog.get_logger("botburrow.emulator")
 
@@ -39,8 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--agents", type=Path, default=None, help="agent definitions (default: AGENTS_DIR, else the demo set)"
     )
-    p.add_argument("--port-base", type=int, default=8080, help="functions at BASE+1..3, fake LLM at BASE+4 (8080)")
-    for name in ("hub", "poller", "runner", "metrics", "llm"):
+    p.add_argument(
+        "--port-base",
+        type=int,
+        default=8080,
+        help="functions at BASE+1..3, ingest at BASE+5, definitions at BASE+6, fake LLM at BASE+4 (8080)",
+    )
+    for name in ("hub", "poller", "ingest", "runner", "metrics", "definitions", "llm"):
         p.add_argument(f"--{name}-port", type=int, default=None, help=f"port of the {name} (overrides --port-base)")
     p.add_argument("--poll-interval", type=float, default=None, help="seconds between ticks (POLL_INTERVAL, 30)")
     p.add_argument(
@@ -48,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="ScaledObject manifests, a file or a folder: one runner pool each (default: keda/)",
+    )
+    p.add_argument(
+        "--knative",
+        type=Path,
+        default=ROOT / "knative",
+        help="Knative manifests whose containerConcurrency each function's queue-proxy enforces (default: knative/)",
     )
     p.add_argument("--grace", type=float, default=None, help="drain grace of a runner (RUNNER_GRACE_PERIOD_S, 30)")
     p.add_argument("--logs", type=Path, default=None, help="where each service's output goes (default: a temp dir)")
@@ -89,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"local_emulator: KEDA manifest: {exc}", file=sys.stderr)
         return 2
+    try:
+        concurrency = service_concurrency(args.knative)
+    except (OSError, ValueError) as exc:
+        print(f"local_emulator: Knative manifests: {exc}", file=sys.stderr)
+        return 2
     agents = args.agents or Path(env.get("AGENTS_DIR") or DEMO_AGENTS)
     if not agents.is_dir():
         print(f"local_emulator: --agents {agents}: not a directory", file=sys.stderr)
@@ -98,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         args.port_base,
         hub=args.hub_port,
         poller=args.poller_port,
+        ingest=args.ingest_port,
         runner=args.runner_port,
         metrics=args.metrics_port,
+        definitions=args.definitions_port,
         llm=args.llm_port,
     )
     logs = args.logs or Path(tempfile.mkdtemp(prefix="botburrow-emulator-"))
@@ -120,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         grace_s=args.grace if args.grace is not None else float(env.get("RUNNER_GRACE_PERIOD_S", "30")),
         status=status,  # type: ignore[arg-type]
         env=env,
+        concurrency=concurrency,
     )
     try:
         return asyncio.run(_run(options))

@@ -3,24 +3,31 @@
 ::
 
     redis (REDIS_URL | private redis-server | embedded)
-    mock Hub :8000 ──webhook──► poller :8081 (functions-framework) ◄── PingSource ticks
-                                    │ activation.requested
-                                    ▼
+    mock Hub :8000 ──signed webhook──► ingest :8085 ─┐   PingSource ticks ──► poller :8081
+                                                     │ activation.requested      │
+                                                     ▼◄──────────────────────────┘
     KEDA emulation ─scales each pool─► runner pumps (python -m functions.runner) ──► Hub replies
                                     │ activation.completed
                                     ▼
                          metrics pump ──► Hub consumption;  runner :8082, metrics :8083 (HTTP)
 
-    definitions :8085 (POST /webhook, signed with DEFINITIONS_WEBHOOK_SECRET, ``botburrow-local``
+    definitions :8086 (POST /webhook, signed with DEFINITIONS_WEBHOOK_SECRET, ``botburrow-local``
     unless set) ◄── sync ticks every SYNC_EVERY_S, when SYNC_SOURCES is set
 
 Every service is a real process started as the platform starts it; the emulator only
-supervises. The runners come in pools (``_pools``: ``runner-notification`` takes the inbox
-streams, ``runner-exploration`` discovery), each scaled by its own ScaledObject from
-``keda/``. One runner per pool waits ready with its imports done (``local_emulator._pod``),
-as a pod whose image is on the node would, so scaling from zero costs a KEDA polling
-interval, not two seconds of imports. Stopping (Ctrl-C, SIGTERM) stops the ticks and the autoscaler, drains the
-runners with SIGTERM within their grace period, then stops the rest, each by process
+supervises. Each function's address is its queue-proxy (``queue_proxy``), which lets
+through at most the ``containerConcurrency`` of its Knative Service (``knative/*.yaml``)
+at once, as Knative does; the function itself listens on a private port. The
+credentials pushes need (``HUB_WEBHOOK_SECRET``, ``INGEST_TOKEN``, ``EVENTS_TOKEN``) come
+from the environment or are made up per run, given to the functions and the mock Hub
+(which signs its webhook deliveries) and written to ``<logs>/credentials.env``.
+
+The runners come in pools (``_pools``: ``runner-notification`` takes the inbox streams,
+``runner-exploration`` discovery), each scaled by its own ScaledObject from ``keda/``.
+One runner per pool waits ready with its imports done (``local_emulator._pod``), as a pod
+whose image is on the node would, so scaling from zero costs a KEDA polling interval, not
+two seconds of imports. Stopping (Ctrl-C, SIGTERM) stops the ticks and the autoscaler, drains
+the runners with SIGTERM within their grace period, then stops the rest, each by process
 group, so nothing is left behind.
 """
 
@@ -29,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import sys
 import time
 from collections.abc import Mapping
@@ -48,13 +56,24 @@ from ._children import Child, check_ports
 from ._pools import Pool, PoolSpec
 from ._redis import RedisChoice
 from .pingsource import ping_source
+from .queue_proxy import QueueProxy, private_port, service_concurrency
 
 log = structlog.get_logger("botburrow.emulator")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_AGENTS = Path(__file__).resolve().parent / "demo_agents"
 LOCAL_KEY = "botburrow-local"
-FUNCTIONS = ("poller", "runner", "metrics", "definitions")
+FUNCTIONS = ("poller", "ingest", "runner", "metrics", "definitions")
+SOURCES = {
+    "poller": "poller/main.py",
+    "ingest": "poller/ingest.py",
+    "runner": "runner/main.py",
+    "metrics": "metrics/main.py",
+    "definitions": "definitions/main.py",
+}
+"""Each function's functions-framework source, under ``functions/``."""
+CREDENTIALS = ("HUB_WEBHOOK_SECRET", "INGEST_TOKEN", "EVENTS_TOKEN")
+"""What pushes carry: taken from the environment, or made up per run."""
 SYNC_EVERY_S = 300.0
 """The definitions-sync PingSource's schedule (``knative/pingsource.yaml``: every 5 minutes)."""
 SERVICE_GRACE_S = 5.0
@@ -70,13 +89,15 @@ class Ports:
     runner: int = 8082
     metrics: int = 8083
     llm: int = 8084
-    definitions: int = 8085
+    ingest: int = 8085
+    definitions: int = 8086
 
     @classmethod
     def from_base(cls, base: int, **overrides: int | None) -> Ports:
-        """Functions at ``base``+1..3 and +5, the fake LLM at ``base``+4; the Hub at 8000 unless overridden."""
+        """Functions at ``base``+1..3, +5 (ingest) and +6 (definitions), the fake LLM at ``base``+4; the Hub at 8000."""
         ports = {"hub": 8000, "poller": base + 1, "runner": base + 2, "metrics": base + 3, "llm": base + 4}
-        ports["definitions"] = base + 5
+        ports["ingest"] = base + 5
+        ports["definitions"] = base + 6
         ports.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**ports)
 
@@ -94,6 +115,8 @@ class Options:
     grace_s: float = 30.0
     status: Literal["tty", "plain", "off"] = "plain"
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    concurrency: Mapping[str, int] = field(default_factory=lambda: service_concurrency(ROOT / "knative"))
+    """Each Service's ``containerConcurrency`` (``queue_proxy.service_concurrency``); absent: unlimited."""
 
 
 @dataclass
@@ -116,6 +139,7 @@ class Emulator:
         self.prefix = options.env.get("STREAM_PREFIX", "botburrow")
         self.keys = StreamKeys(self.prefix)
         self.services: dict[str, Child] = {}
+        self.proxies: dict[str, QueueProxy] = {}
         self.pools = {
             spec.name: Pool(spec, make_child=self._pool_child, grace_s=options.grace_s) for spec in options.pools
         }
@@ -147,6 +171,8 @@ class Emulator:
         if self.local_hub:
             env["HUB_URL"] = f"http://127.0.0.1:{o.ports.hub}"
             env.setdefault("HUB_API_KEY", LOCAL_KEY)
+        for name in CREDENTIALS:
+            env[name] = env.get(name) or secrets.token_urlsafe(24)
         if self.fake_llm:
             env["ANTHROPIC_API_KEY"] = "sk-emulator-fake"
             env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{o.ports.llm}"
@@ -173,9 +199,12 @@ class Emulator:
         check_ports(ports)
         redis = connect(self.redis_choice.url)
         tasks: list[asyncio.Task[None]] = []
+        proxies = contextlib.AsyncExitStack()
         try:
             groups = transport_groups(self.keys, group="runners", results_group="metrics")
             await ensure_groups(redis, groups)
+            self._write_credentials()
+            await self._start_proxies(proxies)
             await self._start_services()
             for pool in self.pools.values():
                 await pool.start()
@@ -198,19 +227,42 @@ class Emulator:
             if tasks:
                 await asyncio.wait(tasks, timeout=3.0)
             await self.shutdown()
+            await proxies.aclose()
             await redis.aclose()
+
+    async def _start_proxies(self, stack: contextlib.AsyncExitStack) -> None:
+        """A queue-proxy on each function's address, in front of the private port its process gets."""
+        for name in FUNCTIONS:
+            proxy = QueueProxy(
+                name=name,
+                upstream=f"http://127.0.0.1:{private_port()}",
+                concurrency=self.options.concurrency.get(name, 0),
+                port=getattr(self.options.ports, name),
+            )
+            self.proxies[name] = await stack.enter_async_context(proxy)
+
+    def _write_credentials(self) -> None:
+        """``<logs>/credentials.env`` (owner only): what a curl to ingest, runner or metrics needs."""
+        self.options.logs_dir.mkdir(parents=True, exist_ok=True)
+        path = self.options.logs_dir / "credentials.env"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a file left by an earlier run keeps its mode otherwise
+        with os.fdopen(fd, "w") as out:
+            out.writelines(f"export {name}={self.env[name]}\n" for name in CREDENTIALS)
 
     def addresses(self) -> dict[str, str]:
         o = self.options.ports
         out = {
             "hub": self.env["HUB_URL"],
             "poller": f"http://127.0.0.1:{o.poller}/",
+            "ingest": f"http://127.0.0.1:{o.ingest}/",
             "runner": f"http://127.0.0.1:{o.runner}/",
             "metrics": f"http://127.0.0.1:{o.metrics}/",
             "definitions": f"http://127.0.0.1:{o.definitions}/webhook",
             "redis": f"{_without_password(self.redis_choice.url)} ({self.redis_choice.kind})",
             "llm": f"fake, http://127.0.0.1:{o.llm}" if self.fake_llm else "real (API key set)",
             "logs": str(self.options.logs_dir),
+            "credentials": str(self.options.logs_dir / "credentials.env"),
         }
         return out
 
@@ -219,7 +271,7 @@ class Emulator:
         bin_dir = Path(sys.executable).parent
         if self.local_hub:
             argv = [py, "-m", "local_emulator.hub", "--port", str(o.ports.hub), "--agents", str(self._agents_dir())]
-            argv += ["--webhook-url", f"http://127.0.0.1:{o.ports.poller}/"]
+            argv += ["--webhook-url", f"http://127.0.0.1:{o.ports.ingest}/"]  # signs with HUB_WEBHOOK_SECRET
             argv += ["--api-key", self.env["HUB_API_KEY"]]
             self.services["hub"] = self._child("hub", argv)
         if self.fake_llm:
@@ -227,8 +279,9 @@ class Emulator:
             argv += ["--voices"]
             self.services["fake-llm"] = self._child("fake-llm", argv)
         for name in FUNCTIONS:
-            argv = [str(bin_dir / "functions-framework"), "--source", str(ROOT / "functions" / name / "main.py")]
-            argv += ["--target", name, "--signature-type", "cloudevent", "--port", str(getattr(o.ports, name))]
+            argv = [str(bin_dir / "functions-framework"), "--source", str(ROOT / "functions" / SOURCES[name])]
+            port = self.proxies[name].upstream.rsplit(":", 1)[1]  # behind its queue-proxy
+            argv += ["--target", name, "--signature-type", "cloudevent", "--port", port]
             self.services[name] = self._child(name, argv)
         self.services["metrics-pump"] = self._child("metrics-pump", [py, "-m", "functions.metrics"])
         for child in self.services.values():
@@ -264,7 +317,7 @@ class Emulator:
         grace = self.options.grace_s
         await asyncio.gather(*(pool.stop() for pool in self.pools.values()), return_exceptions=True)
         # The functions first (the metrics pump flushes its outbox to the Hub), the Hub last.
-        order = ["poller", "runner", "metrics", "definitions", "metrics-pump", "fake-llm", "hub"]
+        order = ["poller", "ingest", "runner", "metrics", "definitions", "metrics-pump", "fake-llm", "hub"]
         for name in order:
             if name in self.services:
                 await self.services[name].stop(grace_s=min(grace, SERVICE_GRACE_S))

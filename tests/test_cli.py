@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from shared.cli import main
 from shared.events import NOTIFICATION_CREATED, Priority, from_http, to_fields
+from shared.signing import SIGNATURE_HEADER, verify_signature
 from shared.streams import Redis, StreamKeys, connect, ensure_groups
 from tests.shared.streams.conftest import activation
 
@@ -272,3 +273,23 @@ def test_send_without_a_type_is_an_argparse_usage_error(capsys: pytest.CaptureFi
         main(["send", "http://127.0.0.1:1/"])
     assert exited.value.code == 2
     assert "--type" in capsys.readouterr().err
+
+
+async def test_send_signs_or_sends_a_bearer_token_from_the_environment(
+    target: tuple[Recorder, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorder, url = target
+    monkeypatch.setenv("TEST_HOOK_SECRET", "hook-secret-1")
+    monkeypatch.setenv("TEST_BEARER", "bearer-token-1")
+    argv = [url, "--type", NOTIFICATION_CREATED, "--data", '{"agent_id": "bramble"}']
+
+    assert await send(*argv, "--sign-env", "TEST_HOOK_SECRET") == 0
+    assert await send(*argv, "--bearer-env", "TEST_BEARER", "--structured") == 0
+    assert await send(*argv, "--bearer-env", "TEST_UNSET") == 2
+
+    (signed, body), (bearer, _) = recorder.requests
+    assert verify_signature("hook-secret-1", body, signed[SIGNATURE_HEADER])
+    assert bearer["Authorization"] == "Bearer bearer-token-1"
+    assert len(recorder.requests) == 2, "nothing sent without the credential asked for"
+    captured = capsys.readouterr()
+    assert "--bearer-env TEST_UNSET" in captured.err and "bearer-token-1" not in captured.out + captured.err

@@ -197,6 +197,9 @@ def test_no_secret_shows_in_repr_and_all_reach_the_redactor() -> None:
         "R2_SECRET_ACCESS_KEY": "r2-secret-value",
         "R2_BUCKET": "agents",
         "REDIS_URL": "redis://:hunter22@redis:6379/0",
+        "HUB_WEBHOOK_SECRET": "webhook-secret-value",
+        "INGEST_TOKEN": "ingest-token-value",
+        "EVENTS_TOKEN": "events-token-value",
     }
     settings = Settings.from_env(values)
     shown = repr(settings) + str(settings)
@@ -205,6 +208,9 @@ def test_no_secret_shows_in_repr_and_all_reach_the_redactor() -> None:
             assert value not in shown, name
     assert "hunter22" not in shown
     assert sorted(settings.secrets()) == sorted(
-        ["hunter22", "hub-service-key", "sk-ant-value", "r2-key-id", "r2-secret-value"]
+        [
+            *["hunter22", "hub-service-key", "sk-ant-value", "r2-key-id", "r2-secret-value"],
+            *["webhook-secret-value", "ingest-token-value", "events-token-value"],
+        ]
     )
     assert str(Secret("x")) == "Secret('***')"

@@ -22,12 +22,12 @@ from cloudevents.http import CloudEvent
 from shared.definitions import EVENT_HEADER, answer_webhook, definitions_changed
 from shared.errors import InvalidEvent
 from shared.events import PING
-from shared.serving import serve, start_target
+from shared.serving import serve, start_target, sync_ticks
 from shared.signing import SIGNATURE_HEADER
 
 HANDLER = "functions.definitions.handler:handler"
 
-target = start_target("definitions", handler=HANDLER)
+target = start_target("definitions", handler=HANDLER, auth=sync_ticks)
 
 
 @functions_framework.cloud_event

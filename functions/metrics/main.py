@@ -6,6 +6,7 @@ The handler factory is the metrics function's (``HANDLER``), the same the pump w
     gunicorn --bind :8080 --threads 8 --timeout 0 --graceful-timeout 60 \
       'functions_framework:create_app(target="metrics", source="functions/metrics/main.py")'
 
+A POST must carry ``Authorization: Bearer <EVENTS_TOKEN>`` (else 401, before parsing).
 Besides ``POST /`` (binary or structured CloudEvent): ``GET /healthz``, ``/readyz``,
 ``/metrics``. Settings come from the environment once, here (see ``shared.settings``).
 """
@@ -15,11 +16,11 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared.serving import serve, start_target
+from shared.serving import events_token, serve, start_target
 
 HANDLER = "functions.metrics.handler:handler"
 
-target = start_target("metrics", handler=HANDLER)
+target = start_target("metrics", handler=HANDLER, auth=events_token)
 
 
 @functions_framework.cloud_event

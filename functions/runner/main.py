@@ -8,6 +8,7 @@ The handler is the one the pump feeds (``RUNNER_HANDLER``, a handler factory), s
     gunicorn --bind :8080 --threads 16 --timeout 0 --graceful-timeout 330 \
       'functions_framework:create_app(target="runner", source="functions/runner/main.py")'
 
+A POST must carry ``Authorization: Bearer <EVENTS_TOKEN>`` (else 401, before parsing).
 Besides ``POST /`` (binary or structured CloudEvent): ``GET /healthz``, ``/readyz``,
 ``/metrics``. Settings come from the environment once, here (see ``shared.settings``).
 """
@@ -17,9 +18,9 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared.serving import serve, start_target
+from shared.serving import events_token, serve, start_target
 
-target = start_target("runner")  # RUNNER_HANDLER: the handler the pump feeds
+target = start_target("runner", auth=events_token)  # RUNNER_HANDLER: the handler the pump feeds
 
 
 @functions_framework.cloud_event

@@ -19,7 +19,8 @@ headers on every answer and, with ``enforce_limits``, the Hub's limits (100 requ
 minute per key, 1 post per 30 minutes, 50 comments an hour per agent) on the mock's
 clock (``advance_clock``); long-poll that wakes when a notification is created (or 404
 with ``long_poll=False``); a ``Dialect`` to answer in the other shapes the client must
-tolerate; a binary CloudEvent POSTed to ``webhook_url`` for every new notification.
+tolerate; a binary CloudEvent POSTed to ``webhook_url`` for every new notification,
+signed with ``webhook_secret`` (``X-Hub-Signature-256``) when one is set.
 
 Auth: ``Authorization: Bearer <key>``; the service key acts for the agent named by
 ``agent_id`` (id or name, query or body) and, naming none, may post, comment or DM as a

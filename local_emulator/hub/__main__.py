@@ -1,7 +1,9 @@
 """``python -m local_emulator.hub``: serve the mock Hub until SIGINT or SIGTERM.
 
 Prints one line to stdout, ``mock hub serving on http://HOST:PORT``, once it accepts
-connections. ``--agents DIR`` registers every agent found in an agent-definitions
+connections. The webhook's signing secret comes from ``--webhook-secret`` or, better
+(argv is visible to every user of the machine), ``HUB_WEBHOOK_SECRET`` in the
+environment. ``--agents DIR`` registers every agent found in an agent-definitions
 checkout (``agents/<name>/config.yaml``) or a folder of agent folders.
 
 It runs on uvloop where there is one: the mock is one process of the end-to-end
@@ -41,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the service key (default: %(default)s)")
     parser.add_argument("--webhook-url", metavar="URL", help="POST a CloudEvent here for every new notification")
     parser.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        default=os.environ.get("HUB_WEBHOOK_SECRET", ""),
+        help="sign every webhook delivery (X-Hub-Signature-256) with SECRET (default: $HUB_WEBHOOK_SECRET; unsigned)",
+    )
+    parser.add_argument(
         "--agent-keys-file", type=Path, metavar="PATH", help="write the minted per-agent keys here as JSON {name: key}"
     )
     parser.add_argument("--enforce-limits", action="store_true", help="refuse requests past the Hub's rate limits")
@@ -55,6 +63,7 @@ def build_hub(args: argparse.Namespace) -> MockHub:
         enforce_limits=args.enforce_limits,
         long_poll=not args.no_long_poll,
         webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
     )
     if args.agents is not None:
         from shared.agents import agent_names  # only when asked: the mock serves without agent definitions
@@ -81,7 +90,7 @@ async def serve(hub: MockHub, *, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    configure_logging(level=args.log_level, json=False, secrets=[args.api_key])
+    configure_logging(level=args.log_level, json=False, secrets=[s for s in (args.api_key, args.webhook_secret) if s])
     try:
         hub = build_hub(args)
     except (ConfigurationError, OSError) as exc:

@@ -67,6 +67,7 @@ class MockHub:
         long_poll: bool = True,
         dialect: Dialect | None = None,
         webhook_url: str | None = None,
+        webhook_secret: str = "",
         id_tag: str = "",
     ) -> None:
         self.api_key = api_key
@@ -77,6 +78,7 @@ class MockHub:
         self.long_poll = long_poll
         self.dialect = dialect or Dialect()
         self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret  # signs every delivery (X-Hub-Signature-256) when set
         self.agents: dict[str, Agent] = {}
         # Lookup caches over ``agents``, checked on every hit (``_cached``), so a changed
         # or removed agent is never served from them.

@@ -1,7 +1,9 @@
 """The Hub's webhook: every created notification pushed as a binary-mode CloudEvent.
 
 ``com.botburrow.hub.notification.created`` with ``subject`` = the agent's id and data =
-the notification (in the contract's shape) plus ``agent_id``. Deliveries run in the
+the notification (in the contract's shape) plus ``agent_id``. With a ``webhook_secret``
+each delivery is signed as GitHub signs its webhooks: ``X-Hub-Signature-256:
+sha256=<HMAC-SHA256 of the body>`` (``shared.signing``), which ingest checks. Deliveries run in the
 background with a few retries; a failure is logged and never breaks the Hub request
 that created the notification.
 
@@ -20,6 +22,7 @@ import structlog
 
 from shared.errors import InvalidEvent
 from shared.events import notification_created, to_http
+from shared.signing import SIGNATURE_HEADER, signature
 
 from . import _render as render
 from ._model import Dialect, Notification
@@ -32,7 +35,7 @@ _CONTRACT = Dialect()
 # Connections to the receiver, at most: enough for a burst, and a burst queues beyond it.
 POOL_SIZE = 64
 # Idle connections are dropped a little before gunicorn's default keep-alive (2 s) drops
-# them server-side (the poller runs on gunicorn), so a delivery does not race the close.
+# them server-side (ingest runs on gunicorn), so a delivery does not race the close.
 KEEPALIVE_S = 1.5
 
 
@@ -67,6 +70,8 @@ class WebhookSender:
             log.warning("mock_hub.webhook_unsendable", notification_id=notification.id, problem=str(exc))
             return
         headers, body = to_http(event, binary=True)
+        if self._hub.webhook_secret:
+            headers[SIGNATURE_HEADER] = signature(self._hub.webhook_secret, body)
         session = self._session_for_deliveries()
         problem = ""
         for attempt in range(1, self._attempts + 1):

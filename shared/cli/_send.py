@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from cloudevents.http import CloudEvent
 
 from shared.errors import InvalidEvent
 from shared.events import from_mapping, to_http
+from shared.signing import SIGNATURE_HEADER, signature
 
 SEND_SOURCE = "botburrow-cli"
 
@@ -31,7 +33,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="POST a CloudEvent to URL (binary mode unless --structured); print the status and the answer",
         description="POST one CloudEvent to URL, like curl. Exit 0 on 2xx, 1 on another status, 2 on bad usage.",
     )
-    send.add_argument("url", metavar="URL", help="where to POST, e.g. http://127.0.0.1:8081/")
+    send.add_argument("url", metavar="URL", help="where to POST, e.g. http://127.0.0.1:8085/ (ingest)")
     send.add_argument("--type", required=True, dest="event_type", metavar="TYPE", help="the event type (ce-type)")
     send.add_argument("--source", default=SEND_SOURCE, metavar="SRC", help="the event source (default: %(default)s)")
     send.add_argument("--subject", metavar="SUBJ", help="the event subject (ce-subject), e.g. the agent's name")
@@ -43,6 +45,14 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--structured", action="store_true", help="send application/cloudevents+json instead of ce-* headers"
     )
     send.add_argument(
+        "--bearer-env", metavar="VAR", help="send Authorization: Bearer with the token in environment variable VAR"
+    )
+    send.add_argument(
+        "--sign-env",
+        metavar="VAR",
+        help="sign the body (X-Hub-Signature-256) with the secret in environment variable VAR",
+    )
+    send.add_argument(
         "--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for the answer (default 10)"
     )
 
@@ -51,10 +61,11 @@ def run(args: argparse.Namespace) -> int:
     """POST the event; print the status and the answer."""
     try:
         event = _event(args)
+        headers, body = to_http(event, binary=not args.structured)
+        headers.update(_credentials(args, body))
     except (ValueError, InvalidEvent) as exc:
         print(f"botburrow send: {exc}", file=sys.stderr)
         return 2
-    headers, body = to_http(event, binary=not args.structured)
     try:
         response = httpx.post(args.url, headers=headers, content=body, timeout=args.timeout)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
@@ -70,6 +81,26 @@ def run(args: argparse.Namespace) -> int:
     if response.text:
         print(response.text)
     return 0 if response.is_success else 1
+
+
+def _credentials(args: argparse.Namespace, body: bytes) -> dict[str, str]:
+    """The headers ``--bearer-env`` and ``--sign-env`` ask for.
+
+    Raises:
+        ValueError: a variable named is unset or empty (the message names it, never a value).
+    """
+    headers: dict[str, str] = {}
+    for option, variable in (("--bearer-env", args.bearer_env), ("--sign-env", args.sign_env)):
+        if variable is None:
+            continue
+        value = os.environ.get(variable, "").strip()
+        if not value:
+            raise ValueError(f"{option} {variable}: that environment variable is unset or empty")
+        if option == "--bearer-env":
+            headers["Authorization"] = f"Bearer {value}"
+        else:
+            headers[SIGNATURE_HEADER] = signature(value, body)
+    return headers
 
 
 def _event(args: argparse.Namespace) -> CloudEvent:

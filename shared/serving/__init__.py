@@ -5,14 +5,15 @@ ASGI wrapper discards the handler's return value, answers every error it does no
 expect with a bare 500, puts the CloudEvents SDK's exception text in its 400, and
 has no place for routes of our own (its CloudEvent route is a POST catch-all). The
 Flask mode runs the target's source inside the app context of the app it builds, so
-``main.py`` adds ``/healthz``, ``/readyz``, ``/metrics``, a strict CloudEvent guard
-and error handlers to that very app (``install_into_current_app``). The decorated
-handler stays a plain sync function; it hands the async handler to a private event
-loop on a daemon thread (``FunctionTarget``), which owns the Redis and Hub clients,
-so every gunicorn thread shares them and requests run concurrently::
+``main.py`` adds ``/healthz``, ``/readyz``, ``/metrics``, an auth check (``_auth``:
+one policy per target), a strict CloudEvent guard and error handlers to that very app
+(``install_into_current_app``). The decorated handler stays a plain sync function; it
+hands the async handler to a private event loop on a daemon thread (``FunctionTarget``),
+which owns the Redis and Hub clients, so every gunicorn thread shares them and requests run concurrently::
 
-    request thread ─► guard (400 naming the attribute) ─► @cloud_event def runner(event)
-        ─► serve(target, event) ─► loop thread: with_log_context(with_activation_metrics(handler))
+    request thread ─► guard (401 by the target's auth policy, then 400 naming the attribute)
+        ─► @cloud_event def runner(event) ─► serve(target, event)
+        ─► loop thread: with_log_context(with_activation_metrics(handler))
         ─► outcome events XADDed to <prefix>:results (as the pump's settle does) ─► 200 JSON
 
 Run a target (see each ``functions/<name>/main.py`` for its name)::
@@ -25,16 +26,23 @@ Run a target (see each ``functions/<name>/main.py`` for its name)::
 
 from shared.observability import Readiness
 
+from ._auth import AuthPolicy, PushAuth, events_token, hub_webhook, sync_ticks, ticks
 from ._core import Served
 from ._flask import install, install_into_current_app, serve, start_target
 from ._target import FunctionTarget
 
 __all__ = [
+    "AuthPolicy",
     "FunctionTarget",
+    "PushAuth",
     "Readiness",
     "Served",
+    "events_token",
+    "hub_webhook",
     "install",
     "install_into_current_app",
     "serve",
     "start_target",
+    "sync_ticks",
+    "ticks",
 ]

@@ -5,9 +5,10 @@ Flask app it is building, so ``functions/<name>/main.py`` can reach that app as
 ``flask.current_app`` and add to it what the framework lacks:
 
 - ``GET /healthz`` (alive, no I/O), ``GET /readyz`` (Redis and the Hub), ``GET /metrics``;
-- a guard before the framework's CloudEvent view that validates the event strictly
-  (``shared.events.from_http``) and answers 400 naming the attribute, so the
-  framework's own 400, which echoes the request, is never reached;
+- a guard before the framework's CloudEvent view that first authenticates the push by
+  the target's policy (``_auth``: 401 with a JSON body, before any parsing), then
+  validates the event strictly (``shared.events.from_http``) and answers 400 naming the
+  attribute, so the framework's own 400, which echoes the request, is never reached;
 - error handlers mapping the error tree to statuses (see ``_responses``);
 - a JSON answer (event id, outcome ids) in place of the framework's ``OK``;
 - the event's log context on the request thread, and ``botburrow_http_requests_total``.
@@ -28,8 +29,10 @@ from shared.events import from_http
 from shared.logs import Redactor, configure_logging
 from shared.observability import CONTEXT_KEYS, event_context
 from shared.settings import Settings
+from shared.signing import SIGNATURE_HEADER, Verdict
 
 from . import _responses as responses
+from ._auth import AuthPolicy
 from ._core import Served
 from ._target import FunctionTarget
 
@@ -93,10 +96,13 @@ class _Wiring:
         return flask.Response(self.target.exposition(), status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def guard(self) -> flask.Response | None:
-        """Validate a POSTed CloudEvent before the framework parses it (and echoes it on failure)."""
+        """Authenticate a POST, then validate its CloudEvent before the framework parses it (and echoes it)."""
         request = flask.request
         if request.method != "POST" or request.endpoint != _CLOUDEVENT_ENDPOINT:
             return None
+        refused = self.authenticate(request)
+        if refused is not None:
+            return refused
         try:
             event = from_http(dict(request.headers), request.get_data())
         except InvalidEvent as exc:
@@ -104,6 +110,25 @@ class _Wiring:
             return responses.invalid_event(exc, _request_parts())
         structlog.contextvars.bind_contextvars(**event_context(event))
         return None
+
+    def authenticate(self, request: flask.Request) -> flask.Response | None:
+        """``None`` when the target's policy accepts the request's credential, else the 401."""
+        auth = self.target.auth
+        verdict = auth.check(
+            request.get_data(),
+            signature=request.headers.get(SIGNATURE_HEADER),
+            authorization=request.headers.get("Authorization"),
+        )
+        if verdict:
+            return None
+        log.info("http.push_refused", function=self.target.name, policy=auth.name, verdict=str(verdict))
+        if not auth.configured:
+            problem = f"this function has no credential configured ({auth.settings_named}): it refuses every push"
+        elif verdict is Verdict.MISMATCH:
+            problem = "the signature or token does not match"
+        else:
+            problem = f"no credential: send {auth.wanted()}"
+        return responses.unauthenticated(problem)
 
     def answer(self, response: flask.Response) -> flask.Response:
         """Replace the framework's ``OK`` with the JSON of what was served; count the request."""
@@ -138,16 +163,19 @@ def _request_parts() -> list[str]:
     return [str(p) for p in parts]
 
 
-def start_target(name: str, *, handler: str | None = None) -> FunctionTarget:
+def start_target(name: str, *, auth: AuthPolicy, handler: str | None = None) -> FunctionTarget:
     """What every ``functions/<name>/main.py`` does at import: settings, logs, the target, the routes.
 
     ``handler`` is the handler factory (``module:attribute``); ``None`` means
-    ``RUNNER_HANDLER``. Logging is configured once per process: a host that already
-    configured it (a test session) keeps its own.
+    ``RUNNER_HANDLER``. ``auth`` is the policy pushes must pass (``hub_webhook``,
+    ``events_token``, ``ticks``). Logging is configured once per process: a host that
+    already configured it (a test session) keeps its own.
     """
     settings = Settings.from_env()
     if not structlog.is_configured():
         configure_logging(level=settings.log_level, json=settings.log_json, secrets=settings.secrets())
-    target = FunctionTarget.from_settings(name, settings, handler=handler or settings.runner.handler)
+    target = FunctionTarget.from_settings(name, settings, handler=handler or settings.runner.handler, auth=auth)
+    if not target.auth.configured:
+        log.warning("serving.push_auth_unconfigured", function=name, settings=target.auth.settings_named)
     install_into_current_app(target)
     return target

@@ -3,6 +3,7 @@
 ============================  ======  ==============================================
 raised                         status  body (``error`` and what to fix or wait for)
 ============================  ======  ==============================================
+no credential, or a wrong one  401     ``problem`` (what to send); before any parsing
 ``InvalidEvent``               400     ``field`` (attribute or ``data.<path>``), ``problem``
 other ``PermanentError``       422     ``kind`` (the error class), ``problem``
 ``RetryLater``                 503     ``retry_after_s``; ``Retry-After`` header
@@ -59,6 +60,11 @@ def invalid_event(exc: InvalidEvent, request_parts: Iterable[str]) -> Response:
     return json_response(
         400, {"error": "invalid_event", "field": exc.field, "problem": scrub(exc.problem, request_parts)}
     )
+
+
+def unauthenticated(problem: str) -> Response:
+    """401: the push carried no credential its target accepts (``problem`` names headers, never values)."""
+    return json_response(401, {"error": "unauthenticated", "problem": problem}, {"WWW-Authenticate": "Bearer"})
 
 
 def retry_after(seconds: float | None) -> dict[str, str]:

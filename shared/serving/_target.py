@@ -21,6 +21,7 @@ from shared.observability import ActivationMetrics, Readiness
 from shared.runtime import HandlerFactory, load_factory
 from shared.settings import Settings
 
+from ._auth import AuthPolicy, PushAuth
 from ._core import Core, Served
 from ._loop import LoopThread
 
@@ -34,6 +35,7 @@ class FunctionTarget:
         name: the function's name (``runner``, ``poller``, ``metrics``), for logs.
         settings: the process's settings.
         factory: the handler factory (the same one the pump would be given).
+        auth: what a push must carry (checked by the serving layer before parsing).
         registry: where metrics are declared (a fresh one when ``None``).
         ready_timeout_s: how long ``/readyz`` waits for each dependency.
         close_timeout_s: how long closing the clients may take at exit.
@@ -45,12 +47,14 @@ class FunctionTarget:
         name: str,
         settings: Settings,
         factory: HandlerFactory,
+        auth: PushAuth,
         registry: CollectorRegistry | None = None,
         ready_timeout_s: float = 2.0,
         close_timeout_s: float = 10.0,
     ) -> None:
         self.name = name
         self.settings = settings
+        self.auth = auth
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.metrics = ActivationMetrics(self.registry)
         self._factory = factory
@@ -62,13 +66,13 @@ class FunctionTarget:
         self._core: Core | None = None
 
     @classmethod
-    def from_settings(cls, name: str, settings: Settings, *, handler: str) -> FunctionTarget:
-        """A target for the handler factory named ``module:attribute``.
+    def from_settings(cls, name: str, settings: Settings, *, handler: str, auth: AuthPolicy) -> FunctionTarget:
+        """A target for the handler factory named ``module:attribute``, guarded by ``auth``.
 
         Raises:
             ConfigurationError: the factory cannot be imported.
         """
-        return cls(name=name, settings=settings, factory=load_factory(handler))
+        return cls(name=name, settings=settings, factory=load_factory(handler), auth=auth(settings))
 
     def handle(self, event: CloudEvent) -> Served:
         """Run the handler on ``event`` and publish its outcome; exceptions pass through unchanged."""

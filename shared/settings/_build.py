@@ -17,6 +17,7 @@ from ._models import (
     McpSandboxChoice,
     McpSettings,
     PollerSettings,
+    PushAuthSettings,
     R2Settings,
     RunnerMode,
     RunnerSettings,
@@ -101,6 +102,14 @@ def hub(env: Env) -> HubSettings:
         agent_keys_file=env.get("HUB_AGENT_KEYS_FILE", d.agent_keys_file, parse_file),
         timeout_s=env.get("HUB_TIMEOUT_S", d.timeout_s, parse_float(0.1)),
         max_attempts=env.get("HUB_MAX_ATTEMPTS", d.max_attempts, parse_int(1)),
+    )
+
+
+def push_auth(env: Env) -> PushAuthSettings:
+    return PushAuthSettings(
+        hub_webhook_secret=env.secret("HUB_WEBHOOK_SECRET"),
+        ingest_token=env.secret("INGEST_TOKEN"),
+        events_token=env.secret("EVENTS_TOKEN"),
     )
 
 

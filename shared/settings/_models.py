@@ -134,6 +134,23 @@ class PollerSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PushAuthSettings:
+    """The credentials a pushed event must carry (``shared.serving``'s auth policies).
+
+    ``hub_webhook_secret`` (``HUB_WEBHOOK_SECRET``) is the secret the Hub signs its
+    webhook deliveries with (``X-Hub-Signature-256``, ``shared.signing``);
+    ``ingest_token`` (``INGEST_TOKEN``) a bearer token an operator's curl may present to
+    the ingest target instead; ``events_token`` (``EVENTS_TOKEN``) the bearer token the
+    runner's and metrics function's HTTP CloudEvent targets require. ``None`` is not
+    "open": a target whose credential is unset refuses every push.
+    """
+
+    hub_webhook_secret: Secret | None = None
+    ingest_token: Secret | None = None
+    events_token: Secret | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class HubSettings:
     """Where the Hub is and how to talk to it.
 

@@ -20,6 +20,7 @@ from ._models import (
     LLMSettings,
     McpSettings,
     PollerSettings,
+    PushAuthSettings,
     RunnerSettings,
     SandboxSettings,
     Secret,
@@ -38,6 +39,7 @@ class Settings:
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     poller: PollerSettings = field(default_factory=PollerSettings)
     hub: HubSettings = field(default_factory=HubSettings)
+    push_auth: PushAuthSettings = field(default_factory=PushAuthSettings)
     agents: AgentSourceSettings = field(default_factory=AgentSourceSettings)
     definitions: DefinitionsSettings = field(default_factory=DefinitionsSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
@@ -96,6 +98,7 @@ class Settings:
             runner=parts.runner(env),
             poller=parts.poller(env),
             hub=parts.hub(env),
+            push_auth=parts.push_auth(env),
             agents=parts.agent_source(env),
             definitions=parts.definitions(env),
             llm=parts.llm(env),

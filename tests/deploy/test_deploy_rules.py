@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from functions.__main__ import HTTP_TARGETS
 from shared.settings import RunnerMode, Settings
 from tests.support import ROOT
 
@@ -18,6 +19,7 @@ API_KEY = re.compile(r"[A-Z][A-Z0-9_]*_API_KEY")
 NOT_DEPLOYED = {
     "AGENTS_DIR": "agent definitions from a directory are for local runs; a cluster reads the bucket (R2_*)",
     "HUB_AGENT_KEYS_FILE": "per-agent Hub keys are a file an operator mounts when they have them",
+    "EVENTS_TOKEN": "the runner's and metrics' HTTP targets are not deployed: the cluster feeds both from the streams",
 }
 
 
@@ -159,6 +161,25 @@ def test_the_poller_is_one_warm_replica_taking_one_request_at_a_time() -> None:
     window = yaml.safe_load(ping["data"])["window_s"]
     assert 30 <= window < 60 and window < poller["spec"]["timeoutSeconds"]
     assert ping["sink"]["ref"]["name"] == "poller"
+
+
+def test_the_webhook_goes_to_ingest_which_takes_many_at_once_and_is_authenticated() -> None:
+    ingest = one("Service", "ingest")
+    template = ingest["spec"]["template"]
+    assert template["spec"]["containerConcurrency"] >= 10, "a tick's minute never holds a webhook"
+    _, threads = HTTP_TARGETS["ingest"]
+    assert threads >= template["spec"]["containerConcurrency"], "gunicorn serves as many at once as Knative lets in"
+    [container] = template["spec"]["containers"]
+    assert container["args"] == ["ingest"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HUB_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "botburrow-secrets"
+    assert env["INGEST_TOKEN"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "networking.knative.dev/visibility" not in ingest["metadata"]["labels"], "the Hub reaches it"
+    trigger = one("Trigger", "hub-notifications")
+    assert trigger["spec"]["subscriber"]["ref"]["name"] == "ingest"
+    for name in ("poller", "metrics"):
+        labels = one("Service", name)["metadata"]["labels"]
+        assert labels["networking.knative.dev/visibility"] == "cluster-local", name
 
 
 def test_every_function_is_probed_on_healthz_and_readyz() -> None:

@@ -23,6 +23,7 @@ from shared.settings import RunnerMode
 from shared.streams import StreamKeys
 from tests.deploy.validator import (
     OPTIONAL_MANIFESTS,
+    VISIBILITY_LABEL,
     Problem,
     Schemas,
     default_schemas,
@@ -68,6 +69,7 @@ def test_the_manifests_exist() -> None:
         "kustomization.yaml",
         "knative/kustomization.yaml",
         "knative/poller.yaml",
+        "knative/ingest.yaml",
         "knative/pingsource.yaml",
         "keda/kustomization.yaml",
         "keda/runner.yaml",
@@ -152,6 +154,25 @@ def runner_as_knative_service(documents: list[dict[str, Any]]) -> str:
     return "kind"
 
 
+def service(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    return find(documents, "Service", "serving.knative.dev")
+
+
+def poller_not_cluster_local(documents: list[dict[str, Any]]) -> str:
+    del service(documents)["metadata"]["labels"][VISIBILITY_LABEL]
+    return "metadata.labels"
+
+
+def metrics_public(documents: list[dict[str, Any]]) -> str:
+    service(documents)["metadata"]["labels"][VISIBILITY_LABEL] = "public"
+    return "metadata.labels"
+
+
+def ingest_cluster_local(documents: list[dict[str, Any]]) -> str:
+    service(documents)["metadata"]["labels"][VISIBILITY_LABEL] = "cluster-local"
+    return f'metadata.labels["{VISIBILITY_LABEL}"]'
+
+
 BROKEN: list[tuple[str, Callable[[list[dict[str, Any]]], str], str]] = [
     ("keda/scaledobject.yaml", unknown_field_in_scaled_object_spec, "unknown field 'bogusField'"),
     ("knative/poller.yaml", unknown_field_in_poller_container, "unknown field 'bogusField'"),
@@ -159,6 +180,9 @@ BROKEN: list[tuple[str, Callable[[list[dict[str, Any]]], str], str]] = [
     ("keda/scaledobject.yaml", numeric_lag_count, "must be a string, not the integer"),
     ("keda/scaledobject.yaml", misspelt_consumer_group, "not a parameter of the redis-streams scaler"),
     ("keda/runner.yaml", runner_as_knative_service, "the runner must be an apps/v1 Deployment"),
+    ("knative/poller.yaml", poller_not_cluster_local, "is only reached inside the cluster"),
+    ("knative/metrics.yaml", metrics_public, "is only reached inside the cluster"),
+    ("knative/ingest.yaml", ingest_cluster_local, "it must not be cluster-local"),
 ]
 
 

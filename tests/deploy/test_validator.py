@@ -117,6 +117,8 @@ apiVersion: serving.knative.dev/v1
 kind: Service
 metadata:
   name: poller
+  labels:
+    networking.knative.dev/visibility: cluster-local
 spec:
   template:
     metadata:
@@ -693,3 +695,15 @@ def test_the_knative_service_crd_is_the_configuration_template_plus_route_traffi
         "tag",
         "url",
     }
+
+
+def test_an_internal_knative_service_must_be_cluster_local_and_the_public_one_must_not(check) -> None:
+    public = edit(KNATIVE_SERVICE, "    networking.knative.dev/visibility: cluster-local\n", "")
+    problem = only(check(public))
+    assert (problem.resource, problem.path) == ("Service/poller", "metadata.labels")
+    assert "label it networking.knative.dev/visibility: cluster-local" in problem.message
+    ingest = edit(KNATIVE_SERVICE, "  name: poller\n", "  name: ingest\n")
+    problem = only(check(ingest))
+    assert problem.path == 'metadata.labels["networking.knative.dev/visibility"]'
+    assert "must not be cluster-local" in problem.message
+    assert check(edit(public, "  name: poller\n", "  name: ingest\n")) == []

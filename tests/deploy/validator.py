@@ -113,6 +113,10 @@ Project rules (issue 7)
       runners for work they never take; one consumed but not watched never wakes a pool
       at zero. Every activation stream is consumed by some pool, or its work waits
       forever.
+    * A Knative Service is cluster-local (the label ``networking.knative.dev/visibility:
+      cluster-local`` on the Service) unless it is one of ``PUBLIC_SERVICES``, which the
+      Hub reaches from outside and which must not be: the poller takes unauthenticated
+      PingSource ticks, and what only the cluster calls should not face the internet.
     * Knative autoscaling annotations (``autoscaling.knative.dev/...``) are known keys
       with well-formed values, ``min-scale`` <= ``max-scale``; a PingSource ``schedule``
       is a five-field cron expression.
@@ -144,6 +148,7 @@ __all__ = [
     "KUSTOMIZATION_KEYS",
     "OPTIONAL_MANIFESTS",
     "PROJECT_ROOT",
+    "PUBLIC_SERVICES",
     "SCHEMA_DIR",
     "Document",
     "Problem",
@@ -170,6 +175,9 @@ KUBERNETES_VERSION: Final = "1.33"
 EXTERNAL_SECRETS: Final = frozenset({"botburrow-secrets"})
 """Secrets the operator creates before applying; never in the repository."""
 
+PUBLIC_SERVICES: Final = frozenset({"ingest", "definitions"})
+"""Knative Services reached from outside the cluster (the Hub's webhook); every other one is cluster-local."""
+VISIBILITY_LABEL: Final = "networking.knative.dev/visibility"
 OPTIONAL_MANIFESTS: Final = frozenset({"knative/broker.yaml", "keda/scaledjob.yaml"})
 """Manifests kept beside the kustomizations but deliberately not listed in them."""
 
@@ -983,6 +991,8 @@ def _check_project_rules(doc: Document, inventory: _Inventory, schemas: Schemas,
     if doc.group == "serving.knative.dev":
         yield from _check_knative_annotations(doc)
         yield from _check_knative_pod_spec(doc)
+        if doc.kind == "Service":
+            yield from _check_visibility(doc)
     if doc.group == "sources.knative.dev" and doc.kind == "PingSource":
         yield from _check_schedule(doc)
     if refs:
@@ -1236,6 +1246,24 @@ def _check_knative_annotations(doc: Document) -> Iterator[Problem]:
         low, high = scale.get("min-scale"), scale.get("max-scale")
         if low is not None and high and low > high:
             yield doc.problem((*path, f"{_KNATIVE_AUTOSCALING}min-scale"), f"min-scale {low} > max-scale {high}")
+
+
+def _check_visibility(doc: Document) -> Iterator[Problem]:
+    """Cluster-local unless the Service is one the outside reaches (``PUBLIC_SERVICES``)."""
+    visibility = _dict(_get(doc.body, ("metadata", "labels"))).get(VISIBILITY_LABEL)
+    local = visibility == "cluster-local"
+    if doc.name in PUBLIC_SERVICES and local:
+        yield doc.problem(
+            ("metadata", "labels", VISIBILITY_LABEL),
+            f"{doc.label} takes pushes from outside the cluster (the Hub's webhook): it must not be cluster-local",
+        )
+    elif doc.name not in PUBLIC_SERVICES and not local:
+        public = ", ".join(sorted(PUBLIC_SERVICES))
+        yield doc.problem(
+            ("metadata", "labels"),
+            f"{doc.label} is only reached inside the cluster: label it {VISIBILITY_LABEL}: cluster-local "
+            f"(only {public} faces the outside)",
+        )
 
 
 KNATIVE_RESERVED_PORTS: Final = frozenset({8008, 8012, 8013, 8022, 9090, 9091})

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import pytest
+
 from local_emulator.hub import MockHubServer
 from shared.signing import SIGNATURE_HEADER, signature
 from shared.streams import Redis, StreamKeys
@@ -53,7 +55,7 @@ def test_an_unknown_function_is_a_usage_error() -> None:
         [sys.executable, "-m", "functions", "mailer"], cwd=ROOT, env=child_env(), capture_output=True, timeout=30
     )
     assert done.returncode == 2
-    assert b"usage: python -m functions poller | definitions | metrics | runner" in done.stderr
+    assert b"usage: python -m functions poller | ingest | definitions | metrics | runner" in done.stderr
 
 
 @asynccontextmanager
@@ -74,12 +76,13 @@ async def under_gunicorn(
     assert b"Traceback" not in log.read_bytes()
 
 
-async def test_the_poller_serves_its_target_under_gunicorn_on_port(
-    redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
+@pytest.mark.parametrize("name", ["poller", "ingest"])
+async def test_the_poller_and_ingest_serve_their_targets_under_gunicorn_on_port(
+    name: str, redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
 ) -> None:
     async with under_gunicorn(
-        "poller",
-        tmp_path / "poller.log",
+        name,
+        tmp_path / f"{name}.log",
         redis_url=redis_url,
         prefix=keys.prefix,
         hub_url=server.url,

@@ -34,6 +34,7 @@ async def test_the_runner_target_serves_a_binary_cloudevent_over_http(
         HUB_URL=server.url,
         HUB_API_KEY="botburrow-local",
         RUNNER_HANDLER="functions.runner.noop:handler",
+        EVENTS_TOKEN="events-token-7",
         LOG_LEVEL="info",
         LOG_FORMAT="json",
     )
@@ -62,6 +63,9 @@ async def test_the_runner_target_serves_a_binary_cloudevent_over_http(
                 traceparent=TRACEPARENT,
             )
             headers, body = to_http(event, binary=True)
+            unsigned = await http.post("/", headers=headers, content=body)
+            assert unsigned.status_code == 401, unsigned.text
+            headers["Authorization"] = "Bearer events-token-7"
             response = await http.post("/", headers=headers, content=body)
             assert response.status_code == 200, response.text
             assert response.json()["id"] == event["id"]
@@ -83,14 +87,22 @@ async def test_the_runner_target_serves_a_binary_cloudevent_over_http(
     assert finished[0]["event_id"] == event["id"]
     assert finished[0]["agent_id"] == "agent-7"
     assert finished[0]["traceparent"] == TRACEPARENT
-    assert "botburrow-local" not in log.read_text()
+    assert "botburrow-local" not in log.read_text() and "events-token-7" not in log.read_text()
 
 
-@pytest.mark.parametrize("name", ["runner", "poller", "metrics"])
-def test_every_function_main_is_a_cloudevent_target_with_probes(
-    name: str, monkeypatch: pytest.MonkeyPatch, redis_url: str
+TARGETS = [
+    ("runner", "runner/main.py", "EVENTS_TOKEN"),
+    ("poller", "poller/main.py", None),  # PingSource ticks: no credential (shared.serving's ``ticks``)
+    ("ingest", "poller/ingest.py", "INGEST_TOKEN"),
+    ("metrics", "metrics/main.py", "EVENTS_TOKEN"),
+]
+
+
+@pytest.mark.parametrize(("name", "source", "token_variable"), TARGETS)
+def test_every_function_main_is_a_cloudevent_target_with_probes_and_its_auth(
+    name: str, source: str, token_variable: str | None, monkeypatch: pytest.MonkeyPatch, redis_url: str
 ) -> None:
-    """Building the app imports the handler factory and adds the probes; nothing starts yet."""
+    """Building the app imports the handler factory and adds the probes and the auth check; nothing starts yet."""
     for variable, value in {
         "REDIS_URL": redis_url,
         "HUB_API_KEY": "botburrow-local",
@@ -98,12 +110,18 @@ def test_every_function_main_is_a_cloudevent_target_with_probes(
         "LOG_LEVEL": "debug",
         "FUNCTION_TARGET": name,
         "FUNCTION_SIGNATURE_TYPE": "cloudevent",
+        **({token_variable: "PRIVATE-TOKEN"} if token_variable else {}),
     }.items():
         monkeypatch.setenv(variable, value)
-    app = functions_framework.create_app(target=name, source=str(ROOT / "functions" / name / "main.py"))
+    app = functions_framework.create_app(target=name, source=str(ROOT / "functions" / source))
     assert isinstance(app, flask.Flask)
     client = app.test_client()
     assert client.get("/healthz").get_json() == {"status": "ok", "function": name}
-    rejected = client.post("/", data=b"PRIVATE", headers={"content-type": "text/plain"})
+    bearer = {"authorization": "Bearer PRIVATE-TOKEN"} if token_variable else {}
+    if token_variable:
+        refused = client.post("/", data=b"PRIVATE", headers={"content-type": "text/plain"})
+        assert refused.status_code == 401 and b"PRIVATE" not in refused.data, "authenticated before parsing"
+        assert refused.get_json()["error"] == "unauthenticated"
+    rejected = client.post("/", data=b"PRIVATE", headers={"content-type": "text/plain", **bearer})
     assert rejected.status_code == 400 and b"PRIVATE" not in rejected.data
     assert rejected.get_json()["field"] == "specversion"

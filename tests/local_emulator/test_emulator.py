@@ -41,7 +41,7 @@ def _free_base() -> int:
         if base + 10 > 65535:
             continue
         free = True
-        for port in range(base, base + 6):
+        for port in range(base, base + 7):
             with socket.socket() as probe:
                 try:
                     probe.bind(("127.0.0.1", port))
@@ -58,7 +58,14 @@ class Running:
     process: subprocess.Popen[bytes]
     hub: str
     poller: str
+    ingest: str
     out: Path  # the emulator's own output
+    logs: Path
+
+    def credentials(self) -> dict[str, str]:
+        """What the emulator wrote to ``<logs>/credentials.env`` (``export NAME=value`` lines)."""
+        text = (self.logs / "credentials.env").read_text()
+        return dict(line.removeprefix("export ").split("=", 1) for line in text.splitlines() if line)
 
 
 @contextlib.contextmanager
@@ -74,7 +81,8 @@ def launched(folder: Path, *options: str, via_make: bool = False) -> Iterator[Ru
         out = folder / "emulator.out"
         with out.open("wb") as sink:
             process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=sink)
-        running = Running(process, f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}/", out)
+        urls = f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}/", f"http://127.0.0.1:{base + 5}/"
+        running = Running(process, *urls, out, folder / "logs")
         try:
             _wait_up(running)
             yield running
@@ -156,10 +164,14 @@ async def _settled(http: httpx.AsyncClient, hub: str) -> bool:
     return bool((await http.get(hub + "/_mock/stats")).json() == first)
 
 
-async def test_the_pollers_ingest_takes_cloudevents_in_both_modes_and_names_what_is_wrong(
+async def test_ingest_takes_authenticated_cloudevents_in_both_modes_and_names_what_is_wrong(
     emulator: Running, http: httpx.AsyncClient
 ) -> None:
     name = sorted(await _agents(http, emulator.hub))[0]
+    credentials = emulator.credentials()
+    assert set(credentials) == {"HUB_WEBHOOK_SECRET", "INGEST_TOKEN", "EVENTS_TOKEN"}
+    assert all(len(value) >= 24 for value in credentials.values()), "made up, not empty"
+    assert (emulator.logs / "credentials.env").stat().st_mode & 0o077 == 0, "owner only"
     binary = {
         "ce-specversion": "1.0",
         "ce-type": "com.botburrow.hub.notification.created",
@@ -167,8 +179,13 @@ async def test_the_pollers_ingest_takes_cloudevents_in_both_modes_and_names_what
         "ce-id": "curl-1",
         "content-type": "application/json",
     }
-    answer = await http.post(emulator.poller, headers=binary, content=f'{{"agent_id": "{name}"}}')
+    body = f'{{"agent_id": "{name}"}}'.encode()
+    unsigned = await http.post(emulator.ingest, headers=binary, content=body)
+    assert unsigned.status_code == 401 and unsigned.json()["error"] == "unauthenticated"
+    signed = {**binary, SIGNATURE_HEADER: signature(credentials["HUB_WEBHOOK_SECRET"], body)}
+    answer = await http.post(emulator.ingest, headers=signed, content=body)
     assert answer.status_code == 200, answer.text
+    binary["authorization"] = f"Bearer {credentials['INGEST_TOKEN']}"
     structured = {
         "specversion": "1.0",
         "type": "com.botburrow.hub.notification.created",
@@ -176,23 +193,23 @@ async def test_the_pollers_ingest_takes_cloudevents_in_both_modes_and_names_what
         "id": "curl-2",
         "data": {"agent_id": name},
     }
-    headers = {"content-type": "application/cloudevents+json"}
-    answer = await http.post(emulator.poller, headers=headers, json=structured)
+    headers = {"content-type": "application/cloudevents+json", "authorization": binary["authorization"]}
+    answer = await http.post(emulator.ingest, headers=headers, json=structured)
     assert answer.status_code == 200, answer.text
 
     missing = {k: v for k, v in binary.items() if k != "ce-source"}
-    answer = await http.post(emulator.poller, headers=missing, content=f'{{"agent_id": "{name}"}}')
+    answer = await http.post(emulator.ingest, headers=missing, content=body)
     assert answer.status_code == 400 and "source" in answer.text
-    answer = await http.post(emulator.poller, headers=headers, content=b'{"specversion": "1.0", "type": ')
+    answer = await http.post(emulator.ingest, headers=headers, content=b'{"specversion": "1.0", "type": ')
     assert answer.status_code == 400 and "json" in answer.text.lower()
-    assert (await http.get(emulator.poller + "healthz")).status_code == 200, "nothing crashed"
+    assert (await http.get(emulator.ingest + "healthz")).status_code == 200, "nothing crashed"
 
 
 async def test_the_definitions_webhook_takes_a_push_signed_with_the_local_secret(
     emulator: Running, http: httpx.AsyncClient
 ) -> None:
     base = int(emulator.poller.rstrip("/").rsplit(":", 1)[1]) - 1
-    webhook = f"http://127.0.0.1:{base + 5}/webhook"
+    webhook = f"http://127.0.0.1:{base + 6}/webhook"
     push = b'{"commits": [{"modified": ["agents/nova/system-prompt.md"]}]}'
     headers = {"X-GitHub-Event": "push", SIGNATURE_HEADER: signature("botburrow-local", push)}
     answer = await http.post(webhook, content=push, headers=headers)
@@ -209,18 +226,19 @@ def readme_examples() -> list[tuple[str, str]]:
 
 
 def test_the_readme_shows_examples_to_run() -> None:
-    assert [expect for expect, _ in readme_examples()] == ["2xx", "2xx", "400", "2xx"]
+    assert [expect for expect, _ in readme_examples()] == ["2xx", "2xx", "400", "401", "2xx"]
 
 
 @pytest.mark.parametrize(("expect", "script"), readme_examples())
 def test_the_readme_examples_work_as_written(emulator: Running, expect: str, script: str) -> None:
-    hub_port, poller_port = emulator.hub.rsplit(":", 1)[1], emulator.poller.rstrip("/").rsplit(":", 1)[1]
+    hub_port, ingest_port = emulator.hub.rsplit(":", 1)[1], emulator.ingest.rstrip("/").rsplit(":", 1)[1]
     script = script.replace("127.0.0.1:8000", f"127.0.0.1:{hub_port}").replace(
-        "127.0.0.1:8081", f"127.0.0.1:{poller_port}"
+        "127.0.0.1:8085", f"127.0.0.1:{ingest_port}"
     )
     script = script.replace(".venv/bin/", str(Path(sys.executable).parent) + "/")
+    env = child_env(emulator.credentials())  # as after `. <logs>/credentials.env`
     done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60
+        ["bash", "-eo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
     if "_mock/posts" in script:
@@ -231,6 +249,11 @@ def test_the_readme_examples_work_as_written(emulator: Running, expect: str, scr
         assert done.stdout.count("200") == 2, done.stdout
     elif expect == "2xx":
         assert done.stdout.count('"outcome"') == 2, done.stdout
+    elif expect == "401":
+        statuses = re.findall(r"HTTP/1\.1 (\d+)", done.stdout)
+        assert statuses == ["401", "401"], done.stdout
+        problems = re.findall(r'\{"error":"unauthenticated","problem":"([^"]*)"\}', done.stdout)
+        assert problems[0].startswith("no credential") and problems[1] == "the signature or token does not match"
     else:
         statuses = re.findall(r"HTTP/1\.1 (\d+)", done.stdout)
         assert statuses and set(statuses) == {expect}, done.stdout

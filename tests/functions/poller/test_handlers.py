@@ -10,7 +10,7 @@ import pytest
 from cloudevents.http import CloudEvent
 from prometheus_client import CollectorRegistry
 
-from functions.poller.handlers import PollerHandlers, handler
+from functions.poller.handlers import PollerHandlers, handler, ingest_handler, tick_handler
 from local_emulator.hub import DEFAULT_API_KEY, MockHub, MockHubServer
 from shared.errors import InvalidEvent
 from shared.events import ActivationRequested, Priority, data_of, from_fields, notification_created, ping
@@ -35,20 +35,24 @@ def hub_agents() -> list[str]:
     return list(AGENTS)
 
 
-@pytest.fixture
-async def handlers(
-    server: MockHubServer, redis: Redis, keys: StreamKeys, tmp_path: Path, registry: CollectorRegistry
-) -> AsyncIterator[PollerHandlers]:
+def poller_settings(server: MockHubServer, keys: StreamKeys, agents_dir: Path) -> Settings:
+    """Settings for the poller's factories over ``server``, with the ``AGENTS`` written to ``agents_dir``."""
     for name, behavior in AGENTS.items():
-        write_agent(tmp_path, name, behavior)
-    settings = Settings(
+        write_agent(agents_dir, name, behavior)
+    return Settings(
         hub=HubSettings(url=server.url, api_key=Secret(DEFAULT_API_KEY), max_attempts=1),
-        agents=AgentSourceSettings(agents_dir=tmp_path),
+        agents=AgentSourceSettings(agents_dir=agents_dir),
         streams=StreamSettings(prefix=keys.prefix),
         runner=RunnerSettings(mode=RunnerMode.NOTIFICATION),
         poller=PollerSettings(poll_interval_s=1.0),
     )
-    runtime = Runtime.over(settings, redis, keys, registry)
+
+
+@pytest.fixture
+async def handlers(
+    server: MockHubServer, redis: Redis, keys: StreamKeys, tmp_path: Path, registry: CollectorRegistry
+) -> AsyncIterator[PollerHandlers]:
+    runtime = Runtime.over(poller_settings(server, keys, tmp_path), redis, keys, registry)
     async with handler(runtime) as handle:
         assert isinstance(handle, PollerHandlers)
         yield handle
@@ -118,4 +122,24 @@ async def test_malformed_events_are_invalid(
     with pytest.raises(InvalidEvent) as caught:
         await handlers(bad_event(type_, data))
     assert caught.value.field == field
+    assert await activations(redis, keys) == []
+
+
+async def test_the_tick_and_ingest_factories_each_take_their_own_type_only(
+    server: MockHubServer, hub: MockHub, redis: Redis, keys: StreamKeys, registry: CollectorRegistry, tmp_path: Path
+) -> None:
+    """The poller target takes no pushed notification (it is unauthenticated); ingest takes no tick."""
+    settings = poller_settings(server, keys, tmp_path)
+    runtime = Runtime.over(settings, redis, keys, registry)
+    hub.add_notification("alice", "dm", content="psst")
+    nudge = notification_created(at=NOW, agent_id="alice", notification={"agent_id": "alice"})
+    async with tick_handler(runtime) as ticks:
+        with pytest.raises(InvalidEvent) as caught:
+            await ticks(nudge)
+        assert caught.value.field == "type" and "dev.knative.sources.ping" in caught.value.problem
+    # A process builds one factory: the second gets a registry of its own.
+    async with ingest_handler(Runtime.over(settings, redis, keys, CollectorRegistry())) as ingest:
+        with pytest.raises(InvalidEvent) as caught:
+            await ingest(ping(at=NOW, window_s=1))
+        assert caught.value.field == "type"
     assert await activations(redis, keys) == []

@@ -68,7 +68,7 @@ async def test_help() -> None:
     )
     out, _ = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 0
-    for option in ("--port", "--agents", "--api-key", "--webhook-url"):
+    for option in ("--port", "--agents", "--api-key", "--webhook-url", "--webhook-secret"):
         assert option in out.decode()
 
 

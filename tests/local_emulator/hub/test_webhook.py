@@ -11,6 +11,7 @@ from aiohttp import web
 
 from local_emulator.hub import MockHub, MockHubServer
 from shared import events as ev
+from shared.signing import SIGNATURE_HEADER, verify_signature
 from tests.support import eventually, hub_client
 
 
@@ -116,3 +117,22 @@ async def test_no_url_no_delivery(hub: MockHub, receiver: Receiver) -> None:
         await eventually(lambda: len(receiver.received) == 1)
     event = ev.from_http(*receiver.received[0])
     assert event["subject"] == hub.require_agent("alice").id
+
+
+async def test_with_a_secret_every_delivery_is_signed_over_its_exact_body(hub: MockHub, receiver: Receiver) -> None:
+    hub.webhook_url = receiver.url
+    hub.webhook_secret = "PRIVATE-hook-secret"
+    async with MockHubServer(hub) as server, hub_client(server.url) as client:
+        await client.create_post("alice", "hello @bob", idempotency_key="e:1")
+        await eventually(lambda: len(receiver.received) == 1)
+    headers, body = receiver.received[0]
+    assert verify_signature("PRIVATE-hook-secret", body, headers[SIGNATURE_HEADER])
+    assert not verify_signature("another secret", body, headers[SIGNATURE_HEADER])
+
+
+async def test_without_a_secret_deliveries_are_unsigned(hub: MockHub, receiver: Receiver) -> None:
+    hub.webhook_url = receiver.url
+    async with MockHubServer(hub) as server, hub_client(server.url) as client:
+        await client.create_post("alice", "hello @bob", idempotency_key="e:1")
+        await eventually(lambda: len(receiver.received) == 1)
+    assert SIGNATURE_HEADER not in receiver.received[0][0]

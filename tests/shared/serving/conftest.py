@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from tests.support import ROOT
 from tests.support.served import Served, serve_target
 
 RUNNER_SOURCE = str(ROOT / "functions" / "runner" / "main.py")
+EVENTS_TOKEN = "PRIVATE-EVENTS-TOKEN"
+"""The runner target's bearer token in these tests (``PRIVATE``: it must never be echoed)."""
 
 
 @pytest.fixture
@@ -19,30 +22,41 @@ def hub_agents() -> list[str]:
 
 
 ServeRunner = Callable[..., Served]
+ServeFunction = Callable[..., Served]
 
 
 @pytest.fixture
-def serve_runner(
+def serve_function(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, keys: StreamKeys, server: MockHubServer
-) -> Iterator[ServeRunner]:
-    """Build the runner target the way functions-framework does and serve it over HTTP."""
+) -> Iterator[ServeFunction]:
+    """Build a function's target (``functions/…`` source, target name) as functions-framework does; serve it."""
     started: list[Served] = []
 
-    def start(handler: str = "tests.support.handlers:recording", **env: str) -> Served:
+    def start(source: Path, target: str, *, token: str = "", **env: str) -> Served:
         full: dict[str, Any] = {
             "REDIS_URL": redis_url,
             "STREAM_PREFIX": keys.prefix,
             "HUB_URL": server.url,
             "HUB_API_KEY": DEFAULT_API_KEY,
-            "RUNNER_HANDLER": handler,
             "LOG_LEVEL": "debug",
             "LOG_FORMAT": "console",
             **env,
         }
-        served = serve_target(monkeypatch, target="runner", source=RUNNER_SOURCE, env=full)
+        served = serve_target(monkeypatch, target=target, source=str(source), env=full, token=token)
         started.append(served)
         return served
 
     yield start
     for served in started:
         served.close()
+
+
+@pytest.fixture
+def serve_runner(serve_function: ServeFunction) -> ServeRunner:
+    """The runner target, with ``EVENTS_TOKEN`` set and sent by its clients."""
+
+    def start(handler: str = "tests.support.handlers:recording", **env: str) -> Served:
+        env = {"RUNNER_HANDLER": handler, "EVENTS_TOKEN": EVENTS_TOKEN, **env}
+        return serve_function(Path(RUNNER_SOURCE), "runner", token=env["EVENTS_TOKEN"], **env)
+
+    return start
