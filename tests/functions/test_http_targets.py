@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from local_emulator.hub import MockHubServer
+from shared import tracing
 from shared.events import ACTIVATION_COMPLETED, ActivationKind, activation_requested, from_fields, to_http
 from shared.streams import Redis, StreamKeys
 from tests.support import ROOT, child_env, eventually, free_port
@@ -86,7 +87,8 @@ async def test_the_runner_target_serves_a_binary_cloudevent_over_http(
     assert len(finished) == 1, log.read_text()
     assert finished[0]["event_id"] == event["id"]
     assert finished[0]["agent_id"] == "agent-7"
-    assert finished[0]["traceparent"] == TRACEPARENT
+    # the activation's own span, in the trace of the event that asked for it
+    assert tracing.trace_id(finished[0]["traceparent"]) == tracing.trace_id(TRACEPARENT)
     assert "botburrow-local" not in log.read_text() and "events-token-7" not in log.read_text()
 
 
