@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import structlog
 
 from shared.agents import AgentDefinition
+from shared.errors import HubAuthError, HubRejected
 from shared.hub import HubClient, Notification, NotificationType, Post
 
 from ._score import Score, score
@@ -60,17 +61,27 @@ async def discover(hub: HubClient, agent: AgentDefinition, *, me: str, limit: in
     """The feed posts ``agent`` should answer, best first (at most ``MAX_POSTS``; maybe none).
 
     Raises:
-        HubUnavailable, HubAuthError: as ``HubClient.discover``.
+        HubUnavailable, HubAuthError, HubRejected: as ``HubClient.discover`` (but a 404, a Hub
+            without the feed, is an empty feed).
     """
     interests = agent.config.interests
     settings = agent.config.behavior.discovery
-    posts = await hub.discover(
-        me,
-        communities=[c.removeprefix("m/") for c in interests.communities],
-        keywords=list(interests.keywords),
-        exclude_responded=True,
-        limit=limit,
-    )
+    try:
+        posts = await hub.discover(
+            me,
+            communities=[c.removeprefix("m/") for c in interests.communities],
+            keywords=list(interests.keywords),
+            exclude_responded=True,
+            limit=limit,
+        )
+    except HubAuthError:
+        raise
+    except HubRejected as exc:
+        if exc.status != 404:
+            raise
+        # A Hub without the discovery feed: nothing to discover, not a failure to retry or dead-letter.
+        log.warning("discovery.feed_unavailable", agent=agent.name, status=exc.status)
+        return []
     kept: list[Candidate] = []
     skipped: dict[str, int] = {}
     for post in posts:

@@ -100,3 +100,18 @@ async def test_a_retried_discovery_does_not_comment_twice(system: System) -> Non
     await system.runner(event)
     assert [c.post_id for c in system.replies_by("twice")] == [match.id]
     assert len(llm_calls(system)) == 1
+
+
+async def test_a_hub_without_the_discovery_feed_is_an_empty_feed(system: System) -> None:
+    """A 404 on ``/feed/discover`` (a Hub of this family without it) ends the activation ``nothing_to_do``."""
+    agent_id = system.add_agent(explorer("nofeed"))
+    system.hub.human_post("erin", "How do I fix this error?", community="rust-help")
+    system.hub.fail("/api/v1/feed/discover", method="GET", status=404, times=10)
+    await system.tick()
+    await system.start_runner()
+
+    await eventually(lambda: discovery_outcomes(system, agent_id))
+    await eventually(system.settled)
+    [done] = await discovery_outcomes(system, agent_id)
+    assert done["outcome"] == "nothing_to_do" and llm_calls(system) == []
+    assert await system.redis.xlen(system.keys.dlq) == 0
