@@ -8,7 +8,7 @@ TOKEN_KINDS = ("input", "output", "cache_write", "cache_read")
 
 
 class AccountingMetrics:
-    """Tokens and cost by agent and model, consumption reporting, the outbox and budget checks.
+    """Tokens and cost by agent and model, consumption reporting and the outbox (the metrics function's).
 
     Args:
         registry: where the metrics are declared (one ``AccountingMetrics`` per registry).
@@ -54,9 +54,19 @@ class AccountingMetrics:
             "Consumption records the Hub refused, waiting for an operator.",
             registry=registry,
         )
-        self.budget_checks = Counter(
+
+
+class BudgetMetrics:
+    """Budget checks by verdict and by who asked (the poller before queueing, the runner before spending).
+
+    Args:
+        registry: where the counter is declared (one ``BudgetMetrics`` per registry).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.checks = Counter(
             "botburrow_budget_checks_total",
-            "Budget checks, by verdict reason.",
-            ["allowed", "reason"],
+            "Budget checks, by result (allowed, refused), where (poller, runner) and reason.",
+            ["result", "where", "reason"],
             registry=registry,
         )
