@@ -135,6 +135,10 @@ async def test_the_metrics_function_is_a_pump_with_probes(
             {"status": "ready", "checks": {"pump": "ok", "redis": "ok"}},
         )
         exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        assert "botburrow_stream_lag" in exposition
+        # Every stream's status, read at scrape (not only the pump's own results stream), declared once.
+        for stream in (*keys.activation_streams, keys.results):
+            assert f'botburrow_stream_lag{{stream="{stream}"}} 0.0' in exposition
+        assert exposition.count("# HELP botburrow_stream_lag ") == 1
+        assert "botburrow_scrape_failures_total{" not in exposition
         metrics.send_signal(signal.SIGTERM)
         assert metrics.wait(timeout=30) == 0
