@@ -94,5 +94,5 @@ def test_since_takes_iso_8601_or_relative_times() -> None:
     assert parse_since("2026-12-03T09:00Z", now=now) == datetime(2026, 12, 3, 9, tzinfo=UTC)
     assert parse_since("2026-12-03T09:00:00+01:00", now=now) == datetime(2026, 12, 3, 8, tzinfo=UTC)
     assert parse_since("2026-12-03", now=now) == datetime(2026, 12, 3, tzinfo=UTC)
-    with pytest.raises(ValueError, match="'yesterday'.*ISO 8601.*relative"):
+    with pytest.raises(ValueError, match=r"'yesterday'.*ISO 8601.*relative"):
         parse_since("yesterday", now=now)
