@@ -136,7 +136,7 @@ async def _poller_handlers(runtime: Runtime, *, accepts: frozenset[str]) -> Asyn
                 hub=hub,
                 redis=redis,
                 keys=keys,
-                metrics=BudgetMetrics(runtime.registry),
+                metrics=BudgetMetrics.on(runtime.registry),
                 where="poller",
             ),
             settings=settings.poller,

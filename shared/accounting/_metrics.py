@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
+from typing import ClassVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 TOKEN_KINDS = ("input", "output", "cache_write", "cache_read")
@@ -59,9 +62,22 @@ class AccountingMetrics:
 class BudgetMetrics:
     """Budget checks by verdict and by who asked (the poller before queueing, the runner before spending).
 
+    The poller's and the runner's gates may share a process and its registry (one
+    process running both handlers), so take it with ``BudgetMetrics.on(registry)``.
+
     Args:
         registry: where the counter is declared (one ``BudgetMetrics`` per registry).
     """
+
+    _by_registry: ClassVar[weakref.WeakKeyDictionary[CollectorRegistry, BudgetMetrics]] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> BudgetMetrics:
+        """The budget counter declared on ``registry``, declared now if it is not yet."""
+        found = cls._by_registry.get(registry)
+        if found is None:
+            found = cls._by_registry[registry] = cls(registry)
+        return found
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.checks = Counter(

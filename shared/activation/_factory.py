@@ -56,7 +56,7 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
             redis=redis,
             keys=keys,
             live=live,
-            metrics=BudgetMetrics(runtime.registry),
+            metrics=BudgetMetrics.on(runtime.registry),
             where="runner",
         )
         mcp = McpHost(

@@ -194,7 +194,8 @@ async def test_each_check_counts_once_by_result_and_by_who_asked(
 ) -> None:
     alice = hub.require_agent("alice")
     hub.set_budget(alice.id, daily_limit=10.0, daily_used=0.0, monthly_limit=200.0, monthly_used=0.0, healthy=True)
-    metrics = BudgetMetrics(registry)
+    metrics = BudgetMetrics.on(registry)
+    assert BudgetMetrics.on(registry) is metrics, "the poller and the runner in one process share the counter"
     poller = BudgetGate(book=book, hub=client, redis=redis, keys=keys, clock=clock, metrics=metrics, where="poller")
     runner = BudgetGate(book=book, hub=client, redis=redis, keys=keys, clock=clock, metrics=metrics, where="runner")
     assert (await poller.check(alice.id)).allowed
