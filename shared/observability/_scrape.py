@@ -77,7 +77,13 @@ class ScrapeCollector(Collector):
         if on_owner:  # waiting here would block the very loop the reads need
             self._failed(self._readers, "called on its own loop")
             return
-        future = asyncio.run_coroutine_threadsafe(self._read_all(), self._loop)
+        reads = self._read_all()
+        try:
+            future = asyncio.run_coroutine_threadsafe(reads, self._loop)
+        except RuntimeError:  # the loop is closed: the process is stopping
+            reads.close()
+            self._failed(self._readers, "loop closed")
+            return
         try:
             answers = future.result(timeout=self._timeout_s + 0.5)
         except (concurrent.futures.TimeoutError, RuntimeError) as exc:
