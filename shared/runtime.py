@@ -132,6 +132,7 @@ async def serve_pump(
     route: Callable[[StreamKeys, Settings], Route] | None = None,
     once: bool = False,
     idle_exit_s: float = 60.0,
+    status_gauges: bool = True,
 ) -> None:
     """Run one pump until SIGTERM or SIGINT, then drain and return.
 
@@ -139,7 +140,9 @@ async def serve_pump(
     (``runner_route``, the default: ``RUNNER_MODE``) or ``results_route`` (the metrics
     function). ``once`` is a Job's mode:
     claim one entry, handle and settle it, exit; or exit when nothing was there to
-    claim within ``idle_exit_s`` (another Job took it).
+    claim within ``idle_exit_s`` (another Job took it). ``status_gauges=False``: the
+    pump's stream status gauges are not exported, because the handler exports them itself
+    (the metrics function, at scrape time).
 
     Raises:
         ConfigurationError: Redis is older than 7.0 or the handler cannot be built.
@@ -160,7 +163,7 @@ async def serve_pump(
             settings=settings.streams,
             handler=handler,
             consumer=settings.runner.consumer or default_consumer_name(),
-            metrics=StreamMetrics(registry),
+            metrics=StreamMetrics(registry, status=status_gauges),
             concurrency=settings.runner.concurrency,
             grace_period_s=settings.runner.grace_period_s,
             route=(route or runner_route)(keys, settings),
@@ -192,11 +195,12 @@ def run_pump_process(
     route: Callable[[StreamKeys, Settings], Route] | None = None,
     once: bool = False,
     idle_exit_s: float = 60.0,
+    status_gauges: bool = True,
 ) -> int:
     """The body of a pump process's ``main()``: settings, logs, the pump until SIGTERM.
 
     ``handler`` fixes the handler factory (the metrics function); by default it is
-    ``RUNNER_HANDLER``. ``once``: one entry, then exit (``serve_pump``). Returns the exit
+    ``RUNNER_HANDLER``. ``once``, ``status_gauges``: as ``serve_pump``. Returns the exit
     status: 0 after a drain, 2 on bad configuration.
     """
     try:
@@ -209,7 +213,10 @@ def run_pump_process(
     # Everything imported so far lives as long as the process: keep it out of GC scans.
     gc.freeze()
     try:
-        run_on_uvloop(serve_pump(settings, factory, route=route, once=once, idle_exit_s=idle_exit_s))
+        pump = serve_pump(
+            settings, factory, route=route, once=once, idle_exit_s=idle_exit_s, status_gauges=status_gauges
+        )
+        run_on_uvloop(pump)
     except ConfigurationError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -220,7 +227,9 @@ async def _serve_probes(port: int, registry: CollectorRegistry, redis: Redis, pu
     """``/metrics``, ``/healthz`` and ``/readyz`` on ``port`` (all interfaces), on this loop."""
 
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        # Off the loop: a scrape-time collector hands its Redis reads to this loop and waits.
+        body = await asyncio.to_thread(generate_latest, registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -293,3 +295,38 @@ async def test_send_signs_or_sends_a_bearer_token_from_the_environment(
     assert len(recorder.requests) == 2, "nothing sent without the credential asked for"
     captured = capsys.readouterr()
     assert "--bearer-env TEST_UNSET" in captured.err and "bearer-token-1" not in captured.out + captured.err
+
+
+def test_activations_list_one_line_per_attempt_newest_first(
+    env: StreamKeys, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.transcripts import TranscriptStore
+
+    three_hours_ago = time.time() - 3 * 3600
+
+    async def setup() -> None:
+        redis = connect(redis_url)
+        for n, (agent, outcome) in enumerate((("ana", "replied"), ("bob", "failed"), ("ana", None))):
+            store = TranscriptStore(redis, keys=env, clock=lambda n=n: three_hours_ago + 60 * n)
+            t = store.open(activation_id=f"act-{n}", attempt=1, agent=agent, kind="inbox")
+            if outcome:
+                t.add("end", outcome=outcome, calls=1, cost_usd=0.25)
+            await t.flush()
+        await redis.aclose()
+
+    asyncio.run(setup())
+    assert main(["activations", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["act-2", "act-1", "act-0"]
+    started = datetime.fromtimestamp(three_hours_ago + 60, UTC).strftime("%Y-%m-%d %H:%M:%SZ").split()
+    assert lines[1].split() == ["act-1", "#1", "bob", "inbox", *started, "failed", "$0.2500"]
+    assert lines[0].split()[-2:] == ["running", "-"]
+    assert main(["activations", "list", "--agent", "ana", "--outcome", "replied", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["activation_id"], r["outcome"], r["cost_usd"]) for r in rows] == [("act-0", "replied", 0.25)]
+    assert main(["activations", "list", "--since", "1h"]) == 1, "all three started three hours ago"
+    assert "no recorded activation matches" in capsys.readouterr().err
+    assert main(["activations", "list", "--since", "4h", "--limit", "1"]) == 0
+    assert capsys.readouterr().out.split()[0] == "act-2"
+    assert main(["activations", "list", "--since", "last tuesday"]) == 2
+    assert "--since 'last tuesday': not an ISO 8601 time" in capsys.readouterr().err

@@ -14,7 +14,10 @@ from shared.runtime import results_route, run_pump_process
 
 def main() -> int:
     """Entrypoint; exit 0 after a drain, 2 on bad configuration."""
-    return run_pump_process("botburrow-metrics", handler="functions.metrics.handler:handler", route=results_route)
+    # The handler exports every stream's status at scrape time (its gauges): the pump must not too.
+    return run_pump_process(
+        "botburrow-metrics", handler="functions.metrics.handler:handler", route=results_route, status_gauges=False
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from shared.hub import HubClient
 from shared.runtime import Runtime
 from shared.streams import Handler, Outcome
 
+from .gauges import scrape_gauges
+
 log = structlog.get_logger("botburrow.metrics")
 
 FLUSH_INTERVAL_S = 2.0
@@ -79,8 +81,10 @@ async def handler(
     """Handler factory: the metrics handler, with the consumption flusher running beside it.
 
     On exit the flusher is cancelled and one last flush is tried (bounded by
-    ``FINAL_FLUSH_TIMEOUT_S``); whatever it cannot send stays in the outbox.
+    ``FINAL_FLUSH_TIMEOUT_S``); whatever it cannot send stays in the outbox. The
+    scrape-time gauges (``gauges``) are registered on the process's registry.
     """
+    scrape_gauges(runtime)
     metrics = AccountingMetrics(runtime.registry)
     outbox = ConsumptionOutbox(runtime.redis, keys=runtime.keys, metrics=metrics)
     book = UsageBook(runtime.redis, keys=runtime.keys, ledger=runtime.ledger, outbox=outbox, metrics=metrics)

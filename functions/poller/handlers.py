@@ -26,7 +26,7 @@ import structlog
 from cloudevents.http import CloudEvent
 from prometheus_client import Gauge
 
-from shared.accounting import BudgetGate, UsageBook
+from shared.accounting import BudgetGate, BudgetMetrics, UsageBook
 from shared.agents import AgentDefinition
 from shared.definitions import agent_store
 from shared.errors import InvalidEvent
@@ -131,7 +131,14 @@ async def _poller_handlers(runtime: Runtime, *, accepts: frozenset[str]) -> Asyn
             hub=hub,
             agents=agent_store(settings.agents, redis, prefix=keys.prefix),
             breaker=CircuitBreaker(redis, prefix=keys.prefix),
-            budget=BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys),
+            budget=BudgetGate(
+                book=UsageBook(redis, keys=keys),
+                hub=hub,
+                redis=redis,
+                keys=keys,
+                metrics=BudgetMetrics.on(runtime.registry),
+                where="poller",
+            ),
             settings=settings.poller,
             options=PollerOptions(holder=default_consumer_name()),
             unrunnable=availability(settings.clis),

@@ -23,7 +23,7 @@ from ._calls import COST_CAP, Admission, BudgetCheck, CallBudget, Refused, Spend
 from ._flusher import run_flusher
 from ._keys import AccountingKeys, from_micro, to_micro
 from ._live import LiveSpend
-from ._metrics import AccountingMetrics
+from ._metrics import AccountingMetrics, BudgetMetrics
 from ._outbox import ConsumptionOutbox, DeadRecord, consumption_of
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Admission",
     "BudgetCheck",
     "BudgetGate",
+    "BudgetMetrics",
     "BudgetVerdict",
     "CallBudget",
     "ConsumptionOutbox",

@@ -173,6 +173,34 @@ class UsageBook:
             day, month = await pipe.execute()
         return Spend(day=Totals.from_hash(day), month=Totals.from_hash(month))
 
+    async def spenders(self, *, at: datetime, max_agents: int = 10_000) -> dict[str, Spend]:
+        """Agent -> spend in the UTC day and month of ``at``, for every agent with a total that month.
+
+        Found by scanning the month hashes (bounded by ``max_agents``), so an agent that spent
+        nothing this month is not listed.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+            ValueError: ``at`` is naive.
+        """
+        month_key = self._keys.usage_month("\0", at)
+        head, _, tail = month_key.partition("\0")
+        agents: list[str] = []
+        async with translated("SCAN usage"):
+            async for key in self._redis.scan_iter(match=f"{head}*{tail}", count=500):
+                agents.append(text(key).removeprefix(head).removesuffix(tail))
+                if len(agents) >= max_agents:
+                    break
+            pipe = self._redis.pipeline(transaction=False)
+            for agent in agents:
+                pipe.hgetall(self._keys.usage_day(agent, at))
+                pipe.hgetall(self._keys.usage_month(agent, at))
+            replies = await pipe.execute()
+        return {
+            agent: Spend(day=Totals.from_hash(replies[2 * i]), month=Totals.from_hash(replies[2 * i + 1]))
+            for i, agent in enumerate(agents)
+        }
+
     def _count(self, completed: ActivationCompleted) -> None:
         assert self._metrics is not None
         usage, agent = completed.usage, completed.agent_id

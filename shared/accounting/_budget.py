@@ -37,12 +37,15 @@ from shared.streams import Redis, StreamKeys, text, translated
 from ._book import UsageBook
 from ._keys import MONTH_TTL_S, AccountingKeys
 from ._live import LiveSpend
-from ._metrics import AccountingMetrics
+from ._metrics import BudgetMetrics
 
 log = structlog.get_logger("botburrow.accounting")
 
 BUDGET_EXHAUSTED = "budget_exhausted"
 """The activation outcome of a budget refusal."""
+
+CHECKERS = ("poller", "runner")
+"""Who may ask (the ``where`` of ``botburrow_budget_checks_total``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +117,7 @@ class BudgetGate:
         fallback_daily_limit_usd: the daily cap assumed when no limit was ever known.
         fallback_monthly_limit_usd: the monthly cap assumed when no limit was ever known.
         metrics: budget check counters.
+        where: who asks, ``poller`` or ``runner`` (a label of the counter).
     """
 
     def __init__(
@@ -130,10 +134,13 @@ class BudgetGate:
         near_limit_ratio: float = 0.9,
         fallback_daily_limit_usd: Decimal = Decimal(10),
         fallback_monthly_limit_usd: Decimal = Decimal(200),
-        metrics: AccountingMetrics | None = None,
+        metrics: BudgetMetrics | None = None,
+        where: str = "runner",
     ) -> None:
         if not 0 < near_limit_ratio <= 1:
             raise ValueError("near_limit_ratio must be in (0, 1]")
+        if where not in CHECKERS:
+            raise ValueError(f"where={where!r}: a budget gate is the poller's or the runner's")
         self._book = book
         self._live = live
         self._hub = hub
@@ -145,6 +152,7 @@ class BudgetGate:
         self._ratio = Decimal(str(near_limit_ratio))
         self._fallback = (fallback_daily_limit_usd, fallback_monthly_limit_usd)
         self._metrics = metrics
+        self._where = where
 
     async def check(self, agent_id: str) -> BudgetVerdict:
         """The verdict for ``agent_id`` now.
@@ -187,7 +195,8 @@ class BudgetGate:
             source=source,
         )
         if self._metrics is not None:
-            self._metrics.budget_checks.labels(allowed=str(verdict.allowed).lower(), reason=verdict.reason).inc()
+            result = "allowed" if verdict.allowed else "refused"
+            self._metrics.checks.labels(result=result, where=self._where, reason=verdict.reason).inc()
         if not verdict.allowed:
             log.info(
                 "budget.refused",

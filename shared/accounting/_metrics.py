@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import weakref
+from typing import ClassVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 TOKEN_KINDS = ("input", "output", "cache_write", "cache_read")
 
 
 class AccountingMetrics:
-    """Tokens and cost by agent and model, consumption reporting, the outbox and budget checks.
+    """Tokens and cost by agent and model, consumption reporting and the outbox (the metrics function's).
 
     Args:
         registry: where the metrics are declared (one ``AccountingMetrics`` per registry).
@@ -54,9 +57,32 @@ class AccountingMetrics:
             "Consumption records the Hub refused, waiting for an operator.",
             registry=registry,
         )
-        self.budget_checks = Counter(
+
+
+class BudgetMetrics:
+    """Budget checks by verdict and by who asked (the poller before queueing, the runner before spending).
+
+    The poller's and the runner's gates may share a process and its registry (one
+    process running both handlers), so take it with ``BudgetMetrics.on(registry)``.
+
+    Args:
+        registry: where the counter is declared (one ``BudgetMetrics`` per registry).
+    """
+
+    _by_registry: ClassVar[weakref.WeakKeyDictionary[CollectorRegistry, BudgetMetrics]] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> BudgetMetrics:
+        """The budget counter declared on ``registry``, declared now if it is not yet."""
+        found = cls._by_registry.get(registry)
+        if found is None:
+            found = cls._by_registry[registry] = cls(registry)
+        return found
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.checks = Counter(
             "botburrow_budget_checks_total",
-            "Budget checks, by verdict reason.",
-            ["allowed", "reason"],
+            "Budget checks, by result (allowed, refused), where (poller, runner) and reason.",
+            ["result", "where", "reason"],
             registry=registry,
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cloudevents.http import CloudEvent
 
-from shared.accounting import BudgetGate, LiveSpend, Spending, UsageBook
+from shared.accounting import BudgetGate, BudgetMetrics, LiveSpend, Spending, UsageBook
 from shared.definitions import agent_store
 from shared.executors import CliHost, executors
 from shared.gateway import Gateway
@@ -50,7 +50,15 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
 
         redactor = Redactor(settings.secrets())
         live = LiveSpend(redis, keys=keys)
-        gate = BudgetGate(book=UsageBook(redis, keys=keys), hub=hub, redis=redis, keys=keys, live=live)
+        gate = BudgetGate(
+            book=UsageBook(redis, keys=keys),
+            hub=hub,
+            redis=redis,
+            keys=keys,
+            live=live,
+            metrics=BudgetMetrics.on(runtime.registry),
+            where="runner",
+        )
         mcp = McpHost(
             settings.mcp,
             pins=ToolPins(redis, keys=keys),

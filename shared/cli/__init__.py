@@ -3,6 +3,7 @@
     botburrow dlq list [--limit N] [--json]
     botburrow dlq replay (--id ID | --all)
     botburrow streams [--json]
+    botburrow activations list [--agent NAME] [--outcome O] [--since T] [--limit N] [--json]
     botburrow activations show ID [--attempt N] [--json]
     botburrow mcp approve AGENT SERVER
     botburrow try AGENT --agents DIR [--message TEXT] [--json]

@@ -11,7 +11,7 @@ import sys
 import orjson
 
 from shared.settings import Settings
-from shared.streams import DeadLetters, Redis, Scripts, StreamKeys, connect, stream_status
+from shared.streams import DeadLetters, Redis, Scripts, StreamKeys, connect, transport_groups, transport_status
 
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,20 +80,19 @@ async def _replay(letters: DeadLetters, *, ident: str | None, everything: bool) 
 
 
 async def _streams(redis: Redis, keys: StreamKeys, settings: Settings, *, as_json: bool) -> int:
-    wanted = [(s, settings.streams.group) for s in keys.activation_streams]
-    wanted.append((keys.results, settings.streams.results_group))
-    for stream, group in wanted:
-        status = await stream_status(redis, stream, group)
+    groups = transport_groups(keys, group=settings.streams.group, results_group=settings.streams.results_group)
+    status = await transport_status(redis, keys, groups)
+    for s in status.streams:
         row = {
-            "stream": stream,
-            "group": group,
-            "length": status.length,
-            "lag": status.lag,
-            "pending": status.pending,
-            "delayed": status.delayed,
-            "consumers": status.consumers,
+            "stream": s.stream,
+            "group": groups[s.stream],
+            "length": s.length,
+            "lag": s.lag,
+            "pending": s.pending,
+            "delayed": s.delayed,
+            "consumers": s.consumers,
         }
         print(orjson.dumps(row).decode() if as_json else "  ".join(f"{k}={v}" for k, v in row.items()))
-    dlq = await redis.xlen(keys.dlq)
+    dlq = status.dlq_size
     print(orjson.dumps({"stream": keys.dlq, "length": dlq}).decode() if as_json else f"stream={keys.dlq}  length={dlq}")
     return 0

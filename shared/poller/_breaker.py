@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 FAILURE_THRESHOLD = 5
 BASE_BACKOFF_S = 60.0
 MAX_BACKOFF_S = 3600.0
+_BACKOFF = frozenset({"open", "half_open"})
 
 
 class CircuitBreaker:
@@ -101,6 +102,31 @@ class CircuitBreaker:
         state = await _scripts.run(self._record, [self.key(agent_id)], args, what="breaker record")
         if not ok:
             log.info("breaker.failure", agent_id=agent_id, state=_scripts_text(state))
+
+    async def in_backoff(self, *, max_agents: int = 10_000) -> dict[str, bool]:
+        """Agent -> whether its breaker is open or half-open, for every agent with a breaker hash.
+
+        An agent whose last activation succeeded has no hash (closed) and is not listed.
+        Bounded by ``max_agents`` hashes, for a scrape that must stay quick.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        head = self.key("")
+        async with translated("SCAN breakers"):
+            names = []
+            async for key in self._redis.scan_iter(match=f"{head}*", count=500):
+                names.append(_scripts_text(key))
+                if len(names) >= max_agents:
+                    break
+            pipe = self._redis.pipeline(transaction=False)
+            for name in names:
+                pipe.hget(name, "state")
+            states = await pipe.execute()
+        return {
+            name.removeprefix(head): _scripts_text(state or "closed") in _BACKOFF
+            for name, state in zip(names, states, strict=True)
+        }
 
     async def state(self, agent_id: str) -> dict[str, str]:
         """The raw breaker hash of ``agent_id`` (empty when closed with no failures)."""

@@ -89,7 +89,15 @@ class FunctionTarget:
             return Readiness(checks={"handler": f"cannot start: {type(exc).__name__}"})
 
     def exposition(self) -> bytes:
-        """The Prometheus text exposition of this process's registry."""
+        """The Prometheus text exposition of this process's registry.
+
+        Starts the target first, like ``readiness``: a handler may register gauges read at
+        scrape time (the metrics function's), and a scrape may come before any event.
+        """
+        try:
+            self._started()
+        except Exception as exc:  # the registry is still worth serving: request counts, failures
+            log.warning("serving.not_started", function=self.name, error=type(exc).__name__)
         return generate_latest(self.registry)
 
     def close(self) -> None:

@@ -9,11 +9,13 @@ runners left, retries with backoff and dead-letters after ``max_deliveries``; th
 
 from ._admin import (
     StreamStatus,
+    TransportStatus,
     ensure_groups,
     promote_due,
     prune_consumers,
     stream_status,
     transport_groups,
+    transport_status,
     trim_acknowledged,
 )
 from ._config import DEFAULT_WEIGHTS, StreamSettings
@@ -21,7 +23,7 @@ from ._delivery import Delivery, Handler, Outcome, RetryLater, current_delivery
 from ._dlq import DeadLetter, DeadLetters
 from ._keys import StreamKeys
 from ._ledger import EffectLedger
-from ._metrics import StreamMetrics
+from ._metrics import StreamMetrics, status_families
 from ._publish import Publisher
 from ._pump import Pump
 from ._redis import Pipeline, Redis, Scripts, connect, require_version, server_version, text, translated
@@ -46,6 +48,7 @@ __all__ = [
     "StreamMetrics",
     "StreamSettings",
     "StreamStatus",
+    "TransportStatus",
     "connect",
     "current_delivery",
     "ensure_groups",
@@ -53,9 +56,11 @@ __all__ = [
     "prune_consumers",
     "require_version",
     "server_version",
+    "status_families",
     "stream_status",
     "text",
     "translated",
     "transport_groups",
+    "transport_status",
     "trim_acknowledged",
 ]

@@ -90,6 +90,26 @@ async def stream_status(redis: Redis, stream: str, group: str) -> StreamStatus:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TransportStatus:
+    """The status of several streams at once, and the size of the dead-letter stream."""
+
+    streams: tuple[StreamStatus, ...]
+    dlq_size: int
+
+
+async def transport_status(redis: Redis, keys: StreamKeys, groups: Mapping[str, str]) -> TransportStatus:
+    """``stream_status`` of each stream in ``groups`` (stream -> its group), and ``XLEN`` of the DLQ.
+
+    Raises:
+        StreamUnavailable: Redis failed.
+    """
+    statuses = [await stream_status(redis, stream, group) for stream, group in groups.items()]
+    async with translated("XLEN dlq"):
+        dlq_size = int(await redis.xlen(keys.dlq))
+    return TransportStatus(streams=tuple(statuses), dlq_size=dlq_size)
+
+
 def _next_id(entry_id: str) -> str:
     ms, _, seq = entry_id.partition("-")
     return f"{ms}-{int(seq or 0) + 1}"

@@ -6,11 +6,11 @@ import asyncio
 
 import structlog
 
-from ._admin import promote_due, prune_consumers, stream_status, trim_acknowledged
+from ._admin import promote_due, prune_consumers, transport_status, trim_acknowledged
 from ._config import StreamSettings
 from ._keys import StreamKeys
 from ._metrics import StreamMetrics
-from ._redis import Redis, Scripts, translated
+from ._redis import Redis, Scripts
 from ._tasks import every
 
 log = structlog.get_logger("botburrow.pump")
@@ -63,14 +63,8 @@ class Housekeeping:
 
     async def sample(self) -> None:
         """Refresh the lag, pending, length, delayed and dead-letter gauges."""
-        for stream in self._streams:
-            status = await stream_status(self._redis, stream, self._group)
-            self._metrics.lag.labels(stream).set(float("nan") if status.lag is None else status.lag)
-            self._metrics.pending.labels(stream).set(status.pending)
-            self._metrics.length.labels(stream).set(status.length)
-            self._metrics.delayed.labels(stream).set(status.delayed)
-        async with translated("XLEN dlq"):
-            self._metrics.dlq_size.set(await self._redis.xlen(self._keys.dlq))
+        groups = dict.fromkeys(self._streams, self._group)
+        self._metrics.set_status(await transport_status(self._redis, self._keys, groups))
 
     async def prune(self) -> None:
         """Remove consumers that left nothing pending and have been silent a long time."""

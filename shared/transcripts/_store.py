@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,10 +15,12 @@ from shared.logs import Redactor
 from shared.streams import Redis, StreamKeys, text, translated
 
 from ._keys import TranscriptKeys
+from ._query import ActivationSummary
 from ._transcript import Transcript
 
 DEFAULT_TTL_S = 7 * 24 * 3600
 DEFAULT_MAX_BYTES = 1_048_576
+_PAGE = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,4 +142,65 @@ class TranscriptStore:
             member, score = row[0], row[1]
             activation_id, _, attempt = text(member).rpartition(":")
             out.append((activation_id, int(attempt), float(score)))
+        return out
+
+    async def list(
+        self,
+        *,
+        agent: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        max_scanned: int = 10_000,
+    ) -> builtins.list[ActivationSummary]:
+        """Attempts started at or after ``since``, newest first, of ``agent`` with ``outcome``, at most ``limit``.
+
+        ``agent`` matches the agent's name as its transcript recorded it; ``outcome`` the
+        ``end`` entry's (``running`` matches attempts with no ``end`` yet). The index is read
+        a page at a time, at most ``max_scanned`` members, so a rare filter stays bounded.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+            ValueError: ``limit`` is below 1.
+        """
+        if limit < 1:
+            raise ValueError(f"limit={limit}: at least one line")
+        low: float | str = since.timestamp() if since is not None else "-inf"
+        found: builtins.list[ActivationSummary] = []
+        offset = 0
+        while len(found) < limit and offset < max_scanned:
+            async with translated("ZREVRANGEBYSCORE transcripts"):
+                rows = await self._redis.zrevrangebyscore(
+                    self._keys.index, "+inf", low, start=offset, num=_PAGE, withscores=True
+                )
+            if not rows:
+                break
+            offset += len(rows)
+            for summary in await self._summaries([(text(row[0]), float(row[1])) for row in rows]):
+                if agent is not None and summary.agent != agent:
+                    continue
+                if outcome is not None and (summary.outcome or "running") != outcome:
+                    continue
+                found.append(summary)
+        return found[:limit]
+
+    async def _summaries(self, rows: Sequence[tuple[str, float]]) -> builtins.list[ActivationSummary]:
+        """Each member's summary, from its first and last entries (one round trip)."""
+        async with translated("LINDEX transcripts"), self._redis.pipeline(transaction=False) as pipe:
+            for member, _ in rows:
+                activation_id, _, attempt = member.rpartition(":")
+                key = self._keys.entries(activation_id, int(attempt) if attempt.isdigit() else 0)
+                pipe.lindex(key, 0)
+                pipe.lindex(key, -1)
+            replies = await pipe.execute()
+        out = []
+        for i, (member, started_s) in enumerate(rows):
+            first, last = replies[2 * i], replies[2 * i + 1]
+            if first is None:  # expired: the index outlives its entries by up to a write
+                continue
+            out.append(
+                ActivationSummary.of(
+                    member=member, started_s=started_s, begin=orjson.loads(first), end=orjson.loads(last)
+                )
+            )
         return out

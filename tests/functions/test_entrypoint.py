@@ -17,7 +17,7 @@ import pytest
 
 from local_emulator.hub import MockHubServer
 from shared.signing import SIGNATURE_HEADER, signature
-from shared.streams import Redis, StreamKeys
+from shared.streams import Redis, StreamKeys, ensure_groups
 from tests.support import ROOT, child_env, eventually, free_port
 
 DEMO_AGENTS = ROOT / "local_emulator" / "demo_agents"
@@ -118,8 +118,12 @@ async def test_the_definitions_function_serves_its_webhook_under_gunicorn_on_por
 
 
 async def test_the_metrics_function_is_a_pump_with_probes(
-    redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
+    redis: Redis, redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
 ) -> None:
+    waiting = keys.activation_streams[0]
+    await ensure_groups(redis, {waiting: "runners"})
+    for n in range(2):  # activations waiting, and no runner anywhere
+        await redis.xadd(waiting, {b"n": str(n).encode()})
     port = free_port()
     env = {
         "METRICS_PORT": str(port),
@@ -135,6 +139,12 @@ async def test_the_metrics_function_is_a_pump_with_probes(
             {"status": "ready", "checks": {"pump": "ok", "redis": "ok"}},
         )
         exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        assert "botburrow_stream_lag" in exposition
+        # Every stream's status, read at scrape (not only the pump's own results stream), declared once.
+        assert f'botburrow_stream_lag{{stream="{waiting}"}} 2.0' in exposition
+        assert f'botburrow_stream_pending{{stream="{waiting}"}} 0.0' in exposition
+        for stream in (*keys.activation_streams[1:], keys.results):
+            assert f'botburrow_stream_lag{{stream="{stream}"}} 0.0' in exposition
+        assert exposition.count("# HELP botburrow_stream_lag ") == 1
+        assert "botburrow_scrape_failures_total{" not in exposition
         metrics.send_signal(signal.SIGTERM)
         assert metrics.wait(timeout=30) == 0

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from local_emulator.hub import MockHub
-from shared.accounting import AccountingMetrics, BudgetGate, LiveSpend, UsageBook
+from shared.accounting import BudgetGate, BudgetMetrics, LiveSpend, UsageBook
 from shared.hub import HubClient
 from shared.streams import Redis, StreamKeys
 from tests.shared.accounting.helpers import T0, completed
@@ -27,7 +27,7 @@ def gate(
     redis: Redis,
     keys: StreamKeys,
     clock: Clock,
-    accounting_metrics: AccountingMetrics,
+    registry: CollectorRegistry,
 ) -> BudgetGate:
     return BudgetGate(
         book=book,
@@ -40,7 +40,8 @@ def gate(
         near_limit_ratio=0.9,
         fallback_daily_limit_usd=Decimal(10),
         fallback_monthly_limit_usd=Decimal(100),
-        metrics=accounting_metrics,
+        metrics=BudgetMetrics(registry),
+        where="poller",
     )
 
 
@@ -73,9 +74,8 @@ async def test_refused_over_the_daily_limit_from_local_spend(
     await _spend(book, alice.id, "10")
     verdict = await gate.check(alice.id)
     assert not verdict.allowed and verdict.reason == "daily_limit"
-    assert (
-        registry.get_sample_value("botburrow_budget_checks_total", {"allowed": "false", "reason": "daily_limit"}) == 1
-    )
+    refused = {"result": "refused", "where": "poller", "reason": "daily_limit"}
+    assert registry.get_sample_value("botburrow_budget_checks_total", refused) == 1
 
 
 async def test_spend_runners_booked_call_by_call_counts_before_the_book_hears_of_it(
@@ -174,3 +174,39 @@ async def test_yesterdays_hub_figures_do_not_count_today(gate: BudgetGate, hub: 
 def test_the_margin_must_be_a_ratio(book: UsageBook, client: HubClient, redis: Redis, keys: StreamKeys) -> None:
     with pytest.raises(ValueError):
         BudgetGate(book=book, hub=client, redis=redis, keys=keys, near_limit_ratio=1.5)
+
+
+def test_a_gate_is_the_pollers_or_the_runners(
+    book: UsageBook, client: HubClient, redis: Redis, keys: StreamKeys
+) -> None:
+    with pytest.raises(ValueError, match="where='ingest'"):
+        BudgetGate(book=book, hub=client, redis=redis, keys=keys, where="ingest")
+
+
+async def test_each_check_counts_once_by_result_and_by_who_asked(
+    book: UsageBook,
+    client: HubClient,
+    redis: Redis,
+    keys: StreamKeys,
+    hub: MockHub,
+    registry: CollectorRegistry,
+    clock: Clock,
+) -> None:
+    alice = hub.require_agent("alice")
+    hub.set_budget(alice.id, daily_limit=10.0, daily_used=0.0, monthly_limit=200.0, monthly_used=0.0, healthy=True)
+    metrics = BudgetMetrics.on(registry)
+    assert BudgetMetrics.on(registry) is metrics, "the poller and the runner in one process share the counter"
+    poller = BudgetGate(book=book, hub=client, redis=redis, keys=keys, clock=clock, metrics=metrics, where="poller")
+    runner = BudgetGate(book=book, hub=client, redis=redis, keys=keys, clock=clock, metrics=metrics, where="runner")
+    assert (await poller.check(alice.id)).allowed
+    await _spend(book, alice.id, "10")
+    assert not (await runner.check(alice.id)).allowed
+    assert not (await runner.check(alice.id)).allowed
+
+    def count(result: str, where: str, reason: str) -> float | None:
+        labels = {"result": result, "where": where, "reason": reason}
+        return registry.get_sample_value("botburrow_budget_checks_total", labels)
+
+    assert count("allowed", "poller", "ok") == 1
+    assert count("refused", "runner", "daily_limit") == 2
+    assert count("allowed", "runner", "ok") is None

@@ -85,3 +85,14 @@ async def test_a_probe_that_never_reports_frees_its_slot(redis: Redis, keys: Str
 def test_nonsense_settings_are_refused(redis: Redis) -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(redis, prefix="x", failure_threshold=0)
+
+
+async def test_in_backoff_while_open_or_half_open_not_once_closed(breaker: CircuitBreaker, clock: Clock) -> None:
+    await fail(breaker, 5, agent="open")
+    await fail(breaker, 5, agent="probing")
+    await fail(breaker, 2, agent="flaky")
+    clock.now += 61
+    assert await breaker.allow("probing")  # now half-open, its probe out
+    await breaker.record("healed", ok=False)
+    await breaker.record("healed", ok=True)  # closed again: its hash is gone
+    assert await breaker.in_backoff() == {"open": True, "probing": True, "flaky": False}

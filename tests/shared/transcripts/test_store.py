@@ -122,3 +122,35 @@ def test_render_reads_as_a_conversation() -> None:
         "outcome replied",
     ):
         assert expected in text, expected
+
+
+def test_render_keeps_line_breaks_names_tool_results_and_drops_the_assistants_echo() -> None:
+    call = {"type": "tool_call", "id": "c1", "name": "fetch", "input": {"url": "https://x.test"}}
+    entries = [
+        {
+            "at_ms": 1,
+            "kind": "llm_request",
+            "model": "m",
+            "conversation": "n1",
+            "call": 1,
+            "messages": [{"role": "user", "parts": [{"type": "text", "text": "Bob wrote:\n\n> summarise it?"}]}],
+        },
+        {"at_ms": 900, "kind": "llm_response", "model": "m", "conversation": "n1", "stop": "tool_use", "parts": [call]},
+        {
+            "at_ms": 950,
+            "kind": "llm_request",
+            "model": "m",
+            "conversation": "n1",
+            "call": 2,
+            "messages": [
+                {"role": "assistant", "parts": [call]},
+                {"role": "user", "parts": [{"type": "tool_result", "call_id": "c1", "content": "the page"}]},
+            ],
+        },
+    ]
+    lines = render(entries).splitlines()
+    assert lines[1:3] == ["           user: Bob wrote:", "                 > summarise it?"]
+    assert sum("calls fetch" in line for line in lines) == 1, "the request's echo of the response is not repeated"
+    assert lines[-1] == "           user: result of fetch the page"
+    long = render([{"at_ms": 0, "kind": "tool", "name": "t", "result": "\n".join(f"line {n}" for n in range(20))}])
+    assert long.splitlines()[-1].endswith("line 7 …"), "a long result is cut to a few lines"
