@@ -4,6 +4,10 @@
     botburrow dlq replay (--id ID | --all)
     botburrow streams [--json]
     botburrow activations show ID [--attempt N] [--json]
+    botburrow activations cancel ID
+    botburrow agents list [--json] | show NAME [--json] | pause NAME | resume NAME
+    botburrow breaker reset NAME
+    botburrow consumption dead list [--limit N] [--json] | replay (--id ID | --all)
     botburrow mcp approve AGENT SERVER
     botburrow try AGENT --agents DIR [--message TEXT] [--json]
     botburrow agents validate DIR [--json]
@@ -13,12 +17,13 @@
     botburrow sandbox exec [--backend docker|bwrap] [--network none|granted] [--timeout S] -- CMD ARGS...
 
 One module per command (``_streams``, ``_activations``, ``_mcp``, ``_try``, ``_agents``,
-``_sync``, ``_send``, ``_sandbox``), each with ``add`` (its arguments) and ``run``. Commands that need them
-read the settings like the runners do (``REDIS_URL``, ``STREAM_PREFIX``, ...);
-``agents`` and ``send`` read none.
+``_sync``, ``_send``, ``_sandbox``, and ``_operate`` for the operator's state and controls),
+each with ``add`` (its arguments) and ``run``. Commands that need them read the settings like
+the runners do (``REDIS_URL``, ``STREAM_PREFIX``, ...); ``agents validate`` and ``send`` read none.
 
-Exit status: 0 on success; 1 when nothing matched, an agent is invalid, a sync rejected
-a definition or a sent event is refused; 2 on bad usage, bad configuration, Redis errors or a URL ``send`` cannot reach.
+Exit status: 0 on success; 1 when nothing matched (an unknown agent, activation or record),
+an agent is invalid, a sync rejected a definition or a sent event is refused;
+2 on bad usage, bad configuration, Redis errors or a URL ``send`` cannot reach.
 """
 
 from __future__ import annotations
@@ -31,13 +36,13 @@ from collections.abc import Sequence
 from shared.errors import BotburrowError
 from shared.settings import Settings
 
-from . import _activations, _agents, _mcp, _sandbox, _send, _streams, _sync, _try
+from . import _activations, _agents, _mcp, _operate, _sandbox, _send, _streams, _sync, _try
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botburrow", description="Operate botburrow.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (_streams, _activations, _mcp, _try, _agents, _sync, _send, _sandbox):
+    for command in (_streams, _activations, _mcp, _try, _agents, _operate, _sync, _send, _sandbox):
         command.add(sub)
     return parser
 
@@ -45,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; its exit status (see the module's docstring)."""
     args = _parser().parse_args(argv)
-    if args.command == "agents":
+    if args.command == "agents" and args.action == "validate":
         return _agents.run(args)
     if args.command == "send":
         return _send.run(args)
@@ -57,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _try.run(args, settings)
         if args.command == "activations":
             return asyncio.run(_activations.run(args, settings))
+        if args.command in ("agents", "breaker", "consumption"):
+            return asyncio.run(_operate.run(args, settings))
         if args.command == "mcp":
             return asyncio.run(_mcp.run(args, settings))
         if args.command == "sync":

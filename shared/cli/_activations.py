@@ -1,5 +1,7 @@
 """``botburrow activations show ID``: one activation's transcript, as a conversation or as JSON lines.
 
+``activations cancel ID`` is the operator's (``_operate``).
+
 Reads ``REDIS_URL`` and ``STREAM_PREFIX``. Exit 0 when the transcript was found, 1 when
 there is none (never recorded, or older than ``TRANSCRIPT_TTL_S``).
 """
@@ -15,6 +17,8 @@ from shared.settings import Settings
 from shared.streams import StreamKeys, connect
 from shared.transcripts import TranscriptStore, render
 
+from . import _operate
+
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     activations = sub.add_parser("activations", help="what activations did: their transcripts")
@@ -23,10 +27,13 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument("id", metavar="ID", help="the activation's id (its event id)")
     show.add_argument("--attempt", type=int, metavar="N", help="which attempt (default: the latest)")
     show.add_argument("--json", action="store_true", help="one JSON object per line, one per transcript entry")
+    _operate.add_cancel(activations_sub)
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the transcript; 1 when there is none."""
+    """Print the transcript (``cancel``: see ``_operate``); 1 when there is none."""
+    if args.action == "cancel":
+        return await _operate.run(args, settings)
     redis = connect(settings.redis_url)
     try:
         store = TranscriptStore(redis, keys=StreamKeys(settings.streams.prefix))
