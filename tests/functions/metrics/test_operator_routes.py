@@ -35,7 +35,8 @@ def prefix(redis_url: str) -> Iterator[str]:
 def store(redis_url: str, prefix: str) -> Iterator[sync_redis.Redis]:
     client = sync_redis.Redis.from_url(redis_url)
     client.hset(f"{prefix}:poller:agents", "id-alice", "alice")
-    client.hset(f"{prefix}:breaker:id-alice", mapping={"state": "open", "failures": "5", "open_until": str(time.time() + 600)})
+    opened = {"state": "open", "failures": "5", "open_until": str(time.time() + 600)}
+    client.hset(f"{prefix}:breaker:id-alice", mapping=opened)
     client.hset(f"{prefix}:transcript:evt-1:attempts", "1", "1.0")
     yield client
     client.close()
