@@ -230,7 +230,7 @@ class Operator:
     async def _recent(self) -> dict[str, list[ActivationSummary]]:
         """The newest attempts per agent, newest first (from the newest ``RECENT_TRANSCRIPTS``)."""
         rows = await self._transcripts.recent(limit=RECENT_TRANSCRIPTS)
-        loaded = await asyncio.gather(*(self._transcripts.load(a, n) for a, n, _ in rows))
+        loaded = await self._transcripts.heads_and_tails([(a, n) for a, n, _ in rows])
         out: dict[str, list[ActivationSummary]] = {}
         for (_, _, started), recorded in zip(rows, loaded, strict=True):
             if recorded is not None:
