@@ -87,7 +87,7 @@ class Controls:
             StreamUnavailable: Redis failed.
         """
         await self._require_agent(name)
-        mark = orjson.dumps({"by": who, "at": self._now().isoformat()}).decode()
+        mark = self._mark(who)
         async with translated("HSETNX paused"):
             fresh = bool(await self._redis.hsetnx(self._ops.paused, name, mark))
         return await self._record(who, "pause", name, "paused" if fresh else "already paused")
@@ -125,7 +125,7 @@ class Controls:
         """
         if not await self._transcripts.attempts(activation_id) and not await self._waiting(activation_id):
             raise UnknownActivation(activation_id)
-        mark = orjson.dumps({"by": who, "at": self._now().isoformat()}).decode()
+        mark = self._mark(who)
         async with translated("SET cancel"):
             fresh = bool(await self._redis.set(self._ops.cancel(activation_id), mark, nx=True, ex=CANCEL_TTL_S))
         return await self._record(who, "cancel", activation_id, "cancelling" if fresh else "already cancelled")
@@ -195,6 +195,10 @@ class Controls:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _mark(self, who: str) -> str:
+        """What a pause or a cancellation holds: who, and when (read back by ``Operator``)."""
+        return orjson.dumps({"by": who, "at": self._now().isoformat()}).decode()
 
     async def _require_agent(self, name: str) -> None:
         if not await self._operator.known(name):
