@@ -38,6 +38,7 @@ AUDIT_MAXLEN = 100_000
 """The audit stream is trimmed (approximately) to this many entries."""
 
 _SCAN_PER_STREAM = 10_000
+_COMES_BACK = frozenset({"deferred", "failed"})  # attempts' ends after which the activation runs again
 
 
 class UnknownActivation(BotburrowError):
@@ -119,12 +120,21 @@ class Controls:
     async def cancel(self, activation_id: str, *, who: str) -> AuditEntry:
         """Ask activation ``activation_id`` to stop at its next step (or as it starts).
 
+        One whose latest attempt already ended for good (an outcome other than ``deferred``
+        or ``failed``, which come back) is left as it is: the audit's result says so.
+
         Raises:
             UnknownActivation: no transcript of it, and it does not wait on a stream.
             StreamUnavailable: Redis failed.
         """
-        if not await self._transcripts.attempts(activation_id) and not await self._waiting(activation_id):
+        attempts = await self._transcripts.attempts(activation_id)
+        if not attempts and not await self._waiting(activation_id):
             raise UnknownActivation(activation_id)
+        if attempts:
+            [latest] = await self._transcripts.heads_and_tails([(activation_id, attempts[-1])])
+            outcome = latest.end.get("outcome") if latest is not None and latest.end is not None else None
+            if outcome is not None and outcome not in _COMES_BACK:
+                return await self._record(who, "cancel", activation_id, f"already finished: {outcome}")
         mark = self._mark(who)
         async with translated("SET cancel"):
             fresh = bool(await self._redis.set(self._ops.cancel(activation_id), mark, nx=True, ex=CANCEL_TTL_S))

@@ -165,3 +165,33 @@ async def test_refused_consumption_is_listed_and_replayed_into_the_outbox(
     assert (text(moved[b"event_id"]), text(moved[b"agent_id"])) == ("evt-9", "id-alice")
     [(_, audited)] = await redis.xrange(f"{env.prefix}:audit")
     assert text(audited[b"action"]) == "consumption_replay"
+
+
+async def test_cancelling_a_finished_activation_changes_nothing_and_says_so(redis: Redis, keys: StreamKeys) -> None:
+    transcript = TranscriptStore(redis, keys=keys).open(activation_id="evt-2", attempt=1, agent="alice", kind="inbox")
+    transcript.add("end", outcome="replied", cost_usd="0.1")
+    await transcript.flush()
+    controls = Controls(redis, keys=keys, operator=Operator(redis, keys=keys))
+
+    entry = await controls.cancel("evt-2", who="cli:ann")
+
+    assert entry.result == "already finished: replied"
+    assert not await Steering(redis, keys=keys).is_cancelled("evt-2")
+    assert [a.result for a in await controls.audit()] == ["already finished: replied"]
+
+
+async def test_agents_list_prints_a_readable_table(
+    env: StreamKeys, redis: Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await seen(redis, env, alice="id-alice")
+    await open_breaker(redis, env, "id-alice")
+    await redis.hset(f"{env.prefix}:paused", "alice", '{"by": "cli:ann", "at": "2026-01-01T00:00:00+00:00"}')
+
+    assert await main_async(["agents", "list"]) == 0
+    assert await main_async(["agents", "show", "alice"]) == 0
+    assert await main_async(["agents", "show", "ghost"]) == 1
+
+    header, row, *detail = capsys.readouterr().out.splitlines()
+    assert header.split()[:3] == ["NAME", "TYPE", "POOLS"]
+    assert row.split()[0] == "alice" and "open until" in row and " yes " in f"{row} "
+    assert any(line.startswith("paused by cli:ann") for line in detail)
