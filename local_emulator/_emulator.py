@@ -18,7 +18,8 @@ Every service is a real process started as the platform starts it; the emulator 
 supervises. Each function's address is its queue-proxy (``queue_proxy``), which lets
 through at most the ``containerConcurrency`` of its Knative Service (``knative/*.yaml``)
 at once, as Knative does; the function itself listens on a private port. The
-credentials pushes need (``HUB_WEBHOOK_SECRET``, ``INGEST_TOKEN``, ``EVENTS_TOKEN``) come
+credentials pushes need (``HUB_WEBHOOK_SECRET``, ``INGEST_TOKEN``, ``EVENTS_TOKEN``, and
+``OPERATOR_TOKEN`` for the metrics function's operator routes) come
 from the environment or are made up per run, given to the functions and the mock Hub
 (which signs its webhook deliveries) and written to ``<logs>/credentials.env``.
 
@@ -72,7 +73,7 @@ SOURCES = {
     "definitions": "definitions/main.py",
 }
 """Each function's functions-framework source, under ``functions/``."""
-CREDENTIALS = ("HUB_WEBHOOK_SECRET", "INGEST_TOKEN", "EVENTS_TOKEN")
+CREDENTIALS = ("HUB_WEBHOOK_SECRET", "INGEST_TOKEN", "EVENTS_TOKEN", "OPERATOR_TOKEN")
 """What pushes carry: taken from the environment, or made up per run."""
 SYNC_EVERY_S = 300.0
 """The definitions-sync PingSource's schedule (``knative/pingsource.yaml``: every 5 minutes)."""

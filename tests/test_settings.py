@@ -200,6 +200,7 @@ def test_no_secret_shows_in_repr_and_all_reach_the_redactor() -> None:
         "HUB_WEBHOOK_SECRET": "webhook-secret-value",
         "INGEST_TOKEN": "ingest-token-value",
         "EVENTS_TOKEN": "events-token-value",
+        "OPERATOR_TOKEN": "operator-token-value",
     }
     settings = Settings.from_env(values)
     shown = repr(settings) + str(settings)
@@ -210,7 +211,7 @@ def test_no_secret_shows_in_repr_and_all_reach_the_redactor() -> None:
     assert sorted(settings.secrets()) == sorted(
         [
             *["hunter22", "hub-service-key", "sk-ant-value", "r2-key-id", "r2-secret-value"],
-            *["webhook-secret-value", "ingest-token-value", "events-token-value"],
+            *["webhook-secret-value", "ingest-token-value", "events-token-value", "operator-token-value"],
         ]
     )
     assert str(Secret("x")) == "Secret('***')"

@@ -8,15 +8,20 @@ The handler factory is the metrics function's (``HANDLER``), the same the pump w
 
 A POST must carry ``Authorization: Bearer <EVENTS_TOKEN>`` (else 401, before parsing).
 Besides ``POST /`` (binary or structured CloudEvent): ``GET /healthz``, ``/readyz``,
-``/metrics``. Settings come from the environment once, here (see ``shared.settings``).
+``/metrics``, and the operator's routes (``GET /api/agents``, ``/api/agents/<name>``,
+``/api/audit``; ``POST /agents/<name>/pause|resume|breaker/reset``,
+``/activations/<id>/cancel``), each wanting ``Authorization: Bearer <OPERATOR_TOKEN>``
+(``shared.serving.install_operator_routes``). Settings come from the environment once,
+here (see ``shared.settings``).
 """
 
 from __future__ import annotations
 
+import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared.serving import events_token, serve, start_target
+from shared.serving import events_token, install_operator_routes, serve, start_target
 
 HANDLER = "functions.metrics.handler:handler"
 
@@ -27,3 +32,7 @@ target = start_target("metrics", handler=HANDLER, auth=events_token)
 def metrics(event: CloudEvent) -> None:
     """Account one ``activation.completed``: usage aggregates, consumption outbox."""
     serve(target, event)
+
+
+if flask.has_app_context():
+    install_operator_routes(flask.current_app, target)

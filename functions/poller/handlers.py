@@ -33,6 +33,7 @@ from shared.errors import InvalidEvent
 from shared.events import NOTIFICATION_CREATED, PING, NotificationCreatedData, PingData, parse_data
 from shared.executors import availability
 from shared.hub import HubClient
+from shared.operator import Steering
 from shared.poller import CircuitBreaker, Poller, PollerOptions, TickReport
 from shared.runtime import Runtime, default_consumer_name
 from shared.streams import Handler, Outcome
@@ -143,5 +144,6 @@ async def _poller_handlers(runtime: Runtime, *, accepts: frozenset[str]) -> Asyn
             options=PollerOptions(holder=default_consumer_name()),
             unrunnable=availability(settings.clis),
             on_unrunnable=report_unrunnable,
+            paused=Steering(redis, keys=keys).is_paused,
         )
         yield PollerHandlers(poller, accepts=accepts)

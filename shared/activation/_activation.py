@@ -21,7 +21,11 @@
 
 An activation that comes too soon after the agent's last writing one
 (``min_interval_seconds``) is handed back to the pump with ``RetryLater`` before any LLM
-call, and runs once the interval has passed.
+call, and runs once the interval has passed; so is one whose agent an operator paused
+(``shared.operator``), every ``PAUSED_RETRY_S`` until it is resumed. One an operator
+cancelled ends ``cancelled`` as it starts, or at its next step (before each LLM call, or
+each notification of a coding CLI): what it answered is marked read, nothing more is
+posted, nothing is released to be queued again, and the breaker counts nothing.
 
 Every Hub write carries ``Idempotency-Key: <event id>:<step>``, so a retried
 activation lands each effect once. An attempt that fails after spending tokens still
@@ -36,6 +40,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import structlog
@@ -56,6 +61,7 @@ from shared.events import (
 from shared.executors import Executor
 from shared.hub import AgentRef, Notification
 from shared.loop import LoopDeps, LoopFailed, LoopRequest, LoopResult, reply_step
+from shared.operator import PAUSED_RETRY_S
 from shared.streams import Outcome, RetryLater, current_delivery
 from shared.transcripts import Transcript
 
@@ -127,6 +133,8 @@ async def _attempt(
     run: _Attempt, agent: AgentDefinition, executor: Executor, deps: ActivationDeps, transcript: Transcript | None
 ) -> list[CloudEvent]:
     request = run.request
+    if await _cancelled_before_start(run, deps):
+        return [_completed(run, outcome="cancelled", error="cancelled by an operator")]
     verdict = await deps.budget.check(request.agent_id)
     if not verdict.allowed:
         log.info("activation.budget_refused", agent_id=request.agent_id, reason=verdict.reason)
@@ -159,14 +167,28 @@ async def _attempt(
             await deps.report_failed(_completed(run, outcome="failed", error=str(exc.cause), spent=exc))
             raise exc.cause from exc
         raise
+    cancelled = result.outcome == "cancelled"
     if request.kind is ActivationKind.INBOX:  # a discovery's notifications are feed posts, not the Hub's
         await deps.hub.mark_read(request.agent_name, result.handled, idempotency_key=f"{run.event_id}:read")
         left = [n.id for n in notifications if n.id not in set(result.handled)]
-        if left:  # a cap or a minimum interval stopped the loop: the next poll queues them again
+        if left and not cancelled:  # a cap or a minimum interval stopped the loop: the next poll queues them again
             await deps.requeue(left)
     await deps.hub.mark_activated(request.agent_name, idempotency_key=f"{run.event_id}:activated")
-    await deps.breaker.record(request.agent_id, ok=True)
+    if not cancelled:  # an operator's stop says nothing of the agent's health
+        await deps.breaker.record(request.agent_id, ok=True)
     return [_completed(run, outcome=result.outcome, spent=result)]
+
+
+async def _cancelled_before_start(run: _Attempt, deps: ActivationDeps) -> bool:
+    """Whether an operator cancelled the activation; ``RetryLater`` when its agent is paused."""
+    if deps.steering is None:
+        return False
+    if await deps.steering.is_cancelled(run.event_id):
+        log.info("activation.cancelled", event_id=run.event_id, agent_id=run.request.agent_id)
+        return True
+    if await deps.steering.is_paused(run.request.agent_name):
+        raise RetryLater(PAUSED_RETRY_S, reason="paused by an operator")
+    return False
 
 
 async def _still_unread(run: _Attempt, deps: ActivationDeps) -> list[Notification]:
@@ -221,6 +243,7 @@ async def _execute(
         spending=deps.spending,
         transcript=transcript,
         mcp=deps.mcp,
+        cancelled=partial(deps.steering.is_cancelled, run.event_id) if deps.steering is not None else None,
     )
     return await executor.run(loop_request, loop_deps)
 

@@ -17,6 +17,7 @@ from shared.hub import HubClient
 from shared.limits import BehaviorLimits
 from shared.loop import Sandboxes
 from shared.mcp import McpHost
+from shared.operator import Steering
 from shared.poller import BudgetCheck
 from shared.settings import RunnerSettings
 from shared.streams import EffectLedger
@@ -54,7 +55,8 @@ class ActivationDeps:
     tools are offered); ``spending`` admits and books every LLM call (the agent's
     budget and the live spend book); ``transcripts`` keeps what each attempt did; ``mcp``
     starts each activation's MCP servers; ``executors`` run each agent ``type`` (the
-    default: the built-in loop only).
+    default: the built-in loop only); ``steering`` gives the operator's pauses and
+    cancellations (``None``: none are honoured).
     """
 
     settings: RunnerSettings
@@ -73,4 +75,5 @@ class ActivationDeps:
     transcripts: TranscriptStore | None = None
     mcp: McpHost | None = None
     executors: Executors = field(default_factory=lambda: executors(None))
+    steering: Steering | None = None
     clock: Callable[[], float] = time.monotonic

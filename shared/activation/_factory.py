@@ -18,6 +18,7 @@ from shared.hub import HubClient
 from shared.limits import BehaviorLimits
 from shared.logs import Redactor
 from shared.mcp import McpHost, McpMetrics, ToolPins
+from shared.operator import Steering
 from shared.poller import CircuitBreaker, PollerOptions, Sealer, release_queued
 from shared.runtime import Runtime
 from shared.sandbox import AgentSandboxes
@@ -98,5 +99,6 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
             seal=Sealer(redis, keys, ttl_s=PollerOptions().queued_ttl_s),
             sandboxes=sandboxes,
             executors=executors(host),
+            steering=Steering(redis, keys=keys),
         )
         yield partial(handle_activation, deps=deps)

@@ -1,10 +1,11 @@
-"""``botburrow activations list | show``: what activations did, from their transcripts.
+"""``botburrow activations list | show | cancel``: what activations did, from their transcripts; stopping one.
 
 ``list`` prints one line per recorded attempt, newest first (id, attempt, agent, kind,
 started, outcome, cost), filtered by agent, outcome and start time; ``show ID`` one
-attempt's transcript as a conversation, or as JSON lines. Reads ``REDIS_URL`` and
-``STREAM_PREFIX``. Exit 0 when something was found, 1 when nothing was (never recorded,
-or older than ``TRANSCRIPT_TTL_S``), 2 on a bad ``--since``.
+attempt's transcript as a conversation, or as JSON lines; ``cancel ID`` is the
+operator's (``_operate``). Reads ``REDIS_URL`` and ``STREAM_PREFIX``. Exit 0 when
+something was found, 1 when nothing was (never recorded, or older than
+``TRANSCRIPT_TTL_S``), 2 on a bad ``--since``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import orjson
 from shared.settings import Settings
 from shared.streams import StreamKeys, connect
 from shared.transcripts import ActivationSummary, TranscriptStore, parse_since, render
+
+from . import _operate
 
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,10 +36,13 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument("id", metavar="ID", help="the activation's id (its event id)")
     show.add_argument("--attempt", type=int, metavar="N", help="which attempt (default: the latest)")
     show.add_argument("--json", action="store_true", help="one JSON object per line, one per transcript entry")
+    _operate.add_cancel(activations_sub)
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run ``list`` or ``show``; 1 when nothing was found."""
+    """Run ``list``, ``show`` or ``cancel`` (see ``_operate``); 1 when nothing was found."""
+    if args.action == "cancel":
+        return await _operate.run(args, settings)
     since = None
     if args.action == "list" and args.since:
         try:

@@ -1,6 +1,7 @@
 """``botburrow agents validate DIR``: every agent of a definitions checkout against schema v1.
 
 It reads no settings: DIR is an agent-definitions checkout, or a folder of agent folders.
+``agents list|show|pause|resume`` are the operator's (``_operate``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from shared.agents import validate_directory
 from shared.errors import BotburrowError
 from shared.logs import configure_logging
 
+from . import _operate
+
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    agents = sub.add_parser("agents", help="check agent definitions")
+    agents = sub.add_parser("agents", help="check agent definitions; see, pause and resume agents")
     agents_sub = agents.add_subparsers(dest="action", required=True)
     validate = agents_sub.add_parser(
         "validate", help="load every agent in DIR against schema v1: one line per agent, exit 1 if any is invalid"
@@ -28,6 +31,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "dir", type=Path, metavar="DIR", help="an agent-definitions checkout (agents/, skills/) or a folder of agents"
     )
     validate.add_argument("--json", action="store_true", help="one JSON object per line")
+    _operate.add_agent_actions(agents_sub)
 
 
 def run(args: argparse.Namespace) -> int:

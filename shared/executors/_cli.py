@@ -49,7 +49,7 @@ from ._workspace import CONFIG_DIR, HOME, forwarded, setup_archive
 
 log = structlog.get_logger(__name__)
 
-_STOPS: frozenset[Outcome] = frozenset({"max_iterations", "deadline", "cost_cap", "budget_exhausted"})
+_STOPS: frozenset[Outcome] = frozenset({"max_iterations", "deadline", "cost_cap", "budget_exhausted", "cancelled"})
 ROUNDING_USD = Decimal("0.000001")
 """A CLI's own cost and the gateway's may differ by this much, 1%, or half the last digit the CLI printed."""
 
@@ -182,11 +182,16 @@ class _Run:
             for batch in [[n] for n in pending]:
                 if batch and self.hub.taken(batch[0].id):
                     continue
+                if deps.cancelled is not None and await deps.cancelled():  # an operator's cancel
+                    outcomes.append("cancelled")
+                    break
                 outcome = await self._one(sandbox, lease, routes, batch)
                 self.handled.update(dict.fromkeys(self.hub.answered))
                 outcomes.append(outcome)
                 if outcome in _STOPS:
                     break
+        if "cancelled" in outcomes:
+            return "cancelled"
         if "replied" in outcomes:
             return "replied"
         return outcomes[-1] if outcomes else "no_response"

@@ -263,7 +263,9 @@ async def _iterate(
 
 
 def _overall(outcomes: list[Outcome]) -> Outcome:
-    """The activation's outcome: ``replied`` if any notification was answered, else the last word."""
+    """The activation's outcome: ``cancelled``, else ``replied`` if any was answered, else the last word."""
+    if "cancelled" in outcomes:
+        return "cancelled"
     if "replied" in outcomes:
         return "replied"
     return outcomes[-1] if outcomes else "no_response"
@@ -274,10 +276,14 @@ async def _admit(
 ) -> tuple[Outcome | None, Admission | None]:
     """Whether the next LLM call may start: its admission, or why not.
 
-    Refused at the deadline, the iteration cap, the activation's cost cap, or by the agent's
-    daily or monthly budget. An admitted call holds an iteration (``calls_in_flight``, which the caller gives back) and
-    its worst-case cost in the budget until it settles.
+    Refused when an operator cancelled the activation, at the deadline, the iteration cap,
+    the activation's cost cap, or by the agent's daily or monthly budget. An admitted call
+    holds an iteration (``calls_in_flight``, which the caller gives back) and its worst-case
+    cost in the budget until it settles.
     """
+    if deps.cancelled is not None and await deps.cancelled():
+        log.info("loop.cancelled", activation_id=request.activation_id)
+        return "cancelled", None
     if deps.clock() >= request.deadline:
         return "deadline", None
     if state.steps + state.calls_in_flight >= request.agent.config.behavior.max_iterations:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -19,7 +19,14 @@ from shared.tools import DoneMarkers
 from shared.transcripts import Transcript
 
 Outcome = Literal[
-    "replied", "no_response", "limit_refused", "max_iterations", "deadline", "cost_cap", "budget_exhausted"
+    "replied",
+    "no_response",
+    "limit_refused",
+    "max_iterations",
+    "deadline",
+    "cost_cap",
+    "budget_exhausted",
+    "cancelled",
 ]
 NO_RESPONSE = "NO_RESPONSE"
 """The whole final answer of a model that judged no response is needed: nothing is posted."""
@@ -63,6 +70,9 @@ class LoopDeps:
             are recorded (``None``: nowhere).
         mcp: starts the MCP servers ``capabilities.mcp_servers`` and the grants allow, for
             the activation; their tools join the Hub's and the workspace's (``None``: none).
+        cancelled: asked before each step (each LLM call; each notification of a coding CLI):
+            True stops the activation there with the outcome ``cancelled`` (an operator's
+            ``activations cancel``); ``None``: never.
     """
 
     llm: LLMProvider
@@ -78,6 +88,7 @@ class LoopDeps:
     spending: Spending = field(default_factory=Spending)
     transcript: Transcript | None = None
     mcp: McpHost | None = None
+    cancelled: Callable[[], Awaitable[bool]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

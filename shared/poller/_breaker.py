@@ -128,6 +128,19 @@ class CircuitBreaker:
             for name, state in zip(names, states, strict=True)
         }
 
+    async def reset(self, agent_id: str) -> bool:
+        """Close the breaker of ``agent_id`` and forget its failures (an operator's ``breaker reset``).
+
+        Returns whether there was state to forget.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        async with translated("breaker reset"):
+            removed = int(await self._redis.delete(self.key(agent_id)))
+        log.info("breaker.reset", agent_id=agent_id, had_state=bool(removed))
+        return bool(removed)
+
     async def state(self, agent_id: str) -> dict[str, str]:
         """The raw breaker hash of ``agent_id`` (empty when closed with no failures)."""
         async with translated("breaker state"):

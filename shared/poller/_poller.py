@@ -52,6 +52,10 @@ class Poller:
     they can: ``shared.executors.availability``); such an agent is passed over, its
     notifications left unread and unqueued, and ``on_unrunnable`` is told once per agent
     and process (a log line and a metric, not a dead letter per mention).
+
+    ``paused`` says whether an operator paused the agent of a name (``shared.operator.Steering``;
+    ``None``: none is): such an agent's work is not queued (``paused`` in the report), its
+    notifications left unread, to be queued at the first poll after it is resumed.
     """
 
     def __init__(
@@ -69,10 +73,12 @@ class Poller:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         unrunnable: Callable[[str], str | None] | None = None,
         on_unrunnable: Callable[[AgentDefinition, str], None] | None = None,
+        paused: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._options = options or PollerOptions()
         self._unrunnable = unrunnable
         self._on_unrunnable = on_unrunnable
+        self._paused = paused
         self._reported: set[str] = set()
         self._redis = redis
         self._keys = keys
@@ -190,7 +196,7 @@ class Poller:
     ) -> None:
         """Queue one activation for the agent's wanted notifications (``pushed``, else its unread inbox)."""
         definition = await self._definition(name, report)
-        if definition is None:
+        if definition is None or await self._is_paused(name, report):
             return
         inbox = pushed if pushed is not None else await self._hub.notifications(agent_id)
         parts = _filter.split(definition.config.behavior, inbox)
@@ -283,6 +289,8 @@ class Poller:
             if not definition.config.behavior.discovery.enabled:
                 report.skipped["discovery_disabled"] += 1
                 continue
+            if await self._is_paused(stale.name, report):
+                continue
             # behavior.discovery.frequency: staleness (MIN_ACTIVATION_INTERVAL), hourly or daily.
             interval_s = frequency_s(definition, staleness_s=staleness_s)
             now_s = self._clock()
@@ -335,6 +343,13 @@ class Poller:
                 if self._on_unrunnable is not None:
                     self._on_unrunnable(definition, why)
         return None
+
+    async def _is_paused(self, name: str, report: TickReport) -> bool:
+        if self._paused is None or not await self._paused(name):
+            return False
+        report.skipped["paused"] += 1
+        log.info("poller.paused", agent=name)
+        return True
 
     async def _may_activate(self, agent_id: str, report: TickReport) -> bool:
         verdict = await self._budget.check(agent_id)

@@ -84,7 +84,7 @@ class TickReport:
     activations that new notifications joined instead (see ``ActivationQueue``).
 
     ``skipped`` counts agents (or notifications) passed over, by reason:
-    ``already_queued``, ``breaker_open``, ``budget: <reason>``, ``unknown_agent``,
+    ``already_queued``, ``breaker_open``, ``paused`` (by an operator), ``budget: <reason>``, ``unknown_agent``,
     ``invalid_agent``, ``too_soon``, ``lease_lost``, ``mode``.
     """
 

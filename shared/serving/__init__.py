@@ -26,12 +26,14 @@ Run a target (see each ``functions/<name>/main.py`` for its name)::
 
 from shared.observability import Readiness
 
-from ._auth import AuthPolicy, PushAuth, events_token, hub_webhook, sync_ticks, ticks
+from ._auth import AuthPolicy, PushAuth, events_token, hub_webhook, operator_token, sync_ticks, ticks
 from ._core import Served
 from ._flask import install, install_into_current_app, serve, start_target
+from ._operator import OPERATOR_HEADER, install_operator_routes
 from ._target import FunctionTarget
 
 __all__ = [
+    "OPERATOR_HEADER",
     "AuthPolicy",
     "FunctionTarget",
     "PushAuth",
@@ -41,6 +43,8 @@ __all__ = [
     "hub_webhook",
     "install",
     "install_into_current_app",
+    "install_operator_routes",
+    "operator_token",
     "serve",
     "start_target",
     "sync_ticks",

@@ -114,6 +114,13 @@ def events_token(settings: Settings) -> PushAuth:
     return PushAuth(name="events_token", bearer_token=settings.push_auth.events_token, settings_named="EVENTS_TOKEN")
 
 
+def operator_token(settings: Settings) -> PushAuth:
+    """The metrics function's operator routes: ``Authorization: Bearer <OPERATOR_TOKEN>``."""
+    return PushAuth(
+        name="operator_token", bearer_token=settings.push_auth.operator_token, settings_named="OPERATOR_TOKEN"
+    )
+
+
 def ticks(_settings: Settings) -> PushAuth:
     """The poller: PingSource ticks, which cannot carry a credential (see the module docstring)."""
     return PushAuth(

@@ -96,6 +96,12 @@ class Core:
         else:
             self._stack.push_async_callback(self._hub.aclose)
 
+    @property
+    def redis(self) -> Redis:
+        """The process's Redis client (once entered)."""
+        assert self._redis is not None, "Core used outside async with"
+        return self._redis
+
     async def serve(self, event: CloudEvent) -> Served:
         """Run the handler on ``event``; publish what it returns on the results stream."""
         assert self._handler is not None and self._publisher is not None, "Core used outside async with"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import structlog
 from cloudevents.http import CloudEvent
@@ -20,12 +22,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from shared.observability import ActivationMetrics, Readiness
 from shared.runtime import HandlerFactory, load_factory
 from shared.settings import Settings
+from shared.streams import Redis, StreamKeys
 
 from ._auth import AuthPolicy, PushAuth
 from ._core import Core, Served
 from ._loop import LoopThread
 
 log = structlog.get_logger("botburrow.serving")
+
+T = TypeVar("T")
 
 
 class FunctionTarget:
@@ -78,6 +83,11 @@ class FunctionTarget:
         """Run the handler on ``event`` and publish its outcome; exceptions pass through unchanged."""
         loop, core = self._started()
         return loop.run(core.serve(event))
+
+    def run(self, work: Callable[[Redis, StreamKeys], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work`` on the target's loop with its Redis client and keys (a route of its own)."""
+        loop, core = self._started()
+        return loop.run(work(core.redis, core.keys))
 
     def readiness(self) -> Readiness:
         """Whether Redis and the Hub answer (never raises)."""

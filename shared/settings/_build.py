@@ -110,6 +110,7 @@ def push_auth(env: Env) -> PushAuthSettings:
         hub_webhook_secret=env.secret("HUB_WEBHOOK_SECRET"),
         ingest_token=env.secret("INGEST_TOKEN"),
         events_token=env.secret("EVENTS_TOKEN"),
+        operator_token=env.secret("OPERATOR_TOKEN"),
     )
 
 

@@ -141,13 +141,16 @@ class PushAuthSettings:
     webhook deliveries with (``X-Hub-Signature-256``, ``shared.signing``);
     ``ingest_token`` (``INGEST_TOKEN``) a bearer token an operator's curl may present to
     the ingest target instead; ``events_token`` (``EVENTS_TOKEN``) the bearer token the
-    runner's and metrics function's HTTP CloudEvent targets require. ``None`` is not
-    "open": a target whose credential is unset refuses every push.
+    runner's and metrics function's HTTP CloudEvent targets require; ``operator_token``
+    (``OPERATOR_TOKEN``) the bearer token of the metrics function's operator routes
+    (``/api/agents``, ``/agents/{name}/pause``, ...). ``None`` is not "open": a target
+    whose credential is unset refuses every push.
     """
 
     hub_webhook_secret: Secret | None = None
     ingest_token: Secret | None = None
     events_token: Secret | None = None
+    operator_token: Secret | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

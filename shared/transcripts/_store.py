@@ -119,6 +119,31 @@ class TranscriptStore:
             return None
         return Recorded(activation_id=activation_id, attempt=chosen, entries=[orjson.loads(r) for r in raw])
 
+    async def heads_and_tails(self, attempts: list[tuple[str, int]]) -> list[Recorded | None]:
+        """Each attempt's first and last entries only (its ``begin``, and its ``end`` once ended), in one round trip.
+
+        For listings: a transcript may hold a megabyte, its two ends a few hundred bytes.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        if not attempts:
+            return []
+        async with translated("LRANGE transcript ends"), self._redis.pipeline(transaction=False) as pipe:
+            for activation_id, attempt in attempts:
+                key = self._keys.entries(activation_id, attempt)
+                pipe.lindex(key, 0)
+                pipe.lindex(key, -1)
+            raw = await pipe.execute()
+        out: list[Recorded | None] = []
+        for index, (activation_id, attempt) in enumerate(attempts):
+            first, last = raw[2 * index], raw[2 * index + 1]
+            entries = [orjson.loads(first)] if first is not None else []
+            if last is not None and len(entries) == 1 and last != first:
+                entries.append(orjson.loads(last))
+            out.append(Recorded(activation_id=activation_id, attempt=attempt, entries=entries) if entries else None)
+        return out
+
     async def attempts(self, activation_id: str) -> list[int]:
         """The attempts of ``activation_id`` that have a transcript, oldest first.
 

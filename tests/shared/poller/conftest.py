@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ def make_poller(redis: Redis, keys: StreamKeys, client: HubClient, agents_dir: P
         clock: Callable[[], float] | None = None,
         breaker_clock: Callable[[], float] | None = None,
         holder: str = "p1",
+        paused: Callable[[str], Awaitable[bool]] | None = None,
         **options: Any,
     ) -> Poller:
         tick_clock = clock or time.time
@@ -97,6 +98,7 @@ def make_poller(redis: Redis, keys: StreamKeys, client: HubClient, agents_dir: P
             options=PollerOptions(holder=holder, **{"idle_wait_s": 0.01, "tail_s": 0.0, **options}),
             clock=tick_clock,
             sleep=sleep,
+            paused=paused,
         )
 
     return make

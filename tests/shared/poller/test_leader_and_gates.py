@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from local_emulator.hub import MockHub
+from shared.operator import Controls, Operator, Steering
 from shared.poller import Allowed, BudgetVerdictLike, CircuitBreaker
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested, requested_ids
@@ -134,3 +135,24 @@ async def test_joining_an_activation_already_queued_asks_no_gate(
 
     assert report.joined == [opened] and gate.asked == [alice], "the queued activation passed the gate already"
     assert len(await requested(redis, keys)) == 1
+
+
+async def test_a_paused_agent_is_not_queued_and_its_mention_stays_unread_until_resumed(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    alice = hub.agent("alice")
+    assert alice is not None
+    hub.human_post("dana", "hi @alice and @bob")
+    controls = Controls(redis, keys=keys, operator=Operator(redis, keys=keys))
+    await redis.hset(f"{keys.prefix}:poller:agents", mapping={alice.id: "alice"})
+    await controls.pause("alice", who="cli:test")
+    poller = make_poller(paused=Steering(redis, keys=keys).is_paused)
+
+    report = await poller.tick(window_s=0.2)
+    assert [e.agent_name for e in await requested(redis, keys)] == ["bob"]
+    assert report.skipped["paused"] >= 1
+    assert [n for n in hub.notifications if n.agent_id == alice.id and not n.read] != []
+
+    await controls.resume("alice", who="cli:test")
+    await poller.tick(window_s=0.2)
+    assert sorted(e.agent_name for e in await requested(redis, keys)) == ["alice", "bob"]
