@@ -51,6 +51,7 @@ import structlog
 from shared.errors import InvalidEvent
 from shared.events import ActivationCompleted, data_of, from_fields
 from shared.streams import Redis, StreamKeys, connect, ensure_groups, transport_groups
+from shared.webview import Sessions
 
 from ._children import Child, check_ports
 from ._pools import Pool, PoolSpec
@@ -72,7 +73,7 @@ SOURCES = {
     "definitions": "definitions/main.py",
 }
 """Each function's functions-framework source, under ``functions/``."""
-CREDENTIALS = ("HUB_WEBHOOK_SECRET", "INGEST_TOKEN", "EVENTS_TOKEN")
+CREDENTIALS = ("HUB_WEBHOOK_SECRET", "INGEST_TOKEN", "EVENTS_TOKEN", "OPERATOR_TOKEN")
 """What pushes carry: taken from the environment, or made up per run."""
 SYNC_EVERY_S = 300.0
 """The definitions-sync PingSource's schedule (``knative/pingsource.yaml``: every 5 minutes)."""
@@ -148,6 +149,7 @@ class Emulator:
         self.local_hub = not options.env.get("HUB_URL") or _is_local_hub(options.env["HUB_URL"], options.ports.hub)
         self._started = time.monotonic()
         self.env = self._child_env()
+        self.ui_url = ""
 
     # -- environment ------------------------------------------------------------
 
@@ -209,6 +211,9 @@ class Emulator:
             for pool in self.pools.values():
                 await pool.start()
             await self._wait_ready()
+            # A one-time link that opens the web view signed in (shared.webview); it works once.
+            token = await Sessions(redis, prefix=self.prefix).mint_login()
+            self.ui_url = f"http://127.0.0.1:{o.ports.metrics}/ui/login?token={token}"
             log.info("emulator.ready", **self.addresses())
             tasks = [
                 asyncio.create_task(ping_source(self.addresses()["poller"], every_s=o.poll_interval_s), name="ping"),
@@ -264,6 +269,8 @@ class Emulator:
             "logs": str(self.options.logs_dir),
             "credentials": str(self.options.logs_dir / "credentials.env"),
         }
+        if self.ui_url:
+            out["ui"] = self.ui_url
         return out
 
     async def _start_services(self) -> None:
