@@ -167,7 +167,11 @@ class QueueProxy:
         body = await request.read()
         try:
             async with self._session.request(
-                request.method, self.upstream + request.path_qs, headers=headers, data=body
+                request.method,
+                self.upstream + request.path_qs,
+                headers=headers,
+                data=body,
+                allow_redirects=False,  # a redirect is the client's to follow, as through Knative
             ) as answer:
                 if answer.content_type == "text/event-stream":  # server-sent events: passed on as they come
                     return await _relay(request, answer)

@@ -5,8 +5,8 @@ part           from
 =============  ===============================================================================
 agents         ``Operator.agents()`` (spend, budget, breaker, paused, last activation)
 pipeline       ``stream_status`` of each activation stream (lag, pending) and of the results
-               stream; runner pools: consumers of the ``runners`` group idle less than
-               ``ACTIVE_CONSUMER_MS`` (``XINFO CONSUMERS``)
+               stream; runners: the consumers of the ``runners`` group idle less than
+               ``ACTIVE_CONSUMER_MS`` on any activation stream (``XINFO CONSUMERS``)
 activations    the newest transcripts (``TranscriptStore``): outcome, cost; those without an
                ``end`` are in flight, their current step the kind of their last entry
 threads        the posts the newest transcripts' model requests name (``on post <id>``),
@@ -94,14 +94,13 @@ class Snapshots:
 
     async def _pipeline(self, redis: Redis, keys: StreamKeys) -> dict[str, Any]:
         streams: list[dict[str, Any]] = []
-        pools: dict[str, int] = {}
+        runners: set[str] = set()
         for stream in (*keys.activation_streams, keys.results):
             group = RESULTS_GROUP if stream == keys.results else RUNNERS_GROUP
             status = await stream_status(redis, stream, group)
             consumers = await self._active_consumers(redis, stream, group)
             if group == RUNNERS_GROUP:
-                for name in consumers:
-                    pools[_pool_of(name)] = pools.get(_pool_of(name), 0) + 1
+                runners.update(consumers)
             streams.append(
                 {
                     "stream": stream,
@@ -113,7 +112,7 @@ class Snapshots:
                     "consumers": consumers,
                 }
             )
-        return {"streams": streams, "pools": pools}
+        return {"streams": streams, "runners": sorted(runners)}
 
     async def _active_consumers(self, redis: Redis, stream: str, group: str) -> list[str]:
         async with translated("XINFO CONSUMERS"):
@@ -209,18 +208,12 @@ class Snapshots:
         return {"spend": spend, "outcomes": outcomes, "bucket_s": OUTCOME_BUCKET_S}
 
 
-def _pool_of(consumer: str) -> str:
-    """The pool a runner consumer belongs to: its name without the trailing instance part."""
-    head, sep, _ = consumer.rpartition("-")
-    return head if sep and head else consumer
-
-
 def _text_of(message: Any) -> str:
-    """The text of one recorded message (a string, or parts with ``text``)."""
+    """The text of one recorded message (a string, or ``parts``/``content`` with ``text``)."""
     if isinstance(message, str):
         return message
     if isinstance(message, dict):
-        content = message.get("content", message.get("text", ""))
+        content = message.get("parts", message.get("content", message.get("text", "")))
         if isinstance(content, list):
             return "\n".join(_text_of(part) for part in content)
         return str(content)

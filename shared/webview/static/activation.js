@@ -18,7 +18,7 @@ function body(e) {
     case "llm_request":
       return [h("div", { class: "muted" }, `${e.model || ""} conversation ${e.conversation ?? ""} call ${e.call ?? ""}`),
         ...(e.system ? [h("details", {}, h("summary", {}, "system"), pre(textOf(e.system)))] : []),
-        ...(e.messages || []).map((m) => h("div", { class: "message" }, h("span", { class: "author" }, m.role || ""), pre(textOf(m.content ?? m), "request-text")))];
+        ...(e.messages || []).map((m) => h("div", { class: "message" }, h("span", { class: "author" }, m.role || ""), pre(textOf(m.parts ?? m.content ?? m), "request-text")))];
     case "llm_response":
       return [h("div", { class: "muted" }, `${e.model || ""} stop ${e.stop || ""}, ${e.duration_ms ?? "?"} ms, $${Number(e.cost_usd || 0).toFixed(5)}`),
         pre(textOf(e.parts), "reply-text")];

@@ -58,8 +58,7 @@ function renderAgents(agents) {
 function renderPipeline(p, inFlight, recent) {
   document.querySelector("#streams tbody").replaceChildren(...p.streams.map((s) =>
     h("tr", { "data-stream": s.stream }, h("td", {}, s.stream), h("td", {}, s.lag ?? "?"), h("td", {}, s.pending), h("td", {}, s.delayed), h("td", {}, s.consumers.length))));
-  const pools = Object.entries(p.pools);
-  document.getElementById("pools").textContent = pools.length ? pools.map(([k, v]) => `${k}: ${v}`).join(", ") : "none active";
+  document.getElementById("pools").textContent = p.runners.length ? `${p.runners.length} (${p.runners.join(", ")})` : "none active";
   const list = document.getElementById("inflight");
   list.replaceChildren(...(inFlight.length ? inFlight.map((a) => h("li", {}, activationLink(a.id), ` ${a.agent}: `, h("span", { class: "pill running" }, a.step)))
     : [h("li", { class: "muted" }, "none")]));
