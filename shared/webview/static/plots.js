@@ -54,6 +54,7 @@ const Plots = (() => {
       const pts = series[name].map(([t, v]) => `${x(new Date(t).getTime()).toFixed(1)},${y(v).toFixed(1)}`);
       if (pts.length === 1) pts.push(pts[0]);
       svg.appendChild(el("polyline", { points: pts.join(" "), fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2, "data-series": name }));
+      for (const [t, v] of series[name]) svg.appendChild(el("circle", { cx: x(new Date(t).getTime()), cy: y(v), r: 2.5, fill: COLORS[i % COLORS.length] }));
     });
     legend(target, names);
   }
