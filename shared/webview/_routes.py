@@ -245,25 +245,33 @@ class _Routes:
             answer.headers["Retry-After"] = "5"
             return answer
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return flask.Response(self._stream(), mimetype="text/event-stream", headers=headers)
+        answer = flask.Response(self._stream(), mimetype="text/event-stream", headers=headers)
+        released = threading.Event()
+
+        def release() -> None:
+            # The server closes every response, streamed to the end or not (a closed tab, a
+            # generator never started): the slot is given back there, once.
+            if not released.is_set():
+                released.set()
+                self.slots.release()
+
+        answer.call_on_close(release)
+        return answer
 
     def _stream(self) -> Iterator[bytes]:
-        """Snapshot events until ``stream_max_s`` has passed; the slot is released however it ends."""
-        try:
-            deadline = time.monotonic() + self.stream_max_s
-            yield b"retry: 2000\n\n"
-            last = self.target.run(_last_ids)
-            yield _event("snapshot", self._snapshot())
-            sent = time.monotonic()
-            while time.monotonic() < deadline:
-                moved, last = self.target.run(functools.partial(_moved, last=last))
-                if moved or time.monotonic() - sent >= self.every_s:
-                    yield _event("snapshot", self._snapshot())
-                    sent = time.monotonic()
-                else:
-                    yield b": idle\n\n"  # a closed tab shows up as a failed write
-        finally:
-            self.slots.release()
+        """Snapshot events until ``stream_max_s`` has passed (the slot is released when the answer closes)."""
+        deadline = time.monotonic() + self.stream_max_s
+        yield b"retry: 2000\n\n"
+        last = self.target.run(_last_ids)
+        yield _event("snapshot", self._snapshot())
+        sent = time.monotonic()
+        while time.monotonic() < deadline:
+            moved, last = self.target.run(functools.partial(_moved, last=last))
+            if moved or time.monotonic() - sent >= self.every_s:
+                yield _event("snapshot", self._snapshot())
+                sent = time.monotonic()
+            else:
+                yield b": idle\n\n"  # a closed tab shows up as a failed write
 
 
 def _event(name: str, body: dict[str, Any]) -> bytes:
