@@ -105,7 +105,7 @@ class _Routes:
     def __init__(self, target: FunctionTarget, *, max_streams: int, stream_max_s: float, every_s: float) -> None:
         self.target = target
         self.bearer = operator_token(target.settings)
-        self.snapshots = Snapshots(hub=target.settings.hub)
+        self.snapshots = Snapshots(hub=target.settings.hub, streams=target.settings.streams)
         self.slots = threading.BoundedSemaphore(max_streams)
         self.stream_max_s = stream_max_s
         self.every_s = every_s

@@ -5,7 +5,7 @@ part           from
 =============  ===============================================================================
 agents         ``Operator.agents()`` (spend, budget, breaker, paused, last activation)
 pipeline       ``stream_status`` of each activation stream (lag, pending) and of the results
-               stream; runners: the consumers of the ``runners`` group idle less than
+               stream; runners: the consumers of the runners' group idle less than
                ``ACTIVE_CONSUMER_MS`` on any activation stream (``XINFO CONSUMERS``)
 activations    the newest transcripts (``TranscriptStore``): outcome, cost; those without an
                ``end`` are in flight, their current step the kind of their last entry
@@ -20,6 +20,7 @@ series         spend per agent over the day (cumulative, from today's ended atte
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections import OrderedDict
@@ -32,11 +33,9 @@ from shared.errors import BotburrowError
 from shared.hub import HubClient
 from shared.operator import Operator, summarize
 from shared.settings import HubSettings
-from shared.streams import Redis, StreamKeys, stream_status, text, translated
+from shared.streams import Redis, StreamKeys, StreamSettings, stream_status, text, translated
 from shared.transcripts import TranscriptStore
 
-RUNNERS_GROUP = "runners"
-RESULTS_GROUP = "metrics"
 ACTIVE_CONSUMER_MS = 60_000
 """A runner consumer idle longer than this is not counted in its pool."""
 RECENT = 60
@@ -56,11 +55,14 @@ class Snapshots:
 
     Args:
         hub: the Hub's settings (threads are fetched with its service key).
+        streams: the groups to report on (the runners' on the activation streams, the results').
         clock: epoch seconds.
     """
 
-    def __init__(self, *, hub: HubSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, hub: HubSettings, streams: StreamSettings, clock: Callable[[], float] = time.time) -> None:
         self._hub_settings = hub
+        self._group = streams.group
+        self._results_group = streams.results_group
         self._clock = clock
         self._posts_of: OrderedDict[str, tuple[str, tuple[str, ...]]] = OrderedDict()
         self._threads: dict[str, tuple[float, dict[str, Any] | None]] = {}
@@ -96,22 +98,12 @@ class Snapshots:
         streams: list[dict[str, Any]] = []
         runners: set[str] = set()
         for stream in (*keys.activation_streams, keys.results):
-            group = RESULTS_GROUP if stream == keys.results else RUNNERS_GROUP
+            group = self._results_group if stream == keys.results else self._group
             status = await stream_status(redis, stream, group)
             consumers = await self._active_consumers(redis, stream, group)
-            if group == RUNNERS_GROUP:
+            if stream != keys.results:
                 runners.update(consumers)
-            streams.append(
-                {
-                    "stream": stream,
-                    "group": group,
-                    "length": status.length,
-                    "lag": status.lag,
-                    "pending": status.pending,
-                    "delayed": status.delayed,
-                    "consumers": consumers,
-                }
-            )
+            streams.append({**dataclasses.asdict(status), "group": group, "consumers": consumers})
         return {"streams": streams, "runners": sorted(runners)}
 
     async def _active_consumers(self, redis: Redis, stream: str, group: str) -> list[str]:

@@ -70,7 +70,7 @@ function renderPlots(snap) {
   Plots.lines(document.getElementById("plot-spend"), snap.series.spend, "no spend today yet");
   Plots.bars(document.getElementById("plot-outcomes"), snap.series.outcomes, "no ended activations yet");
   for (const s of snap.pipeline.streams) {
-    if (s.group !== "runners") continue;
+    if (!s.stream.includes(":activations:")) continue;
     const name = s.stream.split(":").pop();
     const ring = (lagSamples[name] = lagSamples[name] || []);
     ring.push([snap.at, s.lag ?? 0]);

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 import flask
@@ -11,10 +10,8 @@ import pytest
 import redis as sync_redis
 
 from local_emulator.hub import MockHubServer
-from shared.runtime import load_factory
-from shared.serving import FunctionTarget, events_token
-from shared.settings import Settings
 from shared.webview import COOKIE, UI_HEADER, install_webview_routes
+from tests.support.metrics_target import metrics_target, unique_prefix
 
 TOKEN = "operator-token-0123"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -23,12 +20,7 @@ GUARDED = ["/ui", "/ui/api/snapshot", "/ui/api/activations/evt-1", "/ui/activati
 
 @pytest.fixture
 def prefix(redis_url: str) -> Iterator[str]:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = sync_redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
-    client.close()
+    yield from unique_prefix(redis_url)
 
 
 @pytest.fixture
@@ -43,21 +35,7 @@ def store(redis_url: str, prefix: str) -> Iterator[sync_redis.Redis]:
 
 @pytest.fixture
 def app(redis_url: str, prefix: str, server: MockHubServer) -> Iterator[flask.Flask]:
-    settings = Settings.from_env(
-        {
-            "REDIS_URL": redis_url,
-            "STREAM_PREFIX": prefix,
-            "HUB_URL": server.url,
-            "HUB_API_KEY": "botburrow-local",
-            "OPERATOR_TOKEN": TOKEN,
-        }
-    )
-    target = FunctionTarget(
-        name="metrics",
-        settings=settings,
-        factory=load_factory("functions.runner.noop:handler"),
-        auth=events_token(settings),
-    )
+    target = metrics_target(redis_url=redis_url, prefix=prefix, hub_url=server.url, operator_token=TOKEN)
     app = flask.Flask("webview-test")
     install_webview_routes(app, target, max_streams=1, stream_max_s=5.0, every_s=0.5)
     yield app
