@@ -169,7 +169,7 @@ async def test_ingest_takes_authenticated_cloudevents_in_both_modes_and_names_wh
 ) -> None:
     name = sorted(await _agents(http, emulator.hub))[0]
     credentials = emulator.credentials()
-    assert set(credentials) == {"HUB_WEBHOOK_SECRET", "INGEST_TOKEN", "EVENTS_TOKEN"}
+    assert set(credentials) == {"HUB_WEBHOOK_SECRET", "INGEST_TOKEN", "EVENTS_TOKEN", "OPERATOR_TOKEN"}
     assert all(len(value) >= 24 for value in credentials.values()), "made up, not empty"
     assert (emulator.logs / "credentials.env").stat().st_mode & 0o077 == 0, "owner only"
     binary = {
