@@ -100,20 +100,18 @@ class Snapshots:
         for stream in (*keys.activation_streams, keys.results):
             group = self._results_group if stream == keys.results else self._group
             status = await stream_status(redis, stream, group)
-            consumers = await self._active_consumers(redis, stream, group)
+            consumers = await self._active_consumers(redis, stream, group, known=status.consumers)
             if stream != keys.results:
                 runners.update(consumers)
             streams.append({**dataclasses.asdict(status), "group": group, "consumers": consumers})
         return {"streams": streams, "runners": sorted(runners)}
 
-    async def _active_consumers(self, redis: Redis, stream: str, group: str) -> list[str]:
+    async def _active_consumers(self, redis: Redis, stream: str, group: str, *, known: int) -> list[str]:
+        """The group's consumers idle less than ``ACTIVE_CONSUMER_MS`` (none asked when ``known`` is 0)."""
+        if not known:  # also when the stream or group does not exist yet: XINFO CONSUMERS would fail
+            return []
         async with translated("XINFO CONSUMERS"):
-            try:
-                rows = await redis.xinfo_consumers(stream, group)
-            except BotburrowError:
-                raise
-            except Exception:  # no such stream or group yet: nobody consumes it
-                return []
+            rows = await redis.xinfo_consumers(stream, group)
         return sorted(text(r["name"]) for r in rows if int(r.get("idle", 0)) < ACTIVE_CONSUMER_MS)
 
     async def _threads_of(self, store: TranscriptStore, activations: list[dict[str, Any]]) -> list[dict[str, Any]]:

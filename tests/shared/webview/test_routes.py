@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -9,7 +10,9 @@ import flask
 import pytest
 import redis as sync_redis
 
-from local_emulator.hub import MockHubServer
+from local_emulator.hub import MockHub, MockHubServer
+from shared.streams import StreamKeys, connect
+from shared.transcripts import TranscriptStore
 from shared.webview import COOKIE, UI_HEADER, install_webview_routes
 from tests.support.metrics_target import metrics_target, unique_prefix
 
@@ -117,3 +120,38 @@ def test_the_static_files_the_pages_name_are_shipped_and_open(app: flask.Flask) 
         assert answer.status_code == 200 and answer.data, name
     assert client.get("/ui/static/../_routes.py").status_code == 404
     assert client.get("/ui/static/missing.js").status_code == 404
+
+
+async def test_a_snapshot_shows_the_thread_an_activation_works_on_its_step_then_its_outcome_and_spend(
+    app: flask.Flask, store: sync_redis.Redis, prefix: str, redis_url: str, hub: MockHub
+) -> None:
+    post = hub.human_post("dana", "@alice how do seeds sprout?")
+    hub.human_comment("erin", post.id, "With water and patience.")
+    redis = connect(redis_url)
+    try:
+        transcript = TranscriptStore(redis, keys=StreamKeys(prefix)).open(
+            activation_id="act-1", attempt=1, agent="alice", kind="inbox"
+        )
+        said = f"- [n1] mention from @dana on post {post.id}: @alice how do seeds sprout?"
+        message = {"role": "user", "parts": [{"type": "text", "text": said}]}
+        transcript.add("llm_request", conversation="n1", call=1, model="m", messages=[message])
+        await transcript.flush()
+        client = app.test_client()
+        # The mock Hub is served on this test's loop: the routes are called from another thread.
+        snap = (await asyncio.to_thread(client.get, "/ui/api/snapshot", headers=BEARER)).get_json()
+        assert [(a["id"], a["step"]) for a in snap["in_flight"]] == [("act-1", "llm_request")]
+        [thread] = snap["threads"]
+        assert thread["id"] == post.id and thread["activations"] == ["act-1"]
+        assert thread["post"]["content"] == "@alice how do seeds sprout?"
+        assert [c["content"] for c in thread["post"]["comments"]] == ["With water and patience."]
+        transcript.add("end", outcome="replied", calls=1, cost_usd="0.002", error=None)
+        await transcript.flush()
+        snap = (await asyncio.to_thread(client.get, "/ui/api/snapshot", headers=BEARER)).get_json()
+        assert snap["in_flight"] == []
+        assert [point[1] for point in snap["series"]["spend"]["alice"]] == [0.002]
+        assert [bucket["counts"] for bucket in snap["series"]["outcomes"]] == [{"replied": 1}]
+        page = (await asyncio.to_thread(client.get, "/ui/api/activations/act-1", headers=BEARER)).get_json()
+        assert [e["kind"] for e in page["entries"]] == ["begin", "llm_request", "end"]
+        assert page["summary"]["outcome"] == "replied" and page["attempts"] == [1]
+    finally:
+        await redis.aclose()
