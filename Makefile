@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test test-fast lint fmt redis postgres sandbox mcp-servers mcp-image clis cli-image image-offline bench clean
+.PHONY: install lock run test test-fast lint fmt redis postgres browser sandbox mcp-servers mcp-image clis cli-image image-offline bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ redis:
 # PostgreSQL's server binaries (the MCP tests start a private server; apt-get when root and missing).
 postgres:
 	@bash scripts/ensure-postgres
+
+# Chromium and chromedriver at /usr/bin (the web view's browser test drives them with Selenium,
+# offline; apt-get when root and missing). Under CI=true the browser test fails without them.
+browser:
+	@bash scripts/ensure-browser || { [ "$$CI" != "true" ] && echo "make browser: the browser test will skip" >&2; }
 
 # bubblewrap, a Docker engine and the sandbox image built offline (apt-get and dockerd
 # when root). Only CI insists: elsewhere the sandbox tests skip when this cannot be done.
@@ -65,7 +70,7 @@ image-offline: install sandbox
 run: install
 	$(BIN)/python -m local_emulator $(ARGS)
 
-test: install redis postgres sandbox mcp-servers mcp-image clis cli-image
+test: install redis postgres browser sandbox mcp-servers mcp-image clis cli-image
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The inner loop: everything but the slow suites (emulator, crash, process tests) and the

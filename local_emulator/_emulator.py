@@ -52,6 +52,7 @@ import structlog
 from shared.errors import InvalidEvent
 from shared.events import ActivationCompleted, data_of, from_fields
 from shared.streams import Redis, StreamKeys, connect, ensure_groups, transport_groups
+from shared.webview import Sessions
 
 from ._children import Child, check_ports
 from ._pools import Pool, PoolSpec
@@ -149,6 +150,7 @@ class Emulator:
         self.local_hub = not options.env.get("HUB_URL") or _is_local_hub(options.env["HUB_URL"], options.ports.hub)
         self._started = time.monotonic()
         self.env = self._child_env()
+        self.ui_url = ""
 
     # -- environment ------------------------------------------------------------
 
@@ -210,6 +212,9 @@ class Emulator:
             for pool in self.pools.values():
                 await pool.start()
             await self._wait_ready()
+            # A one-time link that opens the web view signed in (shared.webview); it works once.
+            token = await Sessions(redis, prefix=self.prefix).mint_login()
+            self.ui_url = f"http://127.0.0.1:{o.ports.metrics}/ui/login?token={token}"
             log.info("emulator.ready", **self.addresses())
             tasks = [
                 asyncio.create_task(ping_source(self.addresses()["poller"], every_s=o.poll_interval_s), name="ping"),
@@ -265,6 +270,8 @@ class Emulator:
             "logs": str(self.options.logs_dir),
             "credentials": str(self.options.logs_dir / "credentials.env"),
         }
+        if self.ui_url:
+            out["ui"] = self.ui_url
         return out
 
     async def _start_services(self) -> None:

@@ -21,6 +21,7 @@ What the kubelet and Prometheus reach on the pod itself, not through the queue-p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -166,14 +167,31 @@ class QueueProxy:
         body = await request.read()
         try:
             async with self._session.request(
-                request.method, self.upstream + request.path_qs, headers=headers, data=body
+                request.method,
+                self.upstream + request.path_qs,
+                headers=headers,
+                data=body,
+                allow_redirects=False,  # a redirect is the client's to follow, as through Knative
             ) as answer:
+                if answer.content_type == "text/event-stream":  # server-sent events: passed on as they come
+                    return await _relay(request, answer)
                 payload = await answer.read()
                 return web.Response(status=answer.status, body=payload, headers=_end_to_end(answer.headers))
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Knative answers 502 when the container cannot be reached.
             log.warning("emulator.upstream_failed", service=self.name, error=type(exc).__name__)
             return web.json_response({"error": "upstream_unreachable", "service": self.name}, status=502)
+
+
+async def _relay(request: web.Request, answer: aiohttp.ClientResponse) -> web.StreamResponse:
+    """Copy a streamed answer chunk by chunk (Knative's queue-proxy does not buffer them either)."""
+    relayed = web.StreamResponse(status=answer.status, headers=_end_to_end(answer.headers))
+    relayed.headers.pop("Content-Length", None)
+    await relayed.prepare(request)
+    with contextlib.suppress(ConnectionResetError, aiohttp.ClientError):
+        async for chunk in answer.content.iter_any():
+            await relayed.write(chunk)
+    return relayed
 
 
 def _end_to_end(headers: Mapping[str, str]) -> dict[str, str]:

@@ -11,8 +11,9 @@ Besides ``POST /`` (binary or structured CloudEvent): ``GET /healthz``, ``/ready
 ``/metrics``, and the operator's routes (``GET /api/agents``, ``/api/agents/<name>``,
 ``/api/audit``; ``POST /agents/<name>/pause|resume|breaker/reset``,
 ``/activations/<id>/cancel``), each wanting ``Authorization: Bearer <OPERATOR_TOKEN>``
-(``shared.serving.install_operator_routes``). Settings come from the environment once,
-here (see ``shared.settings``).
+(``shared.serving.install_operator_routes``), and the live web view under ``/ui``
+(``shared.webview``: the same token, or a session a one-time login link opened).
+Settings come from the environment once, here (see ``shared.settings``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from shared.serving import events_token, install_operator_routes, serve, start_target
+from shared.webview import install_webview_routes
 
 HANDLER = "functions.metrics.handler:handler"
 
@@ -36,3 +38,4 @@ def metrics(event: CloudEvent) -> None:
 
 if flask.has_app_context():
     install_operator_routes(flask.current_app, target)
+    install_webview_routes(flask.current_app, target)
