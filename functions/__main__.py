@@ -6,11 +6,13 @@ runner Deployment/ScaledJob in ``knative/`` and ``keda/`` pass it as ``args``)::
     poller              the poller's functions-framework target (ticks) on $PORT (Knative sets it; 8080)
     ingest              the ingest target (the Hub's webhook, Poller.ingest) on $PORT
     definitions         the definitions function's target on $PORT: the push webhook and the sync tick
-    metrics             the metrics function: consumes the results stream; probes and
+    metrics             the metrics function's pump: consumes the results stream; probes and
                         /metrics on METRICS_PORT
+    metrics-http        the metrics function's target on $PORT: the operator's routes and
+                        controls, the web view (/ui), /metrics read from Redis at scrape
     runner [--once]     the runner's stream pump (--once: one activation, for a Job)
 
-The poller, ingest and the definitions function run under gunicorn as functions-framework
+The poller, ingest, the definitions function and metrics-http run under gunicorn as functions-framework
 runs them in production, one worker with threads (the handler owns an event loop per
 process): ingest with enough threads for its Service's containerConcurrency
 (``knative/ingest.yaml``).
@@ -23,13 +25,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-USAGE = "usage: python -m functions poller | ingest | definitions | metrics | runner [--once] [--idle-exit S]"
+USAGE = "usage: python -m functions poller | ingest | definitions | metrics | metrics-http | runner [--once] [--idle-exit S]"
 HTTP_TARGETS = {
-    "poller": ("poller/main.py", 4),
-    "ingest": ("poller/ingest.py", 32),
-    "definitions": ("definitions/main.py", 4),
+    "poller": ("poller/main.py", "poller", 4),
+    "ingest": ("poller/ingest.py", "ingest", 32),
+    "definitions": ("definitions/main.py", "definitions", 4),
+    "metrics-http": ("metrics/main.py", "metrics", 8),  # 4 event streams of the web view at most, and the rest
 }
-"""Target -> (its source under functions/, gunicorn threads)."""
+"""Command -> (its source under functions/, its functions-framework target, gunicorn threads)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = args[0], args[1:]
     if name in HTTP_TARGETS:
-        source, threads = HTTP_TARGETS[name]
+        source, target, threads = HTTP_TARGETS[name]
         port = os.environ.get("PORT", "8080")
-        app = f'functions_framework:create_app(target="{name}", source="{HERE / source}")'
+        app = f'functions_framework:create_app(target="{target}", source="{HERE / source}")'
         # /dev/shm for gunicorn's heartbeat files: the root filesystem is read-only.
         options = ["--bind", f":{port}", "--workers", "1", "--threads", str(threads), "--worker-tmp-dir", "/dev/shm"]
         options += ["--timeout", "0", "--graceful-timeout", "60"]

@@ -167,7 +167,7 @@ def test_the_webhook_goes_to_ingest_which_takes_many_at_once_and_is_authenticate
     ingest = one("Service", "ingest")
     template = ingest["spec"]["template"]
     assert template["spec"]["containerConcurrency"] >= 10, "a tick's minute never holds a webhook"
-    _, threads = HTTP_TARGETS["ingest"]
+    _, _, threads = HTTP_TARGETS["ingest"]
     assert threads >= template["spec"]["containerConcurrency"], "gunicorn serves as many at once as Knative lets in"
     [container] = template["spec"]["containers"]
     assert container["args"] == ["ingest"]

@@ -55,7 +55,7 @@ def test_an_unknown_function_is_a_usage_error() -> None:
         [sys.executable, "-m", "functions", "mailer"], cwd=ROOT, env=child_env(), capture_output=True, timeout=30
     )
     assert done.returncode == 2
-    assert b"usage: python -m functions poller | ingest | definitions | metrics | runner" in done.stderr
+    assert b"usage: python -m functions poller | ingest | definitions | metrics | metrics-http | runner" in done.stderr
 
 
 @asynccontextmanager
@@ -148,3 +148,25 @@ async def test_the_metrics_function_is_a_pump_with_probes(
         assert "botburrow_scrape_failures_total{" not in exposition
         metrics.send_signal(signal.SIGTERM)
         assert metrics.wait(timeout=30) == 0
+
+
+async def test_metrics_http_serves_the_operators_routes_under_gunicorn_as_the_cluster_runs_it(
+    redis_url: str, keys: StreamKeys, server: MockHubServer, tmp_path: Path
+) -> None:
+    """``knative/metrics.yaml`` runs ``metrics-http``: the operator's routes answer, behind OPERATOR_TOKEN."""
+    async with under_gunicorn(
+        "metrics-http",
+        tmp_path / "metrics-http.log",
+        redis_url=redis_url,
+        prefix=keys.prefix,
+        hub_url=server.url,
+        HUB_API_KEY="botburrow-local",
+        OPERATOR_TOKEN="entrypoint-operator",
+    ) as url:
+        refused = await asyncio.to_thread(get, f"{url}/api/agents")
+        assert refused[0] == 401
+        request = urllib.request.Request(f"{url}/api/agents", headers={"Authorization": "Bearer entrypoint-operator"})
+        with await asyncio.to_thread(urllib.request.urlopen, request, timeout=10) as answer:
+            assert answer.status == 200 and json.loads(answer.read())["agents"] == []
+        exposition = await asyncio.to_thread(lambda: urllib.request.urlopen(f"{url}/metrics", timeout=10).read())
+        assert b"botburrow_stream_lag" in exposition
