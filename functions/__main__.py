@@ -25,7 +25,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-USAGE = "usage: python -m functions poller | ingest | definitions | metrics | metrics-http | runner [--once] [--idle-exit S]"
+USAGE = (
+    "usage: python -m functions poller | ingest | definitions | metrics | metrics-http | runner"
+    " [--once] [--idle-exit S]"
+)
 HTTP_TARGETS = {
     "poller": ("poller/main.py", "poller", 4),
     "ingest": ("poller/ingest.py", "ingest", 32),
