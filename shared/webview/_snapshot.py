@@ -32,7 +32,7 @@ from shared.agents import AgentStore
 from shared.errors import BotburrowError
 from shared.hub import HubClient
 from shared.operator import Operator, summarize
-from shared.settings import HubSettings
+from shared.settings import HubSettings, RunnerMode
 from shared.streams import Redis, StreamKeys, StreamSettings, stream_status, text, translated
 from shared.transcripts import TranscriptStore
 
@@ -96,15 +96,16 @@ class Snapshots:
 
     async def _pipeline(self, redis: Redis, keys: StreamKeys) -> dict[str, Any]:
         streams: list[dict[str, Any]] = []
-        runners: set[str] = set()
+        reads: dict[str, set[str]] = {}  # runner consumer -> the priorities it reads
         for stream in (*keys.activation_streams, keys.results):
             group = self._results_group if stream == keys.results else self._group
             status = await stream_status(redis, stream, group)
             consumers = await self._active_consumers(redis, stream, group, known=status.consumers)
             if stream != keys.results:
-                runners.update(consumers)
+                for consumer in consumers:
+                    reads.setdefault(consumer, set()).add(stream.rsplit(":", 1)[1])
             streams.append({**dataclasses.asdict(status), "group": group, "consumers": consumers})
-        return {"streams": streams, "runners": sorted(runners)}
+        return {"streams": streams, "runners": sorted(reads), "pools": _pools(reads)}
 
     async def _active_consumers(self, redis: Redis, stream: str, group: str, *, known: int) -> list[str]:
         """The group's consumers idle less than ``ACTIVE_CONSUMER_MS`` (none asked when ``known`` is 0)."""
@@ -196,6 +197,15 @@ class Snapshots:
             counts[str(row["outcome"])] = counts.get(str(row["outcome"]), 0) + 1
         outcomes = [{"at": datetime.fromtimestamp(b, UTC).isoformat(), "counts": buckets[b]} for b in sorted(buckets)]
         return {"spend": spend, "outcomes": outcomes, "bucket_s": OUTCOME_BUCKET_S}
+
+
+def _pools(reads: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Runner consumers by pool: a pool is known by the streams its runners read (``RunnerMode.priorities``)."""
+    by_streams = {frozenset(mode.priorities): mode.value for mode in RunnerMode}
+    pools: dict[str, list[str]] = {mode.value: [] for mode in RunnerMode}
+    for consumer, priorities in sorted(reads.items()):
+        pools.setdefault(by_streams.get(frozenset(priorities), "other"), []).append(consumer)
+    return pools
 
 
 def _text_of(message: Any) -> str:

@@ -58,7 +58,10 @@ function renderAgents(agents) {
 function renderPipeline(p, inFlight, recent) {
   document.querySelector("#streams tbody").replaceChildren(...p.streams.map((s) =>
     h("tr", { "data-stream": s.stream }, h("td", {}, s.stream), h("td", {}, s.lag ?? "?"), h("td", {}, s.pending), h("td", {}, s.delayed), h("td", {}, s.consumers.length))));
-  document.getElementById("pools").textContent = p.runners.length ? `${p.runners.length} (${p.runners.join(", ")})` : "none active";
+  const pools = Object.entries(p.pools || {}).filter(([name, runners]) => runners.length || name !== "other");
+  document.getElementById("pools").textContent = p.runners.length
+    ? pools.map(([name, runners]) => `${name} ${runners.length}`).join(", ")
+    : "none active";
   const list = document.getElementById("inflight");
   list.replaceChildren(...(inFlight.length ? inFlight.map((a) => h("li", {}, activationLink(a.id), ` ${a.agent}: `, h("span", { class: "pill running" }, a.step)))
     : [h("li", { class: "muted" }, "none")]));

@@ -14,6 +14,7 @@ from local_emulator.hub import MockHub, MockHubServer
 from shared.streams import StreamKeys, connect
 from shared.transcripts import TranscriptStore
 from shared.webview import COOKIE, UI_HEADER, install_webview_routes
+from shared.webview._snapshot import _pools
 from tests.support.metrics_target import metrics_target, unique_prefix
 
 TOKEN = "operator-token-0123"
@@ -155,3 +156,9 @@ async def test_a_snapshot_shows_the_thread_an_activation_works_on_its_step_then_
         assert page["summary"]["outcome"] == "replied" and page["attempts"] == [1]
     finally:
         await redis.aclose()
+
+
+def test_runners_are_counted_by_the_pool_their_streams_tell() -> None:
+    """A pool is known by what its runners read: high+normal notification, low exploration, all three hybrid."""
+    reads = {"a": {"high", "normal"}, "b": {"low"}, "c": {"high", "normal", "low"}, "d": {"high"}}
+    assert _pools(reads) == {"notification": ["a"], "exploration": ["b"], "hybrid": ["c"], "other": ["d"]}
