@@ -92,7 +92,7 @@ def deadletter_fields(s: Settlement, *, at: datetime | None = None) -> dict[byte
     Field ``event`` holds a ``com.botburrow.activation.deadlettered`` CloudEvent whose
     data carries the original event (or, when it did not parse, the raw fields);
     ``reason``, ``origin`` and ``origin_id`` are plain copies for ``redis-cli``
-    (``settle.lua`` adds ``count`` and ``first_at``).
+    (``settle.lua`` adds ``count``, and ``first_at`` once the event repeats).
     """
     e = s.entry
     original_json = orjson.loads(encode_structured(e.event)) if e.event is not None else None

@@ -10,9 +10,9 @@
 --   'requeue'  XADD the payload (one field list) to the target, then XACK
 --   'delay'    ZADD the payload (one member) to the target, due in delay ms, then XACK
 --   'dead'     the payload is the event id ('' when it has none) and one field list: XADD
---              it to the target (the dlq) with fields count and first_at (ms), then XACK.
+--              it to the target (the dlq) with field count, then XACK.
 --              An event already in the dlq is one record: its entry is replaced by the new
---              one, count one more, first_at kept.
+--              one, count one more, first_at (ms; the first record's own id time) kept.
 -- Everything but the lease release happens only while this consumer still owns the
 -- entry, so settling twice (a retried pipeline) changes nothing the second time.
 -- Returns one integer per entry: 1 when settled, 0 when it was no longer ours.
@@ -86,8 +86,11 @@ for i = 1, (#KEYS - 1) / 3 do
       end
       add[#add + 1] = 'count'
       add[#add + 1] = tostring(count + 1)
-      add[#add + 1] = 'first_at'
-      add[#add + 1] = string.format('%d', first_at)
+      if count > 0 then
+        -- a first record's first_at is its own entry id (XADD may stamp a later ms than TIME)
+        add[#add + 1] = 'first_at'
+        add[#add + 1] = string.format('%d', first_at)
+      end
       local new_id = redis.call(unpack(add))
       if event_id ~= '' then
         redis.call('HSET', index, event_id, new_id)
