@@ -1,4 +1,4 @@
-"""``python -m bench dispatch|recovery|e2e|ingest|sandbox|gateway|cli [--json]``."""
+"""``python -m bench dispatch|recovery|e2e|ingest|sandbox|gateway|cli|soak [--json]``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     gateway.add_argument("--calls", type=int, default=500)
     cli = sub.add_parser("cli", help="each coding CLI's cold start and mention-to-reply time, per sandbox backend")
     cli.add_argument("--runs", type=int, default=5, help="activations per executor and backend")
-    for p in (dispatch, recovery, e2e, ingest, sandbox, gateway, cli):
+    soak = sub.add_parser("soak", help="mixed work while runners, Redis, the Hub and the LLM fail on a schedule")
+    soak.add_argument("--minutes", type=float, default=5.0)
+    for p in (dispatch, recovery, e2e, ingest, sandbox, gateway, cli, soak):
         p.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
 
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import sandbox as bench  # type: ignore[no-redef]
 
         result = asyncio.run(bench.run(runs=args.runs))
+    elif args.bench == "soak":
+        from bench import soak as bench  # type: ignore[no-redef]
+
+        result = asyncio.run(bench.run(minutes=args.minutes))
     elif args.bench == "ingest":
         from bench import ingest as bench  # type: ignore[no-redef]
 

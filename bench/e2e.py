@@ -77,28 +77,52 @@ class Fleet:
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._commands: dict[str, tuple[list[str], dict[str, str]]] = {}
 
     def start(self, name: str, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         with (self.logs / f"{name}.log").open("ab") as sink:
             process = subprocess.Popen(argv, cwd=ROOT, env=dict(env), stdout=sink, stderr=sink)
         self.processes.append((name, process))
+        self._commands[name] = (argv, dict(env))
         return process
 
-    def cpu_s(self) -> dict[str, float]:
-        """CPU seconds each process and its descendants (gunicorn's worker) have used so far."""
-        stats = _proc_stats()
+    def process(self, name: str) -> subprocess.Popen[bytes]:
+        """The live process started as ``name`` (the latest, when it was restarted)."""
+        return next(p for n, p in reversed(self.processes) if n == name)
+
+    def kill_and_restart(self, name: str) -> subprocess.Popen[bytes]:
+        """SIGKILL the process ``name`` (no drain, as a node loss does) and start it again."""
+        victim = self.process(name)
+        with contextlib.suppress(ProcessLookupError):
+            victim.kill()
+        victim.wait()
+        self.processes = [(n, p) for n, p in self.processes if p is not victim]
+        argv, env = self._commands[name]
+        return self.start(name, argv, env)
+
+    def _trees(self, stats: dict[int, tuple[int, float]]) -> dict[str, list[int]]:
+        """Each process's pid with its descendants' (gunicorn's worker)."""
         children: dict[int, list[int]] = {}
         for pid, (parent, _) in stats.items():
             children.setdefault(parent, []).append(pid)
-        used: dict[str, float] = {}
+        trees: dict[str, list[int]] = {}
         for name, process in self.processes:
-            tree, total = [process.pid], 0.0
-            while tree:
-                pid = tree.pop()
-                total += stats.get(pid, (0, 0.0))[1]
-                tree += children.get(pid, [])
-            used[name] = total
-        return used
+            pending, tree = [process.pid], []
+            while pending:
+                pid = pending.pop()
+                tree.append(pid)
+                pending += children.get(pid, [])
+            trees[name] = tree
+        return trees
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds each process and its descendants have used so far."""
+        stats = _proc_stats()
+        return {name: sum(stats.get(pid, (0, 0.0))[1] for pid in tree) for name, tree in self._trees(stats).items()}
+
+    def rss_mb(self) -> dict[str, float]:
+        """Resident memory of each process with its descendants, in MB."""
+        return {name: sum(map(_rss_kb, tree)) / 1024 for name, tree in self._trees(_proc_stats()).items()}
 
     def stop(self) -> None:
         for _, process in reversed(self.processes):
@@ -110,6 +134,15 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _rss_kb(pid: int) -> int:
+    """``VmRSS`` of ``pid`` in kB (0 once it is gone)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _proc_stats() -> dict[int, tuple[int, float]]:
