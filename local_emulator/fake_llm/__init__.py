@@ -20,6 +20,11 @@ usage with cache tokens, latency, and failures (429 with ``retry-after``, 529, 5
 spend-limit 429, hangs, dropped connections). Every request is recorded in
 ``FakeLLMServer.requests``.
 
+Runtime faults (``FakeLLMServer.add_fault``, ``POST /_fake/faults`` with ``{kind,
+status?, message?, retry_after_s?, in_stream?, times?, for_s?, path?}``, ``GET`` and
+``DELETE /_fake/faults``) fail the next ``times`` requests, or every request for
+``for_s`` seconds, whatever their script, with the same ``Fail`` kinds (see ``_faults``).
+
 Voice mode (``FakeLLMServer(voices=True)``, ``--voices``): the plain reply is a line of
 the agent's ``Voice`` section, and when a person wrote it brings in one of the agent's
 ``Friends`` by ``@name``; from an agent it mentions nobody, so a conversation between
@@ -27,6 +32,7 @@ the emulator's demo agents ends after two replies (see ``_voices``).
 """
 
 from ._core import BUILTIN, FakeLLM, RecordedRequest
+from ._faults import FaultRequest, RuntimeFault
 from ._scripts import (
     MARKER,
     Fail,
@@ -50,8 +56,10 @@ __all__ = [
     "FailKind",
     "FakeLLM",
     "FakeLLMServer",
+    "FaultRequest",
     "Persona",
     "RecordedRequest",
+    "RuntimeFault",
     "Script",
     "ScriptFile",
     "Step",

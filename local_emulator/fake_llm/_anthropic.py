@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from . import _anthropic_check
-from ._common import ApiError, Conversation, Turn, dumps, invalid, pieces
+from ._common import ApiError, Conversation, Turn, dumps, estimate_tokens, invalid, pieces
 from ._core import FakeLLM
 from ._scripts import Fail
 
@@ -105,7 +105,11 @@ class AnthropicDialect:
         return response
 
     def stream_head(self, conv: Conversation, turn_id: str) -> bytes:
-        """``message_start`` and a ping: what a stream sends before anything can go wrong."""
+        """``message_start`` and a ping: what a stream sends before anything can go wrong.
+
+        Its usage counts the request's input, as the API's does: a stream cut after it has
+        been billed for that much.
+        """
         start: dict[str, Any] = {
             "id": "msg_" + turn_id,
             "type": "message",
@@ -114,7 +118,7 @@ class AnthropicDialect:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": 1, "output_tokens": 1},
+            "usage": {"input_tokens": estimate_tokens(conv.input_chars), "output_tokens": 1},
         }
         return event("message_start", {"type": "message_start", "message": start}) + event("ping", {"type": "ping"})
 

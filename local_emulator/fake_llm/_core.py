@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._common import ApiError, Conversation, PlannedCall, Turn, derived_id, dumps, estimate_tokens, invalid
+from ._faults import Faults
 from ._scripts import MARKER, Script, Step, Usage, default_reply
 from ._voices import voice_reply
 
@@ -46,6 +47,7 @@ class RecordedRequest:
     script: str | None = None
     step: int | None = None
     attempt: int | None = None
+    fault: str | None = None  # the runtime fault that answered it
 
 
 @dataclass(frozen=True)
@@ -79,15 +81,17 @@ class FakeLLM:
         self.voices = voices
         self.requests: list[RecordedRequest] = []
         self._attempts: Counter[tuple[str, str, str]] = Counter()
+        self.faults = Faults()
 
     def add_script(self, script: Script) -> None:
         """Register (or replace) a script under its name."""
         self.scripts[script.name] = script
 
     def reset(self) -> None:
-        """Forget the requests received and the attempt counts."""
+        """Forget the requests received, the attempt counts and the runtime faults."""
         self.requests.clear()
         self._attempts.clear()
+        self.faults.clear()
 
     def accepts(self, key: str | None) -> bool:
         """Whether ``key`` is acceptable: any non-empty key, or one of the configured set."""

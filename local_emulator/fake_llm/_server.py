@@ -11,12 +11,14 @@ from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
+from pydantic import ValidationError
 
 from ._anthropic import SSE_HEADERS, AnthropicDialect
 from ._common import ApiError, Conversation, Turn, dumps, invalid
 from ._core import FakeLLM, RecordedRequest
+from ._faults import FaultRequest, RuntimeFault
 from ._openai import OpenAIDialect
-from ._scripts import Fail, Script
+from ._scripts import Fail, FailKind, Script
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +62,21 @@ class _Handlers:
     async def healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    async def add_fault(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json(loads=json.loads)
+            fault = self.core.faults.add(FaultRequest.model_validate(body))
+        except ValueError as exc:  # not JSON, or a ValidationError naming the field
+            return web.json_response({"error": _problem(exc)}, status=422)
+        return web.json_response(fault.as_json(), status=201)
+
+    async def list_faults(self, _request: web.Request) -> web.Response:
+        return web.json_response({"faults": [f.as_json() for f in self.core.faults.active()]})
+
+    async def clear_faults(self, _request: web.Request) -> web.Response:
+        self.core.faults.clear()
+        return web.json_response({"faults": []})
+
     async def _handle(self, request: web.Request, dialect: Dialect) -> web.StreamResponse:
         record = self.core.record(dialect.name, request.method, request.path, dict(request.headers))
         try:
@@ -84,6 +101,10 @@ class _Handlers:
         except ValueError:
             raise invalid("request body is not valid JSON") from None
         conv = dialect.validate(record.body)
+        fault = self.core.faults.take(request.path)
+        if fault is not None:  # an outage: whatever the script, and without counting a script attempt
+            record.fault = fault.id
+            return await self._fail(request, dialect, conv, fault.fail)
         plan = self.core.plan(dialect.name, conv)
         record.script, record.step, record.attempt = plan.script, plan.index, plan.attempt
         if plan.step.delay_s:
@@ -133,7 +154,16 @@ def make_app(core: FakeLLM, *, closing: asyncio.Event | None = None, max_hang_s:
     app.router.add_post("/v1/chat/completions", handlers.openai)
     app.router.add_get("/v1/models", handlers.models)
     app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_post("/_fake/faults", handlers.add_fault)
+    app.router.add_get("/_fake/faults", handlers.list_faults)
+    app.router.add_delete("/_fake/faults", handlers.clear_faults)
     return app
+
+
+def _problem(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+    return f"the body is not valid JSON: {exc}"
 
 
 class FakeLLMServer:
@@ -185,6 +215,38 @@ class FakeLLMServer:
 
     def add_script(self, script: Script) -> None:
         self.core.add_script(script)
+
+    def add_fault(
+        self,
+        kind: FailKind,
+        *,
+        status: int | None = None,
+        message: str | None = None,
+        retry_after_s: float | None = None,
+        in_stream: bool = False,
+        times: int | None = None,
+        for_s: float | None = None,
+        path: str | None = None,
+    ) -> RuntimeFault:
+        """Fail the next ``times`` requests (default 1), or every one for ``for_s`` seconds, on ``path``.
+
+        Applied whatever the request's script (see ``_faults``); ``path`` is ``/v1/messages``,
+        ``/v1/chat/completions`` or a glob, both APIs when omitted.
+
+        Raises:
+            pydantic.ValidationError: a field out of range, or both ``times`` and ``for_s``.
+        """
+        fail = Fail(kind=kind, status=status, message=message, retry_after_s=retry_after_s, in_stream=in_stream)
+        return self.core.faults.add(FaultRequest(fail=fail, times=times, for_s=for_s, path=path))
+
+    def clear_faults(self) -> None:
+        """Stop every runtime fault."""
+        self.core.faults.clear()
+
+    @property
+    def faults(self) -> list[RuntimeFault]:
+        """The runtime faults still active."""
+        return self.core.faults.active()
 
     def reset(self) -> None:
         self.core.reset()

@@ -7,6 +7,7 @@ Python API (tests)::
     post = hub.human_post("dana", "hi @alice")   # a person, not an agent: alice gets a "mention"
     hub.add_notification("alice", "follow")      # any type, even one the client does not know
     hub.fail("/api/v1/posts", method="POST", status=503, after=True)   # create, then answer 503
+    hub.fail("/api/v1/*", status=503, for_s=30)  # every request for 30 s (a window, not a count)
     async with MockHubServer(hub) as server:     # 127.0.0.1, a free port; server.url
         ...
     hub.content.posts, hub.notifications, hub.consumption, hub.requests, hub.writes_without_idempotency_key
@@ -40,8 +41,11 @@ Control over HTTP (no auth; local use only), JSON in and out:
 ``POST   /_mock/posts/{id}/comments``      ``{author, content, parent_id?}`` as a person
 ``POST   /_mock/notifications``            ``{agent, type, content?, from?, post_id?, comment_id?}``
                                            or ``{agent, raw: {...}}`` served verbatim
-``POST   /_mock/faults``                   ``{path (glob), method?, status?, times?, retry_after?,
-                                           body?, latency_s?, drop?, after?}``
+``POST   /_mock/faults``                   ``{path (glob), method?, status?, times?, for_s?,
+                                           retry_after?, body?, latency_s?, drop?, after?}``:
+                                           the next ``times`` (default 1) matching requests,
+                                           or with ``for_s`` every one for that many seconds
+                                           from now (on the mock's clock)
 ``DELETE /_mock/faults``                   clear faults
 ``PUT    /_mock/budget/{agent}``           ``{daily_limit?, daily_used?, monthly_limit?,
                                            monthly_used?, healthy?}``

@@ -17,11 +17,12 @@ from ._model import AGENT, Budget, Dialect, Fault
 from ._state import MockHub
 
 CONTROL = "/_mock"
-_FAULT_FIELDS = {f.name for f in fields(Fault)} - {"id", "path"}
+_FAULT_FIELDS = {f.name for f in fields(Fault)} - {"id", "path", "until"}
 _FAULT_TYPES: dict[str, tuple[type, ...]] = {
     "method": (str, type(None)),
     "status": (int, type(None)),
     "times": (int,),
+    "for_s": (int, float),
     "retry_after": (str, type(None)),
     "body": (dict, type(None)),
     "latency_s": (int, float),
@@ -88,7 +89,7 @@ class Control:
                 "notifications": [{**render.notification(n, plain), "agent_id": n.agent_id} for n in hub.notifications],
                 "consumption": [{**c.body, "agent_id": c.agent_id} for c in hub.consumption],
                 "writes_without_idempotency_key": [list(w) for w in hub.writes_without_idempotency_key],
-                "faults": [asdict(f) for f in hub.faults if f.times > 0],
+                "faults": [asdict(f) for f in hub.active_faults()],
                 "config": {
                     "enforce_limits": hub.enforce_limits,
                     "long_poll": hub.long_poll,
@@ -163,7 +164,10 @@ class Control:
         for name, kinds in _FAULT_TYPES.items():
             if name in body and not (isinstance(body[name], kinds) and not _is_bool_for_number(body[name], kinds)):
                 raise Reject(422, f"fault field {name} has the wrong type")
-        fault = self.hub.fail(path, **body_without(body, "path"))
+        try:
+            fault = self.hub.fail(path, **body_without(body, "path"))
+        except ValueError as exc:
+            raise Reject(422, str(exc)) from None
         return respond(asdict(fault), status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:

@@ -124,9 +124,12 @@ class ConsumptionRecord:
 class Fault:
     """The next ``times`` requests matching ``method`` and the ``path`` glob misbehave.
 
-    ``status`` answers that status (with ``retry_after`` and ``body``); ``drop`` closes the
-    connection without an answer; ``latency_s`` delays first. With ``after`` the request is
-    handled for real first (the object is created) and only then answered badly.
+    With ``for_s`` it is a window instead of a count: every matching request misbehaves
+    until ``until`` (the mock's clock when the fault was added, plus ``for_s``), and
+    ``times`` is not counted down. ``status`` answers that status (with ``retry_after``
+    and ``body``); ``drop`` closes the connection without an answer; ``latency_s`` delays
+    first. With ``after`` the request is handled for real first (the object is created)
+    and only then answered badly.
     """
 
     path: str
@@ -138,10 +141,21 @@ class Fault:
     latency_s: float = 0.0
     drop: bool = False
     after: bool = False
+    for_s: float | None = None
+    until: float | None = None
     id: str = field(default_factory=lambda: new_id("fault"))
 
-    def matches(self, method: str, path: str) -> bool:
-        return self.times > 0 and (self.method in (None, "*", method)) and fnmatch.fnmatchcase(path, self.path)
+    def active(self, now: float) -> bool:
+        """Whether the fault still applies: its window is open, or it has ``times`` left."""
+        return now < self.until if self.until is not None else self.times > 0
+
+    def matches(self, method: str, path: str, now: float) -> bool:
+        return self.active(now) and (self.method in (None, "*", method)) and fnmatch.fnmatchcase(path, self.path)
+
+    def take(self) -> None:
+        """Count one request against the fault (a window is not counted down)."""
+        if self.until is None:
+            self.times -= 1
 
 
 @dataclass(kw_only=True)

@@ -392,32 +392,54 @@ class MockHub:
         *,
         method: str | None = None,
         status: int | None = None,
-        times: int = 1,
+        times: int | None = None,
         retry_after: str | None = None,
         body: dict[str, Any] | None = None,
         latency_s: float = 0.0,
         drop: bool = False,
         after: bool = False,
+        for_s: float | None = None,
     ) -> Fault:
-        """Make the next ``times`` requests to ``path`` (a glob like ``/api/v1/posts*``) misbehave; see ``Fault``."""
+        """Make requests to ``path`` (a glob like ``/api/v1/posts*``) misbehave; see ``Fault``.
+
+        The next ``times`` of them (default 1), or, with ``for_s``, every one for that many
+        seconds from now on the mock's clock.
+
+        Raises:
+            ValueError: both ``times`` and ``for_s``, or a count or window that is not positive.
+        """
+        if times is not None and for_s is not None:
+            raise ValueError("a fault takes times or for_s, not both")
+        if for_s is not None and for_s <= 0:
+            raise ValueError("for_s must be positive")
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1")
         added = Fault(
             path=path,
             method=method.upper() if method else None,
             status=status,
-            times=times,
+            times=0 if for_s is not None else times or 1,
             retry_after=retry_after,
             body=body,
             latency_s=latency_s,
             drop=drop,
             after=after,
+            for_s=for_s,
+            until=None if for_s is None else self.clock() + for_s,
         )
         self.faults.append(added)
         return added
 
+    def active_faults(self) -> list[Fault]:
+        """The faults that still apply now."""
+        now = self.clock()
+        return [f for f in self.faults if f.active(now)]
+
     def take_fault(self, method: str, path: str) -> Fault | None:
+        now = self.clock()
         for fault in self.faults:
-            if fault.matches(method, path):
-                fault.times -= 1
+            if fault.matches(method, path, now):
+                fault.take()
                 return fault
         return None
 

@@ -47,6 +47,42 @@ class TestFaults:
         await http.get("/api/v1/health")
         assert time.monotonic() - started < 0.28, "only the next request was slowed"
 
+    async def test_a_window_fails_every_matching_request_until_it_closes(
+        self, http: httpx.AsyncClient, hub: MockHub
+    ) -> None:
+        """With ``for_s`` every matching request fails while the window is open (no count), then none does."""
+        hub.fail("/api/v1/agents*", method="GET", status=503, for_s=30)
+        statuses = [(await http.get("/api/v1/agents", headers=SERVICE)).status_code for _ in range(7)]
+        assert statuses == [503] * 7
+        assert (await http.get("/api/v1/health")).status_code == 200, "other paths are untouched"
+        assert [f.id for f in hub.active_faults()] == [hub.faults[0].id]
+        hub.advance_clock(30.5)
+        assert (await http.get("/api/v1/agents", headers=SERVICE)).status_code == 200
+        assert hub.active_faults() == []
+
+    async def test_a_window_of_dropped_writes_lands_each_write_and_answers_none(
+        self, http: httpx.AsyncClient, hub: MockHub
+    ) -> None:
+        """``after`` + ``drop`` in a window: each write lands, each answer is lost, until the window ends."""
+        hub.fail("/api/v1/posts", method="POST", drop=True, after=True, for_s=10)
+        for n in range(3):
+            with pytest.raises(httpx.RemoteProtocolError):
+                await http.post("/api/v1/posts", json={"agent_id": "alice", "content": f"p{n}"}, headers=SERVICE)
+        assert len(hub.content.posts) == 3
+        hub.advance_clock(10)
+        answer = await http.post("/api/v1/posts", json={"agent_id": "alice", "content": "p3"}, headers=SERVICE)
+        assert answer.status_code == 201
+
+    def test_times_and_for_s_are_exclusive_and_positive(self, hub: MockHub) -> None:
+        """A fault is a count or a window, never both, and neither may be zero."""
+        with pytest.raises(ValueError, match="not both"):
+            hub.fail("/x", status=500, times=2, for_s=5)
+        with pytest.raises(ValueError, match="for_s"):
+            hub.fail("/x", status=500, for_s=0)
+        with pytest.raises(ValueError, match="times"):
+            hub.fail("/x", status=500, times=0)
+        assert hub.faults == []
+
     async def test_the_envelope_dialect_shapes_errors(self, http: httpx.AsyncClient, hub: MockHub) -> None:
         hub.dialect = Dialect(envelope=True)
         answer = await http.get("/api/v1/notifications", headers=SERVICE)
@@ -89,6 +125,20 @@ class TestControl:
         assert bad.status_code == 422
         wrong_type = await http.post("/_mock/faults", json={"path": "/x", "status": "500"})
         assert wrong_type.status_code == 422 and hub.faults == []
+
+    async def test_a_fault_window_over_http(self, http: httpx.AsyncClient, hub: MockHub) -> None:
+        """``for_s`` over HTTP opens a window the state lists until it closes; with ``times`` it is a 422."""
+        added = await http.post("/_mock/faults", json={"path": "/api/v1/health", "status": 503, "for_s": 5})
+        assert added.status_code == 201 and added.json()["for_s"] == 5 and added.json()["until"] is not None
+        assert [(await http.get("/api/v1/health")).status_code for _ in range(3)] == [503, 503, 503]
+        assert len((await http.get("/_mock/state")).json()["faults"]) == 1
+        await http.post("/_mock/clock", json={"advance_s": 5})
+        assert (await http.get("/api/v1/health")).status_code == 200
+        assert (await http.get("/_mock/state")).json()["faults"] == []
+        both = await http.post("/_mock/faults", json={"path": "/x", "status": 500, "times": 2, "for_s": 5})
+        assert both.status_code == 422 and "not both" in both.text
+        wrong = await http.post("/_mock/faults", json={"path": "/x", "status": 500, "for_s": "5"})
+        assert wrong.status_code == 422
 
     async def test_budget_config_clock_state_and_reset(self, http: httpx.AsyncClient, hub: MockHub) -> None:
         budget = await http.put("/_mock/budget/alice", json={"daily_used": 9.5, "daily_limit": 9.0})
