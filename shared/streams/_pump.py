@@ -46,7 +46,7 @@ from ._metrics import StreamMetrics
 from ._policy import defer_delay, run_handler
 from ._redis import Redis, Scripts
 from ._route import Route
-from ._tasks import cancel_and_wait, every
+from ._tasks import Backoff, cancel_and_wait, every
 
 log = structlog.get_logger("botburrow.pump")
 
@@ -208,7 +208,7 @@ class Pump:
     # -- claiming ---------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
-        failures = 0
+        backoff = Backoff(base_s=0.05)
         while not self._stopping.is_set():
             await self._space.wait()
             if self._stopping.is_set():
@@ -222,15 +222,17 @@ class Pump:
             try:
                 entries = await self._claimer.claim(room)
             except StreamUnavailable as exc:
-                failures += 1
-                log.warning("pump.claim_failed", error=str(exc), consecutive=failures)
+                delay_s = backoff.failed()
+                if backoff.loggable:  # Redis down for a while: a few lines, not one per try
+                    log.warning("pump.claim_failed", error=str(exc), consecutive=backoff.failures)
                 if "NOGROUP" in str(exc):  # a stream (and its group) was deleted under us
                     log.warning("pump.recreating_groups")
                     with contextlib.suppress(StreamUnavailable):
                         await self._ensure_groups()
-                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+                await asyncio.sleep(delay_s)
                 continue
-            failures = 0
+            if failures := backoff.succeeded():
+                log.info("pump.claim_recovered", failures=failures)
             self._count_claims(entries, "new")
             await self._admit(entries)
 
@@ -411,15 +413,18 @@ class Pump:
     async def _settle(self, batch: list[settle.Settlement]) -> None:
         """Write ``batch`` in one script call; retry until Redis takes it (settling twice changes nothing)."""
         script_keys, args = settle.settle_call(batch, self._keys, group=self._route.group, consumer=self._consumer)
-        failures = 0
+        backoff = Backoff(base_s=0.025)
         while True:
             try:
                 replies = await self._scripts.call("settle", script_keys, args)
                 break
             except StreamUnavailable as exc:
-                failures += 1
-                log.warning("pump.settle_failed", error=str(exc), entries=len(batch), consecutive=failures)
-                await asyncio.sleep(min(5.0, 0.05 * 2**failures))
+                delay_s = backoff.failed()
+                if backoff.loggable:
+                    log.warning("pump.settle_failed", error=str(exc), entries=len(batch), consecutive=backoff.failures)
+                await asyncio.sleep(delay_s)
+        if failures := backoff.succeeded():
+            log.info("pump.settle_recovered", entries=len(batch), failures=failures)
         self.settled += len(batch)
         if self._max_events is not None and self.settled >= self._max_events:
             self.stop()  # before the slots are given back, so nothing more is claimed
@@ -454,12 +459,18 @@ class Pump:
     # -- keeping work alive ---------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
+        backoff = Backoff(base_s=self._cfg.heartbeat_every_s)  # only for what it logs: the beat keeps its pace
         while not self._closing:
             await asyncio.sleep(self._cfg.heartbeat_every_s)
             try:
                 await self._heartbeat()
             except StreamUnavailable as exc:
-                log.warning("pump.heartbeat_failed", error=str(exc))
+                backoff.failed()
+                if backoff.loggable:
+                    log.warning("pump.heartbeat_failed", error=str(exc), consecutive=backoff.failures)
+                continue
+            if failures := backoff.succeeded():
+                log.info("pump.heartbeat_recovered", failures=failures)
 
     async def _heartbeat(self) -> None:
         holdings: list[Holding] = []
