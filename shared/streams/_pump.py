@@ -120,6 +120,7 @@ class Pump:
         self._unleased: set[Entry] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue: list[settle.Settlement] = []
+        self._settling: list[settle.Settlement] = []  # the batch being written
         self._queued = asyncio.Event()
         self._settled = asyncio.Event()
         self._admit_lock = asyncio.Lock()
@@ -243,6 +244,8 @@ class Pump:
         if free <= 0:
             return
         entries = await self._claimer.reclaim(free, min_idle_ms=self._cfg.lease_ttl_ms)
+        async with self._admit_lock:  # an admission under way holds entries not yet in a slot
+            entries = self._not_held(entries)
         if entries:
             self._count_claims(entries, "reclaimed")
             log.info(
@@ -252,6 +255,26 @@ class Pump:
                 event_ids=[_event_id(e) for e in entries],
             )
             await self._admit(entries)
+
+    def _not_held(self, reclaimed: list[Entry]) -> list[Entry]:
+        """``reclaimed`` less the entries this pump holds already.
+
+        After Redis was unreachable for longer than the lease ttl, the entries this pump
+        was running or settling look idle, and its own reclaim takes them (to itself):
+        they are being handled here and their settlement is queued, so running them again
+        would only repeat the work.
+        """
+        held = {(e.stream, e.entry_id) for e in self._holding()}
+        ours = [e for e in reclaimed if (e.stream, e.entry_id) in held]
+        if ours:
+            log.info("pump.reclaimed_own", entries=len(ours), note="held here already; not run again")
+        return [e for e in reclaimed if (e.stream, e.entry_id) not in held]
+
+    def _holding(self) -> Iterable[Entry]:
+        for slot in self._slots.values():
+            yield from slot.entries()
+        yield from self._unleased
+        yield from (s.entry for s in (*self._queue, *self._settling))
 
     def _count_claims(self, entries: list[Entry], how: str) -> None:
         self.claimed += len(entries)
@@ -407,7 +430,11 @@ class Pump:
             self._queued.clear()
             while self._queue:
                 batch, self._queue = self._queue[:SETTLE_BATCH_MAX], self._queue[SETTLE_BATCH_MAX:]
-                await self._settle(batch)
+                self._settling = batch
+                try:
+                    await self._settle(batch)
+                finally:
+                    self._settling = []
             self._settled.set()
 
     async def _settle(self, batch: list[settle.Settlement]) -> None:
