@@ -162,7 +162,7 @@ async def _attempt(
     except asyncio.CancelledError:
         raise  # lease lost or shutdown: not the agent's failure
     except Exception as exc:
-        await deps.breaker.record(request.agent_id, ok=False)
+        await _record_health(deps, request.agent_id, ok=False)
         if isinstance(exc, LoopFailed) and exc.usage_spent:
             await deps.report_failed(_completed(run, outcome="failed", error=str(exc.cause), spent=exc))
             raise exc.cause from exc
@@ -172,11 +172,32 @@ async def _attempt(
         await deps.hub.mark_read(request.agent_name, result.handled, idempotency_key=f"{run.event_id}:read")
         left = [n.id for n in notifications if n.id not in set(result.handled)]
         if left and not cancelled:  # a cap or a minimum interval stopped the loop: the next poll queues them again
-            await deps.requeue(left)
+            await _release(deps, left)
     await deps.hub.mark_activated(request.agent_name, idempotency_key=f"{run.event_id}:activated")
     if not cancelled:  # an operator's stop says nothing of the agent's health
-        await deps.breaker.record(request.agent_id, ok=True)
+        await _record_health(deps, request.agent_id, ok=True)
     return [_completed(run, outcome=result.outcome, spent=result)]
+
+
+# Bookkeeping after the executor has run: the replies are posted and the tokens spent.
+# A Redis failure here must not raise, or the completed event (the usage the Hub is to
+# be told of) is dropped, and the retry finds the notifications read: ``nothing_to_do``.
+
+
+async def _record_health(deps: ActivationDeps, agent_id: str, *, ok: bool) -> None:
+    """Tell the circuit breaker how the run went; a Redis failure only costs that one record."""
+    try:
+        await deps.breaker.record(agent_id, ok=ok)
+    except StreamUnavailable as exc:
+        log.warning("activation.breaker_unrecorded", agent_id=agent_id, ok=ok, error=str(exc))
+
+
+async def _release(deps: ActivationDeps, notification_ids: list[str]) -> None:
+    """Let the poller queue ``notification_ids`` again; if Redis fails, their markers expire instead."""
+    try:
+        await deps.requeue(notification_ids)
+    except StreamUnavailable as exc:
+        log.warning("activation.release_failed", notifications=len(notification_ids), error=str(exc))
 
 
 async def _cancelled_before_start(run: _Attempt, deps: ActivationDeps) -> bool:

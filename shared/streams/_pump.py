@@ -46,7 +46,7 @@ from ._metrics import StreamMetrics
 from ._policy import defer_delay, run_handler
 from ._redis import Redis, Scripts
 from ._route import Route
-from ._tasks import cancel_and_wait, every
+from ._tasks import Backoff, cancel_and_wait, every
 
 log = structlog.get_logger("botburrow.pump")
 
@@ -120,6 +120,7 @@ class Pump:
         self._unleased: set[Entry] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue: list[settle.Settlement] = []
+        self._settling: list[settle.Settlement] = []  # the batch being written
         self._queued = asyncio.Event()
         self._settled = asyncio.Event()
         self._admit_lock = asyncio.Lock()
@@ -208,7 +209,7 @@ class Pump:
     # -- claiming ---------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
-        failures = 0
+        backoff = Backoff(base_s=0.05)
         while not self._stopping.is_set():
             await self._space.wait()
             if self._stopping.is_set():
@@ -222,15 +223,17 @@ class Pump:
             try:
                 entries = await self._claimer.claim(room)
             except StreamUnavailable as exc:
-                failures += 1
-                log.warning("pump.claim_failed", error=str(exc), consecutive=failures)
+                delay_s = backoff.failed()
+                if backoff.loggable:  # Redis down for a while: a few lines, not one per try
+                    log.warning("pump.claim_failed", error=str(exc), consecutive=backoff.failures)
                 if "NOGROUP" in str(exc):  # a stream (and its group) was deleted under us
                     log.warning("pump.recreating_groups")
                     with contextlib.suppress(StreamUnavailable):
                         await self._ensure_groups()
-                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+                await asyncio.sleep(delay_s)
                 continue
-            failures = 0
+            if failures := backoff.succeeded():
+                log.info("pump.claim_recovered", failures=failures)
             self._count_claims(entries, "new")
             await self._admit(entries)
 
@@ -241,6 +244,8 @@ class Pump:
         if free <= 0:
             return
         entries = await self._claimer.reclaim(free, min_idle_ms=self._cfg.lease_ttl_ms)
+        async with self._admit_lock:  # an admission under way holds entries not yet in a slot
+            entries = self._not_held(entries)
         if entries:
             self._count_claims(entries, "reclaimed")
             log.info(
@@ -250,6 +255,26 @@ class Pump:
                 event_ids=[_event_id(e) for e in entries],
             )
             await self._admit(entries)
+
+    def _not_held(self, reclaimed: list[Entry]) -> list[Entry]:
+        """``reclaimed`` less the entries this pump holds already.
+
+        After Redis was unreachable for longer than the lease ttl, the entries this pump
+        was running or settling look idle, and its own reclaim takes them (to itself):
+        they are being handled here and their settlement is queued, so running them again
+        would only repeat the work.
+        """
+        held = {(e.stream, e.entry_id) for e in self._holding()}
+        ours = [e for e in reclaimed if (e.stream, e.entry_id) in held]
+        if ours:
+            log.info("pump.reclaimed_own", entries=len(ours), note="held here already; not run again")
+        return [e for e in reclaimed if (e.stream, e.entry_id) not in held]
+
+    def _holding(self) -> Iterable[Entry]:
+        for slot in self._slots.values():
+            yield from slot.entries()
+        yield from self._unleased
+        yield from (s.entry for s in (*self._queue, *self._settling))
 
     def _count_claims(self, entries: list[Entry], how: str) -> None:
         self.claimed += len(entries)
@@ -405,21 +430,28 @@ class Pump:
             self._queued.clear()
             while self._queue:
                 batch, self._queue = self._queue[:SETTLE_BATCH_MAX], self._queue[SETTLE_BATCH_MAX:]
-                await self._settle(batch)
+                self._settling = batch
+                try:
+                    await self._settle(batch)
+                finally:
+                    self._settling = []
             self._settled.set()
 
     async def _settle(self, batch: list[settle.Settlement]) -> None:
         """Write ``batch`` in one script call; retry until Redis takes it (settling twice changes nothing)."""
         script_keys, args = settle.settle_call(batch, self._keys, group=self._route.group, consumer=self._consumer)
-        failures = 0
+        backoff = Backoff(base_s=0.025)
         while True:
             try:
                 replies = await self._scripts.call("settle", script_keys, args)
                 break
             except StreamUnavailable as exc:
-                failures += 1
-                log.warning("pump.settle_failed", error=str(exc), entries=len(batch), consecutive=failures)
-                await asyncio.sleep(min(5.0, 0.05 * 2**failures))
+                delay_s = backoff.failed()
+                if backoff.loggable:
+                    log.warning("pump.settle_failed", error=str(exc), entries=len(batch), consecutive=backoff.failures)
+                await asyncio.sleep(delay_s)
+        if failures := backoff.succeeded():
+            log.info("pump.settle_recovered", entries=len(batch), failures=failures)
         self.settled += len(batch)
         if self._max_events is not None and self.settled >= self._max_events:
             self.stop()  # before the slots are given back, so nothing more is claimed
@@ -454,12 +486,18 @@ class Pump:
     # -- keeping work alive ---------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
+        backoff = Backoff(base_s=self._cfg.heartbeat_every_s)  # only for what it logs: the beat keeps its pace
         while not self._closing:
             await asyncio.sleep(self._cfg.heartbeat_every_s)
             try:
                 await self._heartbeat()
             except StreamUnavailable as exc:
-                log.warning("pump.heartbeat_failed", error=str(exc))
+                backoff.failed()
+                if backoff.loggable:
+                    log.warning("pump.heartbeat_failed", error=str(exc), consecutive=backoff.failures)
+                continue
+            if failures := backoff.succeeded():
+                log.info("pump.heartbeat_recovered", failures=failures)
 
     async def _heartbeat(self) -> None:
         holdings: list[Holding] = []

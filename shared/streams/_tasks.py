@@ -7,6 +7,7 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -15,27 +16,69 @@ from shared.errors import TransientError
 
 log = structlog.get_logger("botburrow.pump")
 
+BACKOFF_MAX_S = 2.0
+"""The longest a pump loop waits between tries while Redis is down: also how late, at
+worst, it notices that Redis is back."""
+
+
+@dataclass
+class Backoff:
+    """The consecutive failures of one loop: how long to wait before its next try.
+
+    Only the 1st, 2nd, 4th, 8th... failure is to be logged: an outage of Redis logs a
+    handful of lines per loop, not one per try.
+    """
+
+    base_s: float
+    max_s: float = BACKOFF_MAX_S
+    failures: int = 0
+
+    def failed(self) -> float:
+        """Count a failure; the delay before the next try (doubling, capped, jittered down by up to 20%)."""
+        self.failures += 1
+        return min(self.max_s, self.base_s * 2.0**self.failures) * random.uniform(0.8, 1.0)
+
+    @property
+    def loggable(self) -> bool:
+        """Whether the failure just counted is one to log (its count is a power of two)."""
+        return self.failures & (self.failures - 1) == 0
+
+    def succeeded(self) -> int:
+        """Reset; the number of failures there had been."""
+        failures, self.failures = self.failures, 0
+        return failures
+
 
 async def every(interval_s: float, job: Callable[[], Awaitable[None]], *, until: asyncio.Event) -> None:
     """Run ``job`` every ``interval_s`` (+/-20% jitter, so replicas spread out) until ``until`` is set.
 
     It returns as soon as ``until`` is set between runs; a run under way completes.
 
-    A transient failure is logged and the next tick tries again; so is a bug: a
-    housekeeping job must not take down the activations running beside it.
+    A transient failure (Redis down or loading) is logged and a later tick tries again,
+    the wait doubling up to ``BACKOFF_MAX_S`` while it keeps failing (``Backoff``: only
+    the 1st, 2nd, 4th... failure is logged); so is a bug: a housekeeping job must not take
+    down the activations running beside it.
     """
+    backoff = Backoff(base_s=interval_s)
+    delay_s = interval_s
     while not until.is_set():
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(interval_s * random.uniform(0.8, 1.2)):
+            async with asyncio.timeout(max(delay_s, interval_s * random.uniform(0.8, 1.2))):
                 await until.wait()
         if until.is_set():
             return
+        delay_s = interval_s
         try:
             await job()
         except TransientError as exc:
-            log.warning("pump.housekeeping_failed", job=job.__name__, error=str(exc))
+            delay_s = backoff.failed()
+            if backoff.loggable:
+                log.warning("pump.housekeeping_failed", job=job.__name__, error=str(exc), consecutive=backoff.failures)
+            continue
         except Exception as exc:
             log.error("pump.housekeeping_crashed", job=job.__name__, error=repr(exc), exc_info=exc)
+        if failures := backoff.succeeded():
+            log.info("pump.housekeeping_recovered", job=job.__name__, failures=failures)
 
 
 async def cancel_and_wait(
