@@ -152,4 +152,3 @@ async def test_consumption_reports_lost_on_the_way_back_are_resent_and_recorded_
     assert sorted(ids) == sorted(e.activation_id for e in events), "one record per activation, none twice"
     dropped = [r for r in system.hub.requests if r.path.endswith("/system/consumption") and r.status is None]
     assert dropped, "the fault did lose answers"
-
