@@ -17,6 +17,7 @@ Failures come only from the ``shared.errors`` tree::
 
 from ._anthropic import ANTHROPIC_BASE_URL, STREAM_ABOVE_TOKENS, AnthropicProvider, anthropic_usage
 from ._cost import Cost, ModelPrice, PriceTable, cost_usd, load_price_table, price_table
+from ._errors import LLMInterrupted, spent_by
 from ._factory import GOOGLE_BASE_URL, OPENAI_BASE_URL, PROVIDERS, make_provider
 from ._openai import OpenAICompatibleProvider, openai_usage
 from ._retry import RetryingProvider, RetryPolicy
@@ -43,6 +44,7 @@ __all__ = [
     "AnthropicProvider",
     "Completion",
     "Cost",
+    "LLMInterrupted",
     "LLMProvider",
     "Message",
     "ModelPrice",
@@ -64,4 +66,5 @@ __all__ = [
     "make_provider",
     "openai_usage",
     "price_table",
+    "spent_by",
 ]

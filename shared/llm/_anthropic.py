@@ -14,6 +14,7 @@ per cache lifetime.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,9 +28,9 @@ from anthropic.types import Message as SDKMessage
 from anthropic.types import Usage as SDKUsage
 
 from shared import tracing
-from shared.errors import LLMUnavailable
+from shared.errors import LLMRejected, LLMUnavailable
 
-from ._errors import connection_error, status_error
+from ._errors import connection_error, interrupted, status_error
 from ._types import Completion, Message, Part, StopReason, Text, ToolCall, ToolResult, ToolSpec, Usage
 
 log = structlog.get_logger(__name__)
@@ -107,24 +108,14 @@ class AnthropicProvider:
             # The SDK no longer has the argument (newer models refuse non-default sampling), but
             # older models honour it: send it as the agent asked and let the API judge.
             params["extra_body"] = {"temperature": temperature}
+        spent: list[Usage] = []  # what a stream that breaks off had already been billed
         try:
-            final = await self._call(params)
-        except anthropic.APIStatusError as exc:
-            status = exc.status_code if exc.status_code >= 400 else _STATUS_OF_TYPE.get(exc.type or "", 500)
-            raise status_error(
-                PROVIDER,
-                status=status,
-                message=exc.api_message or exc.message,
-                headers=exc.response.headers,
-                code=exc.error_code,
-                error_type=exc.type,
-            ) from exc
-        except anthropic.APIConnectionError as exc:
-            raise connection_error(PROVIDER, exc.message) from exc
+            final = await self._call(params, spent)
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
-            # The stream broke off (httpx2 errors escape the SDK mid-stream) or carried tool input
-            # that is not JSON (a ValueError from the SDK's parser): a fresh attempt may fare better.
-            raise connection_error(PROVIDER, f"{type(exc).__name__}: {exc}") from exc
+            error = _error_of(exc)
+            if spent and isinstance(error, LLMUnavailable):
+                error = interrupted(error, spent[0])
+            raise error from exc
         return Completion(
             parts=_map_content(final),
             stop=_STOPS.get(final.stop_reason or "end_turn", "end_turn"),
@@ -132,8 +123,11 @@ class AnthropicProvider:
             model=final.model,
         )
 
-    async def _call(self, params: dict[str, Any]) -> SDKMessage:
-        """The assistant's message: streamed when ``max_tokens`` is large, else one plain request."""
+    async def _call(self, params: dict[str, Any], spent: list[Usage]) -> SDKMessage:
+        """The assistant's message: streamed when ``max_tokens`` is large, else one plain request.
+
+        A stream that fails after its ``message_start`` leaves the usage counted so far in ``spent``.
+        """
         if trace := tracing.headers():
             params = {**params, "extra_headers": trace}
         # The SDK warns about deprecated model names on every call; say it once, in our logs.
@@ -148,7 +142,13 @@ class AnthropicProvider:
             manager: AsyncMessageStreamManager[None] = self._client.messages.stream(**params)
         self._report(params["model"], caught)
         async with manager as stream:
-            return await stream.get_final_message()
+            try:
+                return await stream.get_final_message()
+            except BaseException:
+                # Without a message_start yet the SDK has no snapshot, and nothing was billed.
+                with contextlib.suppress(AssertionError, AttributeError, RuntimeError):
+                    spent.append(_map_usage(stream.current_message_snapshot.usage))
+                raise
 
     def _report(self, model: str, caught: list[warnings.WarningMessage]) -> None:
         for warning in caught:
@@ -164,6 +164,25 @@ class AnthropicProvider:
     async def aclose(self) -> None:
         """Close the SDK client and its connections."""
         await self._client.close()
+
+
+def _error_of(exc: Exception) -> LLMUnavailable | LLMRejected:
+    """The error tree's error for what the SDK (or httpx2 under it, mid-stream) raised."""
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code if exc.status_code >= 400 else _STATUS_OF_TYPE.get(exc.type or "", 500)
+        return status_error(
+            PROVIDER,
+            status=status,
+            message=exc.api_message or exc.message,
+            headers=exc.response.headers,
+            code=exc.error_code,
+            error_type=exc.type,
+        )
+    if isinstance(exc, anthropic.APIConnectionError):
+        return connection_error(PROVIDER, exc.message)
+    # The stream broke off (httpx2 errors escape the SDK mid-stream) or carried tool input
+    # that is not JSON (a ValueError from the SDK's parser): a fresh attempt may fare better.
+    return connection_error(PROVIDER, f"{type(exc).__name__}: {exc}")
 
 
 def _map_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:

@@ -4,7 +4,10 @@
   reached, a 402, Anthropic's ``billing_error``) -> ``LLMSpendLimit``: never retried;
 * 408, 409, 429, 5xx, 529 -> ``LLMUnavailable`` with the provider's ``retry-after``;
 * any other status -> ``LLMRejected`` with the provider's message;
-* no response at all (refused, reset, timed out) -> ``LLMUnavailable`` without a status.
+* no response at all (refused, reset, timed out) -> ``LLMUnavailable`` without a status;
+* a transient failure after the provider had counted tokens (a stream cut after its
+  ``message_start``) -> ``LLMInterrupted``, an ``LLMUnavailable`` carrying that ``usage``,
+  so what was billed is still accounted.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import time
 from collections.abc import Mapping
 
 from shared.errors import LLMRejected, LLMSpendLimit, LLMUnavailable
+
+from ._types import Usage
 
 SPEND_LIMIT_CODES = frozenset(
     {
@@ -30,6 +35,28 @@ _SPEND_WORDS = re.compile(
 )
 _RETRYABLE = frozenset({408, 409, 429})
 _MAX_MESSAGE = 500
+
+
+class LLMInterrupted(LLMUnavailable):
+    """A transient failure of a call (or of a retried call's attempts) that had already used ``usage``."""
+
+    def __init__(
+        self, message: str, *, usage: Usage, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, status=status, retry_after_s=retry_after_s)
+        self.usage = usage
+
+
+def spent_by(error: BaseException) -> Usage:
+    """What a failed call had used before it failed (nothing, unless it was ``LLMInterrupted``)."""
+    return error.usage if isinstance(error, LLMInterrupted) else Usage()
+
+
+def interrupted(error: LLMUnavailable, usage: Usage) -> LLMUnavailable:
+    """``error`` carrying ``usage`` when any was spent; ``error`` itself otherwise."""
+    if not usage.total_tokens:
+        return error
+    return LLMInterrupted(str(error), usage=usage, status=error.status, retry_after_s=error.retry_after_s)
 
 
 def status_error(

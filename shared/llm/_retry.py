@@ -2,7 +2,9 @@
 
 The adapters have already sorted every failure into the error tree, so the policy is
 one ``isinstance``: ``LLMUnavailable`` is tried again, everything else (``LLMRejected``,
-``LLMSpendLimit``) goes straight to the caller.
+``LLMSpendLimit``) goes straight to the caller. What failed attempts had used (a stream
+cut mid-response, ``LLMInterrupted``) is added to the answer's usage, or carried by the
+error the caller gets, so it is billed either way.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
 from shared.errors import LLMUnavailable
 
-from ._types import Completion, LLMProvider, Message, ToolSpec
+from ._errors import interrupted, spent_by
+from ._types import Completion, LLMProvider, Message, ToolSpec, Usage
 
 log = structlog.get_logger(__name__)
 
@@ -84,13 +87,15 @@ class RetryingProvider:
 
         Raises:
             LLMUnavailable: every attempt failed transiently, or the provider asked for a
-                wait longer than the policy allows (its ``retry_after_s`` is kept).
+                wait longer than the policy allows (its ``retry_after_s`` is kept); an
+                ``LLMInterrupted`` with the usage of the attempts that had used tokens.
             LLMRejected: the provider refused the request (``LLMSpendLimit`` included).
         """
         attempt = 1
+        spent = Usage()  # what failed attempts had used
         while True:
             try:
-                return await self.inner.complete(
+                completion = await self.inner.complete(
                     model=model,
                     system=system,
                     messages=messages,
@@ -99,13 +104,15 @@ class RetryingProvider:
                     temperature=temperature,
                 )
             except LLMUnavailable as exc:
+                spent += spent_by(exc)
                 if attempt >= self.policy.max_attempts:
-                    raise LLMUnavailable(
+                    gave_up = LLMUnavailable(
                         f"{exc} (gave up after {attempt} attempts)", status=exc.status, retry_after_s=exc.retry_after_s
-                    ) from exc
+                    )
+                    raise interrupted(gave_up, spent) from exc
                 if exc.retry_after_s is not None and exc.retry_after_s > self.policy.max_delay_s:
                     log.warning("llm.retry.deferred", model=model, status=exc.status, retry_after_s=exc.retry_after_s)
-                    raise
+                    raise interrupted(exc, spent) from exc
                 delay = self.policy.delay_s(attempt, exc.retry_after_s, self._rng)
                 log.warning(
                     "llm.retry",
@@ -117,6 +124,8 @@ class RetryingProvider:
                 )
                 await self._sleep(delay)
                 attempt += 1
+            else:
+                return replace(completion, usage=completion.usage + spent) if spent.total_tokens else completion
 
     async def aclose(self) -> None:
         """Close the inner provider."""

@@ -27,7 +27,7 @@ import structlog
 
 from shared.accounting import COST_CAP, Admission, CallBudget, Refused
 from shared.hub import Notification
-from shared.llm import Message, Usage, cost_usd
+from shared.llm import Message, Usage, cost_usd, spent_by
 from shared.sandbox import Sandbox, WorkspaceTools
 from shared.tools import Toolbox, ToolSet
 from shared.transcripts import Transcript
@@ -244,8 +244,12 @@ async def _iterate(
                 max_tokens=max_tokens,
                 temperature=brain.temperature,
             )
-        except BaseException:
-            state.budget.release(admission)
+        except BaseException as exc:
+            partial = spent_by(exc)
+            if partial.total_tokens:  # a stream cut mid-answer was billed: it counts as a call that spent
+                await state.budget.settle(admission, model=brain.model, usage=partial)
+            else:
+                state.budget.release(admission)
             raise
         finally:
             state.calls_in_flight -= 1

@@ -160,7 +160,7 @@ class System:
         return pump
 
     async def results(self) -> list[CloudEvent]:
-        entries = await self.redis.xrange(self.keys.results)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(self.keys.results)  # type: ignore[assignment]
         return [ev.from_fields(fields) for _, fields in entries]
 
     async def settled(self) -> bool:
