@@ -135,11 +135,12 @@ async def test_a_reply_whose_answer_is_lost_lands_once_and_the_breaker_counts_th
 async def test_consumption_reports_lost_on_the_way_back_are_resent_and_recorded_once(
     system: System,  # noqa: F811
 ) -> None:
-    """The consumption POST lands but its answer is lost, for a window: the outbox resends under
+    """The consumption POST lands but its answer is lost, four times over: the outbox resends under
     the same Idempotency-Key until the Hub answers, and the Hub holds exactly one record per activation."""
     ana = system.add_agent(native_agent("ana"))
     posts = [system.hub.human_post("dana", f"@ana question {n}").id for n in range(2)]
-    system.hub.fail("/api/v1/system/consumption", method="POST", drop=True, after=True, for_s=WINDOW_S / 2)
+    # More lost answers than one flush's Hub attempts (3): the outbox itself must send again.
+    system.hub.fail("/api/v1/system/consumption", method="POST", drop=True, after=True, times=4)
     await system.tick()
     await system.start_metrics()
     await system.start_runner()
