@@ -51,7 +51,7 @@ def tool_name(server: str, tool: str) -> str:
 
 
 def clean_description(text: str | None) -> str:
-    """A description without control or invisible characters (``\\n`` and ``\\t`` kept), at most 2 KiB of text.
+    """A description without control or invisible characters (newlines and tabs kept), at most 2 KiB of text.
 
     Invisible characters can carry instructions a person reviewing the tool never sees: Unicode tag
     characters (U+E0000 + ASCII) and variation selectors encode whole sentences that models read.

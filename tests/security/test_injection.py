@@ -25,7 +25,6 @@ from tests.support import ROOT
 from tests.support.injection import HOSTILE, LeakWatch, leak_watch, plant_environment, planted_settings  # noqa: F401
 
 
-
 @pytest.fixture
 def hub() -> MockHub:
     return planted_hub()
@@ -98,9 +97,7 @@ async def test_tools_the_agent_was_not_granted_are_refused_and_nothing_runs(
         ("mcp__vault__read_secret", {"name": "all"}),
     ]
     calls = [ToolCall(name=n, input=a, id=f"call_rogue_{i}", unoffered=True) for i, (n, a) in enumerate(rogue)]
-    config = victim_config(
-        system, grants=("hub:read",), capabilities={"mcp_servers": ["github", "brave", "vault"]}
-    )
+    config = victim_config(system, grants=("hub:read",), capabilities={"mcp_servers": ["github", "brave", "vault"]})
     await attack(system, leak_watch, config, [Step(tool_calls=calls), Step(text="NO_RESPONSE")], hostile=HOSTILE)
 
     assert offered(system) == {"search", "get_thread"}

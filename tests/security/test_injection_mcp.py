@@ -127,7 +127,9 @@ async def test_hidden_instructions_are_cleaned_capped_and_a_changed_tool_waits_f
     description = tmp_path / "description.txt"
     description.write_text(HIDDEN)
     server = {"name": "hostile", "command": sys.executable, "args": [SERVER, str(description)]}
-    config = victim_config(system, grants=("hub:read", "hub:write", "hostile:use"), capabilities={"mcp_servers": [server]})
+    config = victim_config(
+        system, grants=("hub:read", "hub:write", "hostile:use"), capabilities={"mcp_servers": [server]}
+    )
     steps = [Step(tool_calls=[ToolCall(name=WHOAMI, input={}, id="call_whoami")]), Step(text="NO_RESPONSE")]
     await attack(system, leak_watch, config, steps, hostile=HOSTILE)
 

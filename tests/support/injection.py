@@ -24,8 +24,7 @@ import pytest
 
 from local_emulator.fake_llm import RecordedRequest
 from local_emulator.hub import MockHub
-from shared.settings import McpSandboxChoice, McpSettings, PushAuthSettings, Secret
-from shared.settings import DefinitionsSettings as Definitions
+from shared.settings import DefinitionsSettings, McpSandboxChoice, McpSettings, PushAuthSettings, Secret
 from shared.streams import Redis
 
 _TAG = "q7Zr4"  # makes every planted value unlike anything else a test prints
@@ -248,7 +247,7 @@ def planted_settings(*, servers_dir: Path, mcp_sandbox: McpSandboxChoice = McpSa
             events_token=Secret(PUSH_KEYS["EVENTS_TOKEN"]),
             operator_token=Secret(PUSH_KEYS["OPERATOR_TOKEN"]),
         ),
-        "definitions": Definitions(
+        "definitions": DefinitionsSettings(
             webhook_secret=Secret(DEFINITION_KEYS["DEFINITIONS_WEBHOOK_SECRET"]),
             github_token=Secret(DEFINITION_KEYS["SYNC_GITHUB_TOKEN"]),
         ),
