@@ -135,13 +135,13 @@ class FakeLLM:
         """The answer for a step that does not fail.
 
         Raises:
-            ApiError: the step calls a tool the request does not offer (a 400, so the
-                test that forgot to offer it fails plainly).
+            ApiError: the step calls a tool the request does not offer, and the call is not
+                ``unoffered`` (a 400, so the test that forgot to offer it fails plainly).
         """
         step = plan.step
         calls: list[PlannedCall] = []
         for n, call in enumerate(step.tool_calls):
-            if call.name not in conv.tools:
+            if call.name not in conv.tools and not call.unoffered:
                 raise invalid(
                     f"fake llm: script {plan.script!r} step {plan.index} calls tool {call.name!r}, "
                     f"but the request offers {sorted(conv.tools)}"

@@ -49,11 +49,17 @@ class Usage(_Model):
 
 
 class ToolCall(_Model):
-    """A tool call the fake model makes; ``id`` is derived from the conversation when omitted."""
+    """A tool call the fake model makes; ``id`` is derived from the conversation when omitted.
+
+    A call names a tool the request offers (else the fake answers 400, so a test that forgot
+    to offer it fails plainly), unless ``unoffered``: then it is made anyway, as a model that
+    makes a tool up, or was talked into calling one it was not given, would.
+    """
 
     name: str = Field(min_length=1)
     input: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None
+    unoffered: bool = False
 
 
 class Fail(_Model):

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,7 +34,10 @@ log = structlog.get_logger("botburrow.mcp")
 
 MAX_DESCRIPTION_CHARS = 2048
 MAX_NAME_CHARS = 64
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})
+"""Controls, formats (zero-width, bidi, word joiners, BOM, the tag characters that spell ASCII
+invisibly), private use, surrogates and unassigned code points: nothing a reader sees."""
+_VARIATION_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -47,8 +51,13 @@ def tool_name(server: str, tool: str) -> str:
 
 
 def clean_description(text: str | None) -> str:
-    """A description without control or invisible formatting characters, at most 2 KiB of text."""
-    cleaned = _CONTROL.sub("", text or "").strip()
+    """A description without control or invisible characters (newlines and tabs kept), at most 2 KiB of text.
+
+    Invisible characters can carry instructions a person reviewing the tool never sees: Unicode tag
+    characters (U+E0000 + ASCII) and variation selectors encode whole sentences that models read.
+    """
+    kept = "".join(c for c in text or "" if c in "\n\t" or unicodedata.category(c) not in _INVISIBLE_CATEGORIES)
+    cleaned = _VARIATION_SELECTORS.sub("", kept).strip()
     return cut(cleaned, MAX_DESCRIPTION_CHARS)
 
 
