@@ -118,9 +118,9 @@ class System:
 
     def runner_process(self, log: Path, **env: str) -> subprocess.Popen[bytes]:
         """``python -m functions.runner`` on this system (its stream timings, agents, Hub and
-        fake LLM), ``env`` added; its log appended to ``log``. For tests that SIGKILL it."""
+        fake LLM), ``env`` added or overriding; its log appended to ``log``. For tests that SIGKILL it."""
         streams = self.settings.streams
-        full = child_env(
+        defaults = dict(
             REDIS_URL=self.settings.redis_url,
             STREAM_PREFIX=self.keys.prefix,
             LEASE_TTL_MS=str(streams.lease_ttl_ms),
@@ -135,8 +135,8 @@ class System:
             METRICS_PORT="0",
             LOG_LEVEL="info",
             PYTHONPATH=str(ROOT),
-            **env,
         )
+        full = child_env(defaults, **env)  # what the test passes overrides the defaults (METRICS_PORT)
         with log.open("ab") as sink:
             return subprocess.Popen([sys.executable, "-m", "functions.runner"], cwd=ROOT, env=full, stderr=sink)
 
