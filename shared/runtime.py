@@ -52,8 +52,8 @@ from shared.streams import (
     Route,
     StreamKeys,
     StreamMetrics,
+    await_version,
     connect,
-    require_version,
 )
 
 log = structlog.get_logger("botburrow.runtime")
@@ -152,7 +152,17 @@ async def serve_pump(
     async with AsyncExitStack() as stack:
         redis = connect(settings.redis_url, block_ms=settings.streams.block_ms)
         stack.push_async_callback(redis.aclose)
-        version = await require_version(redis)
+        pumps: list[Pump] = []  # the probes answer from the start; ready once the pump claims
+        if settings.metrics_port:
+            site = await _serve_probes(settings.metrics_port, registry, redis, lambda: bool(pumps) and pumps[0].ready)
+            stack.push_async_callback(site.stop)
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()  # a SIGTERM while Redis is away: nothing was claimed, just exit
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        version = await await_version(redis, stop=stopping)
+        if version is None:
+            return
         runtime = Runtime.over(settings, redis, keys, registry)
         handler = await stack.enter_async_context(factory(runtime))
         # The same wrappers as over HTTP: log context (event, agent, trace) and activation metrics.
@@ -169,10 +179,7 @@ async def serve_pump(
             route=(route or runner_route)(keys, settings),
             max_events=1 if once else None,
         )
-        if settings.metrics_port:
-            site = await _serve_probes(settings.metrics_port, registry, redis, pump)
-            stack.push_async_callback(site.stop)
-        loop = asyncio.get_running_loop()
+        pumps.append(pump)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, pump.stop)
         if once:
@@ -223,7 +230,9 @@ def run_pump_process(
     return 0
 
 
-async def _serve_probes(port: int, registry: CollectorRegistry, redis: Redis, pump: Pump) -> web.TCPSite:
+async def _serve_probes(
+    port: int, registry: CollectorRegistry, redis: Redis, claiming: Callable[[], bool]
+) -> web.TCPSite:
     """``/metrics``, ``/healthz`` and ``/readyz`` on ``port`` (all interfaces), on this loop."""
 
     async def metrics(_: web.Request) -> web.Response:
@@ -235,7 +244,7 @@ async def _serve_probes(port: int, registry: CollectorRegistry, redis: Redis, pu
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        pump_state = "ok" if pump.ready else "not claiming"
+        pump_state = "ok" if claiming() else "not claiming"
         readiness = Readiness(checks={"pump": pump_state, "redis": await check_redis(redis, PROBE_TIMEOUT_S)})
         status, body = readiness.answer()
         return web.json_response(body, status=status)

@@ -26,7 +26,7 @@ from ._ledger import EffectLedger
 from ._metrics import StreamMetrics, status_families
 from ._publish import Publisher
 from ._pump import Pump
-from ._redis import Pipeline, Redis, Scripts, connect, require_version, server_version, text, translated
+from ._redis import Pipeline, Redis, Scripts, await_version, connect, require_version, server_version, text, translated
 from ._route import Route
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "StreamSettings",
     "StreamStatus",
     "TransportStatus",
+    "await_version",
     "connect",
     "current_delivery",
     "ensure_groups",

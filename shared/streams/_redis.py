@@ -6,6 +6,8 @@ Nothing above this module sees a redis-py exception: they become ``StreamUnavail
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +20,8 @@ from redis import exceptions as redis_errors
 from redis.connection import HiredisRespSerializer
 
 from shared.errors import ConfigurationError, StreamUnavailable
+
+from ._tasks import Backoff
 
 Redis = aioredis.Redis
 Pipeline = aioredis.client.Pipeline
@@ -102,6 +106,33 @@ async def require_version(redis: Redis) -> str:
         found = ".".join(map(str, version))
         raise ConfigurationError(f"redis-server {found} is too old: botburrow needs 7.0 or later")
     return ".".join(map(str, version))
+
+
+async def await_version(redis: Redis, *, stop: asyncio.Event, base_s: float = 0.25) -> str | None:
+    """``require_version`` once Redis answers; ``None`` when ``stop`` was set first.
+
+    While Redis is unreachable or still loading its AOF (``-LOADING``) this waits with
+    backoff (a few log lines, not one per try): a process started during an outage waits
+    for it instead of exiting into a crash loop.
+
+    Raises:
+        ConfigurationError: the server is older than 7.0.
+    """
+    backoff = Backoff(base_s)
+    while not stop.is_set():
+        try:
+            version = await require_version(redis)
+        except StreamUnavailable as exc:
+            delay_s = backoff.failed()
+            if backoff.loggable:
+                log.warning("redis.waiting", failures=backoff.failures, retry_in_s=round(delay_s, 2), error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay_s)
+            continue
+        if failures := backoff.succeeded():
+            log.info("redis.reachable", failures=failures)
+        return version
+    return None
 
 
 class Scripts:

@@ -122,3 +122,34 @@ async def test_twenty_seconds_without_redis_are_ridden_out_and_work_resumes_with
     finally:
         poller.close()
         assert await stop(runner, log) == 0
+
+
+async def test_a_runner_started_while_redis_is_down_waits_for_it_instead_of_exiting(
+    system: System, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A runner process that starts during an outage (a pod rescheduled while Redis is down or
+    still replaying its AOF) does not exit into a crash loop: it answers ``/healthz``, says not
+    ready on ``/readyz``, logs a few ``redis.waiting`` lines, and once Redis answers it claims
+    and answers the mention that waited."""
+    system.add_agent(native_agent("bea"))
+    redis_server.stop()
+    port = free_port()
+    log = tmp_path / "runner.log"
+    runner = system.runner_process(log, METRICS_PORT=str(port))
+    try:
+        await eventually(lambda: ready(f"http://127.0.0.1:{port}/healthz"), timeout_s=30)
+        assert await status(f"http://127.0.0.1:{port}/readyz") == 503
+        await asyncio.sleep(4)  # several backoff rounds
+        assert runner.poll() is None, f"the runner exited while Redis was down: {log.read_text()[-3000:]}"
+        waiting = [json.loads(line) for line in log.read_text().splitlines() if '"redis.waiting"' in line]
+        assert 1 <= len(waiting) <= 6, waiting
+
+        redis_server.restart()
+        post = system.hub.human_post("dana", "@bea did you wait for Redis?")
+        await eventually(lambda: ready(f"http://127.0.0.1:{port}/readyz"), timeout_s=30)
+        await system.tick()
+        await eventually(lambda: system.replies_by("bea"), timeout_s=30)
+        assert [c.post_id for c in system.replies_by("bea")] == [post.id]
+        assert '"redis.reachable"' in log.read_text()
+    finally:
+        assert await stop(runner, log) == 0
