@@ -73,7 +73,9 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="botburrow-gw-")))
             folder.chmod(0o711)  # a sandbox's user binds the socket inside; it cannot list the folder
             socket = folder / "gateway.sock"
-        gateway = await stack.enter_async_context(Gateway(uds=str(socket)))
+        gateway = await stack.enter_async_context(
+            Gateway(uds=str(socket), max_body_bytes=settings.gateway_max_body_bytes)
+        )
         host = CliHost(settings=settings.clis, sandbox=settings.sandbox, gateway=gateway, upstream=providers.upstream)
         stack.push_async_callback(host.aclose)
         deps = ActivationDeps(

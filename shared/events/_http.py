@@ -48,7 +48,15 @@ def from_http(headers: Mapping[str, str], body: bytes | str | None) -> CloudEven
         event = sdk_from_http(dict(headers), body)
     except ce_errors.GenericException as exc:
         raise InvalidEvent("event", str(exc)) from exc
-    return CloudEvent(validate_attributes(event.get_attributes()), event.get_data())
+    data = event.get_data()
+    if _is_json(content_type) and isinstance(data, bytes) and data:
+        # The SDK hands back the raw body when it is not the JSON its content type says.
+        raise InvalidEvent("data", f"the body is not the JSON its content type ({content_type}) says")
+    return CloudEvent(validate_attributes(event.get_attributes()), data)
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
 
 
 def to_http(event: CloudEvent, *, binary: bool = False) -> tuple[dict[str, str], bytes]:

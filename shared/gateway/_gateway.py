@@ -28,9 +28,11 @@ from types import TracebackType
 import aiohttp
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from ._leases import Leases
+from ._limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from ._llm import LlmRoutes, health
 from ._mcp import McpRoutes
 
@@ -53,6 +55,8 @@ class Gateway:
         http: the session that forwards LLM calls (a pooled one is made at ``start`` when ``None``).
         uds: a unix socket path to answer on as well (made world-connectable: the token is
             what admits a caller; a stale socket file there is replaced).
+        max_body_bytes: the longest request body any route reads (``GATEWAY_MAX_BODY_BYTES``;
+            413 past it, see ``_limit``).
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class Gateway:
         port: int = 0,
         http: aiohttp.ClientSession | None = None,
         uds: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.leases = leases or Leases()
         self.uds = uds
@@ -81,6 +86,7 @@ class Gateway:
                 Route("/mcp/{name}", self._mcp, methods=["GET", "POST", "DELETE"]),
             ],
             lifespan=self._lifespan,
+            middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)],
         )
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None

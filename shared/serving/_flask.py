@@ -5,6 +5,9 @@ Flask app it is building, so ``functions/<name>/main.py`` can reach that app as
 ``flask.current_app`` and add to it what the framework lacks:
 
 - ``GET /healthz`` (alive, no I/O), ``GET /readyz`` (Redis and the Hub), ``GET /metrics``;
+- one body limit for every route (``MAX_BODY_BYTES``): a longer body is answered 413 with
+  a JSON body before anything reads it (a declared length over it at once, a chunked one
+  as soon as it passes it: werkzeug's ``MAX_CONTENT_LENGTH``);
 - a guard before the framework's CloudEvent view that first authenticates the push by
   the target's policy (``_auth``: 401 with a JSON body, before any parsing), then
   validates the event strictly (``shared.events.from_http``) and answers 400 naming the
@@ -22,7 +25,7 @@ import flask
 import structlog
 from cloudevents.http import CloudEvent
 from prometheus_client import CONTENT_TYPE_LATEST
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.errors import InvalidEvent
 from shared.events import from_http
@@ -66,9 +69,11 @@ def install_into_current_app(target: FunctionTarget) -> bool:
 def install(app: flask.Flask, target: FunctionTarget) -> None:
     """Add the probe routes, the CloudEvent guard, the error handlers and request metrics to ``app``."""
     wiring = _Wiring(target)
+    app.config["MAX_CONTENT_LENGTH"] = target.settings.max_body_bytes
     app.add_url_rule("/healthz", "healthz", wiring.healthz, methods=["GET"])
     app.add_url_rule("/readyz", "readyz", wiring.readyz, methods=["GET"])
     app.add_url_rule("/metrics", "metrics", wiring.metrics, methods=["GET"])
+    app.before_request(wiring.limit)
     app.before_request(wiring.guard)
     app.after_request(wiring.answer)
     app.teardown_request(wiring.forget)
@@ -94,6 +99,14 @@ class _Wiring:
 
     def metrics(self) -> flask.Response:
         return flask.Response(self.target.exposition(), status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def limit(self) -> flask.Response | None:
+        """413 for a declared body over the limit, on every route, before auth reads it."""
+        length = flask.request.content_length
+        if length is not None and length > self.target.settings.max_body_bytes:
+            log.info("http.body_too_large", function=self.target.name, length=length)
+            return responses.too_large(self.target.settings.max_body_bytes)
+        return None
 
     def guard(self) -> flask.Response | None:
         """Authenticate a POST, then validate its CloudEvent before the framework parses it (and echoes it)."""
@@ -145,6 +158,8 @@ class _Wiring:
         structlog.contextvars.unbind_contextvars(*CONTEXT_KEYS)
 
     def http_error(self, exc: HTTPException) -> flask.Response:
+        if isinstance(exc, RequestEntityTooLarge):  # a chunked body that passed the limit while read
+            return responses.too_large(self.target.settings.max_body_bytes)
         return responses.json_response(exc.code or 500, {"error": (exc.name or "error").lower().replace(" ", "_")})
 
     def handler_error(self, exc: Exception) -> flask.Response:

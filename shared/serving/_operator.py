@@ -5,7 +5,7 @@ route                                   answer (JSON)
 ======================================  =================================================
 ``GET /api/agents``                     ``{"agents": [AgentState, ...]}``
 ``GET /api/agents/<name>``              ``AgentDetail``, 404 for an unknown agent
-``GET /api/audit?limit=N``              ``{"entries": [AuditEntry, ...]}``, newest first
+``GET /api/audit?limit=N``              ``{"entries": [AuditEntry, ...]}``, newest first (N ≤ 10,000)
 ``POST /agents/<name>/pause``           the ``AuditEntry`` recorded; 404 for an unknown agent
 ``POST /agents/<name>/resume``          the same
 ``POST /agents/<name>/breaker/reset``   the same
@@ -40,6 +40,8 @@ log = structlog.get_logger("botburrow.serving")
 
 OPERATOR_HEADER = "X-Operator"
 _MAX_WHO = 64
+MAX_AUDIT_LIMIT = 10_000
+"""The most audit entries one ``GET /api/audit`` returns (a larger ``limit`` is a 400, not a Redis error)."""
 
 _Work = Callable[[Operator, Controls], Awaitable[dict[str, Any]]]
 
@@ -80,8 +82,9 @@ class _Routes:
 
     def audit(self) -> flask.Response:
         limit = flask.request.args.get("limit", "100")
-        if not limit.isdigit():
-            return responses.json_response(400, {"error": "invalid_limit", "problem": "limit must be a whole number"})
+        if not limit.isdigit() or len(limit) > 6 or int(limit) > MAX_AUDIT_LIMIT:
+            problem = f"limit must be a whole number up to {MAX_AUDIT_LIMIT}"
+            return responses.json_response(400, {"error": "invalid_limit", "problem": problem})
 
         async def work(_operator: Operator, controls: Controls) -> dict[str, Any]:
             return {"entries": [entry.as_dict() for entry in await controls.audit(limit=int(limit))]}

@@ -3,6 +3,7 @@
 ============================  ======  ==============================================
 raised                         status  body (``error`` and what to fix or wait for)
 ============================  ======  ==============================================
+a body over ``MAX_BODY_BYTES``  413     ``limit_bytes``, ``problem``; before auth or parsing
 no credential, or a wrong one  401     ``problem`` (what to send); before any parsing
 ``InvalidEvent``               400     ``field`` (attribute or ``data.<path>``), ``problem``
 other ``PermanentError``       422     ``kind`` (the error class), ``problem``
@@ -65,6 +66,12 @@ def invalid_event(exc: InvalidEvent, request_parts: Iterable[str]) -> Response:
 def unauthenticated(problem: str) -> Response:
     """401: the push carried no credential its target accepts (``problem`` names headers, never values)."""
     return json_response(401, {"error": "unauthenticated", "problem": problem}, {"WWW-Authenticate": "Bearer"})
+
+
+def too_large(limit_bytes: int) -> Response:
+    """413: the body is longer than the target reads (``MAX_BODY_BYTES``); nothing of it was used."""
+    problem = f"the request body is larger than this target accepts ({limit_bytes} bytes, MAX_BODY_BYTES)"
+    return json_response(413, {"error": "body_too_large", "limit_bytes": limit_bytes, "problem": problem})
 
 
 def retry_after(seconds: float | None) -> dict[str, str]:

@@ -48,6 +48,12 @@ class Settings:
     mcp: McpSettings = field(default_factory=McpSettings)
     clis: CliSettings = field(default_factory=CliSettings)
     metrics_port: int | None = 9090
+    # The largest request body an HTTP target reads (413 past it, before auth or parsing):
+    # a CloudEvent, a Hub or GitHub webhook, an operator's POST are all far below 1 MiB.
+    max_body_bytes: int = 1024 * 1024
+    # The activation gateway's: LLM requests carry whole conversations, images as base64 and
+    # tool schemas; 32 MiB is the Anthropic Messages API's own request limit.
+    gateway_max_body_bytes: int = 32 * 1024 * 1024
     log_level: str = "info"
     log_json: bool = True
 
@@ -107,6 +113,8 @@ class Settings:
             mcp=parts.mcp(env),
             clis=parts.clis(env),
             metrics_port=env.get("METRICS_PORT", cls.metrics_port or 0, parse_int(0)) or None,
+            max_body_bytes=env.get("MAX_BODY_BYTES", cls.max_body_bytes, parse_int(1024)),
+            gateway_max_body_bytes=env.get("GATEWAY_MAX_BODY_BYTES", cls.gateway_max_body_bytes, parse_int(1024)),
             log_level=env.get("LOG_LEVEL", cls.log_level, parse_level),
             log_json=env.get("LOG_FORMAT", "json", parse_format) == "json",
         )
