@@ -49,7 +49,7 @@ from cloudevents.http import CloudEvent
 from shared import tracing
 from shared.agents import AgentDefinition
 from shared.discovery import discover
-from shared.errors import InvalidEvent, StreamUnavailable
+from shared.errors import InvalidEvent, StreamUnavailable, TransientError
 from shared.events import (
     ACTIVATION_REQUESTED,
     ActivationKind,
@@ -121,6 +121,11 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
         events = await _attempt(run, agent, executor, deps, transcript)
     except BaseException as exc:
         _end(transcript, outcome=_why_not(exc), error=str(exc) or type(exc).__name__)
+        if isinstance(exc, TransientError) and run.attempt >= deps.max_deliveries:
+            # Dead-lettered now (a Hub or LLM outage outlasted the retries): the poller may
+            # queue the notifications again at its next tick, once the breaker lets it,
+            # rather than when their queued markers lapse in 30 minutes.
+            await _release(deps, run.notification_ids)
         raise
     else:
         _end(transcript, **(events[0].get_data() or {}))

@@ -56,7 +56,9 @@ class ActivationDeps:
     budget and the live spend book); ``transcripts`` keeps what each attempt did; ``mcp``
     starts each activation's MCP servers; ``executors`` run each agent ``type`` (the
     default: the built-in loop only); ``steering`` gives the operator's pauses and
-    cancellations (``None``: none are honoured).
+    cancellations (``None``: none are honoured); ``max_deliveries`` is the pump's
+    (``MAX_DELIVERIES``): a transient failure on the last delivery releases the
+    notifications for the poller, since the event is dead-lettered.
     """
 
     settings: RunnerSettings
@@ -76,4 +78,5 @@ class ActivationDeps:
     mcp: McpHost | None = None
     executors: Executors = field(default_factory=lambda: executors(None))
     steering: Steering | None = None
+    max_deliveries: int = 5
     clock: Callable[[], float] = time.monotonic

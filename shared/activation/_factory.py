@@ -102,5 +102,6 @@ async def activation_handler(runtime: Runtime) -> AsyncIterator[Handler]:
             sandboxes=sandboxes,
             executors=executors(host),
             steering=Steering(redis, keys=keys),
+            max_deliveries=settings.streams.max_deliveries,
         )
         yield partial(handle_activation, deps=deps)

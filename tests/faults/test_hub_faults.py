@@ -153,3 +153,25 @@ async def test_consumption_reports_lost_on_the_way_back_are_resent_and_recorded_
     assert sorted(ids) == sorted(e.activation_id for e in events), "one record per activation, none twice"
     dropped = [r for r in system.hub.requests if r.path.endswith("/system/consumption") and r.status is None]
     assert dropped, "the fault did lose answers"
+
+
+async def test_an_outage_longer_than_the_retries_is_answered_at_the_next_tick_after_it(
+    system: System,  # noqa: F811
+) -> None:
+    """A Hub outage that outlasts every redelivery dead-letters the activation, but not the
+    mention: its notifications are released on the last delivery, so the first tick after the
+    outage queues it again (rather than 30 minutes later, when its queued marker lapses), and
+    it gets exactly one reply."""
+    system.add_agent(native_agent("ana"))
+    post = system.hub.human_post("dana", "@ana still there after the outage?")
+    await system.tick()
+    system.hub.fail("/api/v1/*", status=503, for_s=60)
+    await system.start_runner()
+    await eventually(lambda: system.redis.xlen(system.keys.dlq), timeout_s=40)
+    assert not system.replies_by("ana")
+    system.hub.faults.clear()
+
+    await system.tick()
+    await eventually(lambda: system.replies_by("ana"), timeout_s=30)
+    await settle_watching(system)
+    assert [c.post_id for c in system.replies_by("ana")] == [post.id], "exactly one reply"
