@@ -25,7 +25,9 @@ call, and runs once the interval has passed; so is one whose agent an operator p
 (``shared.operator``), every ``PAUSED_RETRY_S`` until it is resumed. One an operator
 cancelled ends ``cancelled`` as it starts, or at its next step (before each LLM call, or
 each notification of a coding CLI): what it answered is marked read, nothing more is
-posted, nothing is released to be queued again, and the breaker counts nothing.
+posted, nothing is released to be queued again, and the breaker counts nothing. A
+transient failure on the last delivery (``MAX_DELIVERIES``: the event is dead-lettered)
+releases the notifications, so the poller queues them again once the breaker allows.
 
 Every Hub write carries ``Idempotency-Key: <event id>:<step>``, so a retried
 activation lands each effect once. An attempt that fails after spending tokens still
