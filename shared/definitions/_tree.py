@@ -21,7 +21,17 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.agents import NAME_RULE, DirectorySource, is_agent_name, is_skill_name, load_agent, parse_skill
+from shared.agents import (
+    MAX_FILE_BYTES,
+    NAME_RULE,
+    DirectorySource,
+    FileTooLarge,
+    is_agent_name,
+    is_skill_name,
+    load_agent,
+    parse_skill,
+    read_capped,
+)
 from shared.errors import AgentNotFound, InvalidAgent
 
 from ._report import Rejected
@@ -62,10 +72,12 @@ class Tree:
             problem = ("", "missing: every skill needs a SKILL.md")
         else:
             try:
-                text = (folder / "SKILL.md").read_bytes().decode("utf-8")
+                text = read_capped(folder / "SKILL.md", file).decode("utf-8")
                 parse_skill(text, name=name, agent=name, file=file)
             except UnicodeDecodeError:
                 problem = ("", "not UTF-8 text")
+            except FileTooLarge:
+                problem = ("", f"larger than the {MAX_FILE_BYTES // 1024} KiB a definition file may be")
             except InvalidAgent as exc:
                 problem = (exc.field, exc.problem)
         if problem is not None:
