@@ -51,13 +51,38 @@ class Tree:
         return {r.unit for r in self.rejected}
 
     def add_source(self, root: Path, *, label: str) -> None:
-        """Validate the units of the checkout at ``root`` that no earlier source had (blocking)."""
+        """Validate the units of the checkout at ``root`` that no earlier source had (blocking).
+
+        A symlink where a folder of the layout should be (``agents/``, ``skills/``, one
+        agent's or skill's folder) is rejected by name and removed from the temporary
+        checkout: nothing is validated or uploaded through a link that may lead out of it.
+        """
+        self._links(root, label)
         for name in _folders(root / "skills"):
             self._skill(root, name, label)
         if (root / "agents").is_dir():
             source = DirectorySource(root)
             for name in source.agent_names():
                 self._agent(root, source, name, label)
+
+    def _links(self, root: Path, label: str) -> None:
+        links = [root / top for top in ("agents", "skills")]
+        links += [
+            p
+            for top in ("agents", "skills")
+            if (root / top).is_dir() and not (root / top).is_symlink()
+            for p in sorted((root / top).iterdir())
+            if p.is_symlink()
+        ]
+        for link in links:
+            if not link.is_symlink():
+                continue
+            unit = link.relative_to(root).as_posix()
+            problem = f"a symlink (to {str(link.readlink())!r}): the sync follows no link out of the checkout"
+            if unit not in self.units:
+                self.units.add(unit)
+                self.rejected.append(Rejected(unit=unit, source=label, file=unit, field="", problem=problem))
+            link.unlink()
 
     def _skill(self, root: Path, name: str, label: str) -> None:
         unit = f"skills/{name}"
