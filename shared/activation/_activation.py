@@ -1,6 +1,7 @@
 """One activation, end to end: the runner's handler of ``com.botburrow.activation.requested``.
 
-1. the agent's definition (``AgentNotFound``/``InvalidAgent``: dead letter);
+1. the agent's definition (``AgentNotFound``/``InvalidAgent``: dead letter, its notifications
+   released, so the poller queues them again once the definition loads);
 2. the executor of its ``type`` (``shared.executors``: the built-in loop, or a coding CLI
    in the sandbox through the gateway); a type none can run here is dead-lettered with
    the reason, never retried;
@@ -51,7 +52,7 @@ from cloudevents.http import CloudEvent
 from shared import tracing
 from shared.agents import AgentDefinition
 from shared.discovery import discover
-from shared.errors import InvalidEvent, StreamUnavailable, TransientError
+from shared.errors import AgentNotFound, InvalidAgent, InvalidEvent, StreamUnavailable, TransientError
 from shared.events import (
     ACTIVATION_REQUESTED,
     ActivationKind,
@@ -102,7 +103,11 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
     delivery = current_delivery()
     started = time.perf_counter()
     request = parse_data(event, ActivationRequested)
-    agent = await deps.agents.get(request.agent_name)
+    try:
+        agent = await deps.agents.get(request.agent_name)
+    except (AgentNotFound, InvalidAgent):
+        await _give_back(request, str(event["id"]), deps)
+        raise
     executor = deps.executors.for_type(agent.config.type)
     joined: list[str] = []
     if request.kind is ActivationKind.INBOX:
@@ -205,6 +210,23 @@ async def _release(deps: ActivationDeps, notification_ids: list[str]) -> None:
         await deps.requeue(notification_ids)
     except StreamUnavailable as exc:
         log.warning("activation.release_failed", notifications=len(notification_ids), error=str(exc))
+
+
+async def _give_back(request: ActivationRequested, event_id: str, deps: ActivationDeps) -> None:
+    """An activation whose agent has no usable definition: close it and release its notifications.
+
+    It is dead-lettered; its notifications stay unread on the Hub. Without this their queued
+    markers (and the open activation new ones join) would outlive the fix by ``queued_ttl_s``:
+    the poller, which skips an invalid agent at every tick, queues them once it loads again.
+    """
+    if request.kind is not ActivationKind.INBOX:
+        return
+    try:
+        joined = await deps.seal(agent_id=request.agent_id, priority=request.priority, event_id=event_id)
+    except StreamUnavailable as exc:
+        log.warning("activation.seal_failed", event_id=event_id, error=str(exc))
+        joined = []
+    await _release(deps, sorted({*request.notification_ids, *joined}))
 
 
 async def _cancelled_before_start(run: _Attempt, deps: ActivationDeps) -> bool:

@@ -41,10 +41,11 @@ from ._names import NAME_RULE, is_agent_name, is_skill_name
 from ._report import LoadReport
 from ._s3 import S3Source, s3_client, s3_translated
 from ._skills import Skill, SkillMeta, parse_skill
-from ._sources import DirectorySource, Source, agent_names
+from ._sources import MAX_FILE_BYTES, DirectorySource, FileTooLarge, Source, agent_names, read_capped
 from ._store import AgentStore, Versions, validate_directory
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "NAME_RULE",
     "AgentConfig",
     "AgentDefinition",
@@ -55,6 +56,7 @@ __all__ = [
     "Capabilities",
     "DirectorySource",
     "Discovery",
+    "FileTooLarge",
     "Interests",
     "Limits",
     "LoadReport",
@@ -77,6 +79,7 @@ __all__ = [
     "load_agent",
     "parse_config",
     "parse_skill",
+    "read_capped",
     "s3_client",
     "s3_translated",
     "validate_directory",

@@ -5,6 +5,7 @@ What makes an agent invalid (``InvalidAgent``, naming the file at fault):
 * ``config.yaml`` that is not YAML, breaks schema v1, or whose ``name`` differs from
   its folder's name (field ``name``);
 * no ``system-prompt.md``, or one that is blank: an agent without a persona cannot act;
+* a file of the definition larger than ``MAX_FILE_BYTES`` (1 MiB), refused unread;
 * a listed skill whose ``SKILL.md`` exists but is malformed: someone shipped a broken
   file, and every agent that uses it says so until it is fixed.
 
@@ -27,7 +28,7 @@ from ._models import AgentConfig
 from ._names import agent_path, is_agent_name, skill_path
 from ._parse import load_yaml, validate
 from ._skills import Skill, parse_skill
-from ._sources import Source
+from ._sources import MAX_FILE_BYTES, FileTooLarge, Source
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +129,9 @@ def _read(source: Source, name: str, path: str) -> str | None:
         return source.read_text(path)
     except UnicodeDecodeError as exc:
         raise InvalidAgent(name, file=source.locate(path), field="", problem="not UTF-8 text") from exc
+    except FileTooLarge as exc:
+        problem = f"larger than the {MAX_FILE_BYTES // 1024} KiB a definition file may be"
+        raise InvalidAgent(name, file=source.locate(path), field="", problem=problem) from exc
     except OSError as exc:
         problem = f"cannot be read: {exc.strerror or exc}"
         raise InvalidAgent(name, file=source.locate(path), field="", problem=problem) from exc

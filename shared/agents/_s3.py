@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from shared.errors import ConfigurationError, TransientError
 
 from ._names import split_path
+from ._sources import MAX_FILE_BYTES, FileTooLarge
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -90,7 +91,11 @@ class S3Source:
         return sorted(names)
 
     def read_text(self, path: str) -> str | None:
-        """The text of ``<prefix><path>``, or None when there is no such object."""
+        """The text of ``<prefix><path>``, or None when there is no such object.
+
+        Raises:
+            FileTooLarge: the object is larger than ``MAX_FILE_BYTES`` (it is not downloaded).
+        """
         key = self._key(path)
         with s3_translated("get", self.locate(path)):
             try:
@@ -101,9 +106,14 @@ class S3Source:
                 raise
             body = response["Body"]
             try:
-                data = body.read()
+                size = response.get("ContentLength")
+                if size is not None and size > MAX_FILE_BYTES:
+                    raise FileTooLarge(self.locate(path), size)
+                data = body.read(MAX_FILE_BYTES + 1)
             finally:
                 body.close()
+        if len(data) > MAX_FILE_BYTES:
+            raise FileTooLarge(self.locate(path))
         return data.decode("utf-8")
 
     def locate(self, path: str) -> str:

@@ -28,6 +28,35 @@ from ._names import split_path
 
 _NOT_AGENTS = frozenset({"skills", "templates", "schemas"})
 
+MAX_FILE_BYTES = 1024 * 1024
+"""The most a definition file (``config.yaml``, ``system-prompt.md``, ``SKILL.md``) may be.
+
+A prompt that size is already a quarter of a large context window; a larger file is a
+mistake or an attack, and parsing megabytes of YAML would hold a worker thread for seconds
+at every load."""
+
+
+class FileTooLarge(OSError):
+    """A definition file larger than ``MAX_FILE_BYTES``: refused before it is read whole."""
+
+    def __init__(self, where: str, size: int | None = None) -> None:
+        found = f"{size} bytes" if size is not None else f"more than {MAX_FILE_BYTES} bytes"
+        super().__init__(f"{where} is {found}: larger than the {MAX_FILE_BYTES // 1024} KiB a definition file may be")
+
+
+def read_capped(path: Path, where: str) -> bytes:
+    """The bytes of ``path``, at most ``MAX_FILE_BYTES`` of them.
+
+    Raises:
+        FileTooLarge: the file is larger.
+        OSError: it cannot be read (``FileNotFoundError`` when it does not exist).
+    """
+    with path.open("rb") as file:
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise FileTooLarge(where)
+    return data
+
 
 class Source(Protocol):
     """Read access to one set of agent definitions, in the agent-definitions layout."""
@@ -45,6 +74,7 @@ class Source(Protocol):
 
         Raises:
             ValueError: the path is unsafe (see ``split_path``), or the bytes are not UTF-8.
+            FileTooLarge: the file is larger than ``MAX_FILE_BYTES`` (it is not read whole).
             OSError: the file exists but cannot be read.
         """
         ...
@@ -102,7 +132,7 @@ class DirectorySource:
         if not target.is_relative_to(base):
             raise PermissionError(f"{self.locate(path)} leads outside {base}")
         try:
-            data = target.read_bytes()
+            data = read_capped(target, self.locate(path))
         except (FileNotFoundError, NotADirectoryError):
             return None
         return data.decode("utf-8")

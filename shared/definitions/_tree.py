@@ -21,7 +21,17 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.agents import NAME_RULE, DirectorySource, is_agent_name, is_skill_name, load_agent, parse_skill
+from shared.agents import (
+    MAX_FILE_BYTES,
+    NAME_RULE,
+    DirectorySource,
+    FileTooLarge,
+    is_agent_name,
+    is_skill_name,
+    load_agent,
+    parse_skill,
+    read_capped,
+)
 from shared.errors import AgentNotFound, InvalidAgent
 
 from ._report import Rejected
@@ -41,13 +51,38 @@ class Tree:
         return {r.unit for r in self.rejected}
 
     def add_source(self, root: Path, *, label: str) -> None:
-        """Validate the units of the checkout at ``root`` that no earlier source had (blocking)."""
+        """Validate the units of the checkout at ``root`` that no earlier source had (blocking).
+
+        A symlink where a folder of the layout should be (``agents/``, ``skills/``, one
+        agent's or skill's folder) is rejected by name and removed from the temporary
+        checkout: nothing is validated or uploaded through a link that may lead out of it.
+        """
+        self._links(root, label)
         for name in _folders(root / "skills"):
             self._skill(root, name, label)
         if (root / "agents").is_dir():
             source = DirectorySource(root)
             for name in source.agent_names():
                 self._agent(root, source, name, label)
+
+    def _links(self, root: Path, label: str) -> None:
+        links = [root / top for top in ("agents", "skills")]
+        links += [
+            p
+            for top in ("agents", "skills")
+            if (root / top).is_dir() and not (root / top).is_symlink()
+            for p in sorted((root / top).iterdir())
+            if p.is_symlink()
+        ]
+        for link in links:
+            if not link.is_symlink():
+                continue
+            unit = link.relative_to(root).as_posix()
+            problem = f"a symlink (to {str(link.readlink())!r}): the sync follows no link out of the checkout"
+            if unit not in self.units:
+                self.units.add(unit)
+                self.rejected.append(Rejected(unit=unit, source=label, file=unit, field="", problem=problem))
+            link.unlink()
 
     def _skill(self, root: Path, name: str, label: str) -> None:
         unit = f"skills/{name}"
@@ -62,10 +97,12 @@ class Tree:
             problem = ("", "missing: every skill needs a SKILL.md")
         else:
             try:
-                text = (folder / "SKILL.md").read_bytes().decode("utf-8")
+                text = read_capped(folder / "SKILL.md", file).decode("utf-8")
                 parse_skill(text, name=name, agent=name, file=file)
             except UnicodeDecodeError:
                 problem = ("", "not UTF-8 text")
+            except FileTooLarge:
+                problem = ("", f"larger than the {MAX_FILE_BYTES // 1024} KiB a definition file may be")
             except InvalidAgent as exc:
                 problem = (exc.field, exc.problem)
         if problem is not None:

@@ -331,7 +331,7 @@ class Poller:
             log.info("poller.unknown_agent", agent=name)
         except InvalidAgent as exc:
             report.skipped["invalid_agent"] += 1
-            log.warning("poller.invalid_agent", agent=name, field=exc.field, problem=exc.problem)
+            log.warning("poller.invalid_agent", agent=name, file=exc.file, field=exc.field, problem=exc.problem)
         else:
             why = self._unrunnable(definition.config.type) if self._unrunnable is not None else None
             if why is None:
