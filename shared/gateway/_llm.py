@@ -36,8 +36,8 @@ from ._meter import StreamMeter, usage_of, worst_case_usd
 log = structlog.get_logger("botburrow.gateway")
 
 _FORWARDED = {
-    "anthropic": ("anthropic-version", "anthropic-beta", "content-type", "accept"),
-    "openai": ("content-type", "accept"),
+    "anthropic": ("anthropic-version", "anthropic-beta", "accept"),
+    "openai": ("accept",),
 }
 _PASSED_BACK = ("content-type", "request-id", "x-request-id", "retry-after", "x-should-retry")
 _PATHS: Mapping[Api, str] = {"anthropic": "/v1/messages", "openai": "/chat/completions"}
@@ -94,6 +94,7 @@ class LlmRoutes:
             messages=body.get("messages"),
         )
         headers = {k: v for k in _FORWARDED[api] if (v := request.headers.get(k))}
+        headers["content-type"] = "application/json"  # the body sent is the gateway's own JSON, whatever the caller said
         if lease.traceparent:  # the activation's trace, not one the CLI made up
             headers[tracing.HEADER] = lease.traceparent
         if api == "anthropic":
