@@ -72,6 +72,9 @@ class LlmRoutes:
             return error(api, 400, "invalid_request_error", "the request body is not JSON")
         if not isinstance(body, dict):
             return error(api, 400, "invalid_request_error", "the request body is not a JSON object")
+        problem = _misshapen(api, body)
+        if problem is not None:
+            return error(api, 400, "invalid_request_error", problem)
         admitted = await lease.budget.admit(worst_usd=worst_case_usd(api, body))
         if isinstance(admitted, Refused):
             log.info("gateway.refused", agent=lease.agent, reason=admitted.reason)
@@ -90,7 +93,7 @@ class LlmRoutes:
             model=body.get("model"),
             max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
             system=body.get("system"),
-            tools=[t.get("name") or (t.get("function") or {}).get("name") for t in body.get("tools") or []],
+            tools=[_tool_name(t) for t in body.get("tools") or []],
             messages=body.get("messages"),
         )
         headers = {k: v for k in _FORWARDED[api] if (v := request.headers.get(k))}
@@ -209,6 +212,20 @@ def _token(api: Api, request: Request) -> str | None:
         return request.headers["x-api-key"]
     auth = request.headers.get("authorization", "")
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def _misshapen(api: Api, body: Mapping[str, Any]) -> str | None:
+    """The first field the gateway reads itself that is of the wrong type (the provider judges the rest)."""
+    tools = body.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+        return "tools: Input should be a list of tool objects"
+    return None
+
+
+def _tool_name(tool: Mapping[str, Any]) -> Any:
+    """A tool's name for the transcript: Anthropic's ``name``, or OpenAI's ``function.name``."""
+    function = tool.get("function")
+    return tool.get("name") or (function.get("name") if isinstance(function, dict) else None)
 
 
 def _finish_reason(answer: Mapping[str, Any]) -> str | None:
