@@ -219,6 +219,9 @@ def _misshapen(api: Api, body: Mapping[str, Any]) -> str | None:
     tools = body.get("tools")
     if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
         return "tools: Input should be a list of tool objects"
+    options = body.get("stream_options")
+    if api == "openai" and options is not None and not isinstance(options, dict):
+        return "stream_options: Input should be an object"
     return None
 
 
