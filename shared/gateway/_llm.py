@@ -72,6 +72,10 @@ class LlmRoutes:
             return error(api, 400, "invalid_request_error", "the request body is not JSON")
         if not isinstance(body, dict):
             return error(api, 400, "invalid_request_error", "the request body is not a JSON object")
+        try:
+            orjson.dumps(body)  # it is written again to be forwarded: orjson writes 254 levels, reads 1024
+        except orjson.JSONEncodeError:
+            return error(api, 400, "invalid_request_error", "the request body is nested too deeply")
         problem = _misshapen(api, body)
         if problem is not None:
             return error(api, 400, "invalid_request_error", problem)
