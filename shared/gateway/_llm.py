@@ -72,10 +72,6 @@ class LlmRoutes:
             return error(api, 400, "invalid_request_error", "the request body is not JSON")
         if not isinstance(body, dict):
             return error(api, 400, "invalid_request_error", "the request body is not a JSON object")
-        try:
-            orjson.dumps(body)  # it is written again to be forwarded: orjson writes 254 levels, reads 1024
-        except orjson.JSONEncodeError:
-            return error(api, 400, "invalid_request_error", "the request body is nested too deeply")
         problem = _misshapen(api, body)
         if problem is not None:
             return error(api, 400, "invalid_request_error", problem)
@@ -101,7 +97,7 @@ class LlmRoutes:
             messages=body.get("messages"),
         )
         headers = {k: v for k in _FORWARDED[api] if (v := request.headers.get(k))}
-        headers["content-type"] = "application/json"  # the body sent is the gateway's own JSON, whatever the caller said
+        headers["content-type"] = "application/json"  # the gateway sends its own JSON, whatever the caller said
         if lease.traceparent:  # the activation's trace, not one the CLI made up
             headers[tracing.HEADER] = lease.traceparent
         if api == "anthropic":
@@ -220,6 +216,10 @@ def _token(api: Api, request: Request) -> str | None:
 
 def _misshapen(api: Api, body: Mapping[str, Any]) -> str | None:
     """The first field the gateway reads itself that is of the wrong type (the provider judges the rest)."""
+    try:
+        orjson.dumps(body)  # it is written again to be forwarded: orjson reads 1024 levels, writes 254
+    except orjson.JSONEncodeError:
+        return "the request body is nested too deeply"
     tools = body.get("tools")
     if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
         return "tools: Input should be a list of tool objects"
