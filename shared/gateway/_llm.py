@@ -82,8 +82,7 @@ class LlmRoutes:
             _record(lease, "llm_refused", via="gateway", reason=admitted.reason, detail=admitted.detail)
             return error(api, lease.refusal_status, "billing_error", f"refused: {admitted.detail}")
         streaming = body.get("stream") is True
-        if streaming and api == "openai":
-            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        _ask_usage(api, body, streaming=streaming)
         lease.calls += 1
         _record(
             lease,
@@ -227,6 +226,12 @@ def _misshapen(api: Api, body: Mapping[str, Any]) -> str | None:
     if api == "openai" and options is not None and not isinstance(options, dict):
         return "stream_options: Input should be an object"
     return None
+
+
+def _ask_usage(api: Api, body: dict[str, Any], *, streaming: bool) -> None:
+    """An OpenAI stream is asked for its usage chunk (``stream_options``), so it can be metered."""
+    if streaming and api == "openai":
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
 
 
 def _tool_name(tool: Mapping[str, Any]) -> Any:
