@@ -193,5 +193,6 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+        texts = (p.get("text") for p in content if p.get("type") == "text")
+        return "\n".join(t for t in texts if isinstance(t, str))  # a text part whose text is no string says nothing
     return ""
