@@ -235,7 +235,7 @@ def _blocks(content: Any, i: int, role: str, *, final: bool) -> list[dict[str, A
     for j, block in enumerate(content):
         where = f"messages.{i}.content.{j}"
         kind = block.get("type") if isinstance(block, dict) else None
-        if kind not in allowed:
+        if not isinstance(kind, str) or kind not in allowed:  # a list or an object is no tag (and unhashable)
             raise invalid(f"{where}.type: Input tag {kind!r} is not allowed in a {role} message")
         _check_block(block, where)
         _check_cache_control(block, where)

@@ -125,7 +125,8 @@ def _check_messages(messages: list[Any]) -> None:
     calls: list[str] = []  # the tool_call ids of the assistant message the current tool messages answer
     pending: list[str] = []
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+        role = message.get("role") if isinstance(message, dict) else None
+        if not isinstance(role, str) or role not in _ROLES:  # a list or an object is no role (and unhashable)
             raise invalid(f"Invalid value for 'messages[{i}].role': expected one of {', '.join(sorted(_ROLES))}.")
         role = message["role"]
         if role == "tool":
@@ -192,5 +193,6 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+        texts = (p.get("text") for p in content if p.get("type") == "text")
+        return "\n".join(t for t in texts if isinstance(t, str))  # a text part whose text is no string says nothing
     return ""

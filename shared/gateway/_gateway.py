@@ -69,7 +69,7 @@ class Gateway:
         uds: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
-        self.leases = leases or Leases()
+        self.leases = leases if leases is not None else Leases()  # an empty one is falsy (len 0)
         self.uds = uds
         self._host = host
         self._port = port

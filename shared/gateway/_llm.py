@@ -36,8 +36,8 @@ from ._meter import StreamMeter, usage_of, worst_case_usd
 log = structlog.get_logger("botburrow.gateway")
 
 _FORWARDED = {
-    "anthropic": ("anthropic-version", "anthropic-beta", "content-type", "accept"),
-    "openai": ("content-type", "accept"),
+    "anthropic": ("anthropic-version", "anthropic-beta", "accept"),
+    "openai": ("accept",),
 }
 _PASSED_BACK = ("content-type", "request-id", "x-request-id", "retry-after", "x-should-retry")
 _PATHS: Mapping[Api, str] = {"anthropic": "/v1/messages", "openai": "/chat/completions"}
@@ -72,6 +72,9 @@ class LlmRoutes:
             return error(api, 400, "invalid_request_error", "the request body is not JSON")
         if not isinstance(body, dict):
             return error(api, 400, "invalid_request_error", "the request body is not a JSON object")
+        problem = _misshapen(api, body)
+        if problem is not None:
+            return error(api, 400, "invalid_request_error", problem)
         admitted = await lease.budget.admit(worst_usd=worst_case_usd(api, body))
         if isinstance(admitted, Refused):
             log.info("gateway.refused", agent=lease.agent, reason=admitted.reason)
@@ -79,8 +82,7 @@ class LlmRoutes:
             _record(lease, "llm_refused", via="gateway", reason=admitted.reason, detail=admitted.detail)
             return error(api, lease.refusal_status, "billing_error", f"refused: {admitted.detail}")
         streaming = body.get("stream") is True
-        if streaming and api == "openai":
-            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        _ask_usage(api, body, streaming=streaming)
         lease.calls += 1
         _record(
             lease,
@@ -90,10 +92,11 @@ class LlmRoutes:
             model=body.get("model"),
             max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
             system=body.get("system"),
-            tools=[t.get("name") or (t.get("function") or {}).get("name") for t in body.get("tools") or []],
+            tools=[_tool_name(t) for t in body.get("tools") or []],
             messages=body.get("messages"),
         )
         headers = {k: v for k in _FORWARDED[api] if (v := request.headers.get(k))}
+        headers["content-type"] = "application/json"  # the gateway sends its own JSON, whatever the caller said
         if lease.traceparent:  # the activation's trace, not one the CLI made up
             headers[tracing.HEADER] = lease.traceparent
         if api == "anthropic":
@@ -208,6 +211,33 @@ def _token(api: Api, request: Request) -> str | None:
         return request.headers["x-api-key"]
     auth = request.headers.get("authorization", "")
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def _misshapen(api: Api, body: Mapping[str, Any]) -> str | None:
+    """The first field the gateway reads itself that is of the wrong type (the provider judges the rest)."""
+    try:
+        orjson.dumps(body)  # it is written again to be forwarded: orjson reads 1024 levels, writes 254
+    except orjson.JSONEncodeError:
+        return "the request body is nested too deeply"
+    tools = body.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+        return "tools: Input should be a list of tool objects"
+    options = body.get("stream_options")
+    if api == "openai" and options is not None and not isinstance(options, dict):
+        return "stream_options: Input should be an object"
+    return None
+
+
+def _ask_usage(api: Api, body: dict[str, Any], *, streaming: bool) -> None:
+    """An OpenAI stream is asked for its usage chunk (``stream_options``), so it can be metered."""
+    if streaming and api == "openai":
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+
+
+def _tool_name(tool: Mapping[str, Any]) -> Any:
+    """A tool's name for the transcript: Anthropic's ``name``, or OpenAI's ``function.name``."""
+    function = tool.get("function")
+    return tool.get("name") or (function.get("name") if isinstance(function, dict) else None)
 
 
 def _finish_reason(answer: Mapping[str, Any]) -> str | None:
