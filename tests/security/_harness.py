@@ -4,16 +4,28 @@ and one activation of a scripted "compromised model", run to its end."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from local_emulator.fake_llm import Script, Step
 from local_emulator.hub import MockHub
 from tests.integration.conftest import System, native_agent
 from tests.support import eventually
-from tests.support.injection import HUB_API_KEY, LeakWatch
+from tests.support.injection import HUB_API_KEY, LeakWatch, plant_environment
 
 VICTIM = "victim"
 MALLORY = "mallory"
+
+
+@pytest.fixture(autouse=True)
+async def watched(system: System, leak_watch: LeakWatch, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Autouse in each module that imports it: the planted environment for the test, and a scan
+    of everything it let out at its end (so a leak fails the test that made it)."""
+    plant_environment(monkeypatch)
+    yield
+    assert await scan_everything(system, leak_watch) == []
 
 
 def planted_hub() -> MockHub:

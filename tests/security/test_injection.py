@@ -11,7 +11,6 @@ test also scans its own at once, to fail where the leak is).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,15 @@ import pytest
 from local_emulator.fake_llm import Step, ToolCall
 from local_emulator.hub import MockHub
 from tests.integration.conftest import System, system  # noqa: F401  (the fixture)
-from tests.security._harness import MALLORY, VICTIM, attack, offered, planted_hub, scan_everything, tool_results
+from tests.security._harness import (
+    MALLORY,
+    VICTIM,
+    attack,
+    offered,
+    planted_hub,
+    tool_results,
+    watched,  # noqa: F401  (autouse: each test's own leak scan)
+)
 from tests.security._harness import victim as victim_config
 from tests.support import ROOT
 from tests.support.injection import HOSTILE, LeakWatch, leak_watch, plant_environment, planted_settings  # noqa: F401
@@ -33,17 +40,6 @@ def hub() -> MockHub:
 @pytest.fixture
 def system_overrides() -> dict[str, Any]:
     return planted_settings(servers_dir=ROOT / "mcp-servers")
-
-
-@pytest.fixture(autouse=True)
-async def watched(
-    system: System,  # noqa: F811
-    leak_watch: LeakWatch,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[None]:
-    plant_environment(monkeypatch)
-    yield
-    assert await scan_everything(system, leak_watch) == []
 
 
 async def test_a_hostile_post_reaches_the_model_and_what_it_can_post_holds_no_secret(

@@ -7,7 +7,6 @@ gateway, end to end through the runner handler. The compromised model runs ``env
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,11 @@ from local_emulator.hub import MockHub
 from shared.settings import CliSettings, RunnerSettings, SandboxBackendChoice, SandboxSettings
 from tests.integration.conftest import System, system  # noqa: F401  (the fixture)
 from tests.integration.test_cli_executors import CLIS, INSTALLED, coder, tool_results
-from tests.security._harness import MALLORY, planted_hub, scan_everything
+from tests.security._harness import (
+    MALLORY,
+    planted_hub,
+    watched,  # noqa: F401  (autouse: each test's own leak scan)
+)
 from tests.support import ROOT, eventually, require
 from tests.support.injection import (  # noqa: F401  (leak_watch: the module's fixture)
     HOSTILE,
@@ -46,17 +49,6 @@ def system_overrides() -> dict[str, Any]:
         "clis": CliSettings(dir=CLIS, max_retries=1),
         "runner": RunnerSettings(activation_timeout_s=60, max_cost_usd=1.0),
     }
-
-
-@pytest.fixture(autouse=True)
-async def watched(
-    system: System,  # noqa: F811
-    leak_watch: LeakWatch,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[None]:
-    plant_environment(monkeypatch)
-    yield
-    assert await scan_everything(system, leak_watch) == []
 
 
 async def test_the_cli_child_holds_only_its_activation_token(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,14 @@ from shared.mcp import ToolPins
 from shared.mcp._tools import MAX_DESCRIPTION_CHARS
 from shared.settings import McpSandboxChoice
 from tests.integration.conftest import System, system  # noqa: F401  (the fixture)
-from tests.security._harness import MALLORY, VICTIM, attack, planted_hub, scan_everything, tool_results
+from tests.security._harness import (
+    MALLORY,
+    VICTIM,
+    attack,
+    planted_hub,
+    tool_results,
+    watched,  # noqa: F401  (autouse: each test's own leak scan)
+)
 from tests.security._harness import victim as victim_config
 from tests.support import ROOT, eventually
 from tests.support.injection import (  # noqa: F401  (leak_watch: the module's fixture)
@@ -64,17 +70,6 @@ def hub() -> MockHub:
 @pytest.fixture
 def system_overrides() -> dict[str, Any]:
     return planted_settings(servers_dir=ROOT / "mcp-servers", mcp_sandbox=McpSandboxChoice.NONE)
-
-
-@pytest.fixture(autouse=True)
-async def watched(
-    system: System,  # noqa: F811
-    leak_watch: LeakWatch,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[None]:
-    plant_environment(monkeypatch)
-    yield
-    assert await scan_everything(system, leak_watch) == []
 
 
 def descriptions(system: System, since: int = 0) -> dict[str, str]:  # noqa: F811

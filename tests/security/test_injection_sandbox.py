@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,13 @@ from shared.sandbox import DockerBackend
 from shared.sandbox.image import DEFAULT_TAG as SANDBOX_IMAGE
 from shared.settings import SandboxBackendChoice, SandboxSettings
 from tests.integration.conftest import System, system  # noqa: F401  (the fixture)
-from tests.security._harness import VICTIM, attack, planted_hub, scan_everything, tool_results
+from tests.security._harness import (
+    VICTIM,
+    attack,
+    planted_hub,
+    tool_results,
+    watched,  # noqa: F401  (autouse: each test's own leak scan)
+)
 from tests.security._harness import victim as victim_config
 from tests.support import ROOT, require
 from tests.support.injection import (  # noqa: F401  (leak_watch: the module's fixture)
@@ -59,17 +64,6 @@ def system_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
         require(shutil.which("bwrap") is not None, "bubblewrap is not installed (make sandbox)")
         sandbox = SandboxSettings(backend=SandboxBackendChoice.BWRAP, pool_size=0)
     return {**planted_settings(servers_dir=ROOT / "mcp-servers"), "sandbox": sandbox}
-
-
-@pytest.fixture(autouse=True)
-async def watched(
-    system: System,  # noqa: F811
-    leak_watch: LeakWatch,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[None]:
-    plant_environment(monkeypatch)
-    yield
-    assert await scan_everything(system, leak_watch) == []
 
 
 def call(n: int, name: str, **args: Any) -> ToolCall:
