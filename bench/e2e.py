@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -176,50 +177,76 @@ async def wait_http(url: str, timeout_s: float = 30) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout_s}s")
 
 
+@dataclass(frozen=True)
+class Ports:
+    """Where one run's mock Hub, fake LLM, poller and ingest listen (free loopback ports)."""
+
+    hub: int = field(default_factory=free_port)
+    llm: int = field(default_factory=free_port)
+    poller: int = field(default_factory=free_port)
+    ingest: int = field(default_factory=free_port)
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+
+def function_env(redis_url: str, defs: Path, ports: Ports, *, kind: str) -> dict[str, str]:
+    """The settings every process of a run reads: this run's Redis, agents, Hub and fake LLM, nothing of ours."""
+    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
+    return {
+        **base,
+        "PYTHONPATH": str(ROOT),
+        "REDIS_URL": redis_url,
+        "STREAM_PREFIX": fresh_prefix(kind),
+        "AGENTS_DIR": str(defs),
+        "HUB_URL": ports.url(ports.hub),
+        "HUB_API_KEY": API_KEY,
+        "HUB_WEBHOOK_SECRET": secrets.token_urlsafe(24),  # the mock Hub signs, ingest checks
+        "ANTHROPIC_API_KEY": "sk-bench-fake",
+        "ANTHROPIC_BASE_URL": ports.url(ports.llm),
+        "METRICS_PORT": "0",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
+    }
+
+
+async def start_functions(f: Fleet, env: Mapping[str, str], ports: Ports, defs: Path, *, runners: int) -> None:
+    """Start every process of a run; return once each HTTP part answers.
+
+    The mock Hub (its webhook to ingest), the fake LLM, the poller's and ingest's
+    functions-framework targets, ``runners`` runner processes and the metrics function.
+    """
+    bin_dir = Path(sys.executable).parent
+    hub_argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(ports.hub)]
+    hub_argv += ["--agents", str(defs), "--webhook-url", f"{ports.url(ports.ingest)}/"]
+    f.start("hub", hub_argv, env)
+    f.start("fake-llm", [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(ports.llm)], env)
+    for name, source, port in (
+        ("poller", "functions/poller/main.py", ports.poller),
+        ("ingest", "functions/poller/ingest.py", ports.ingest),
+    ):
+        argv = [str(bin_dir / "functions-framework"), "--source", source, "--target", name]
+        f.start(name, [*argv, "--signature-type", "cloudevent", "--port", str(port)], env)
+    for i in range(runners):
+        f.start(f"runner-{i}", [sys.executable, "-m", "functions.runner"], env)
+    f.start("metrics", [sys.executable, "-m", "functions.metrics"], env)
+    await wait_http(f"{ports.url(ports.hub)}/api/v1/health")
+    for port in (ports.llm, ports.poller, ports.ingest):
+        await wait_http(f"{ports.url(port)}/healthz")
+
+
 async def run(*, mentions: int = 300, agents: int = 10, runners: int = 2, timeout_s: float = 240) -> dict[str, Any]:
     with redis_for_bench() as redis_url, tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         work = Path(tmp)
         names = write_agents(work / "defs", agents)
-        hub_port, llm_port, poller_port, ingest_port = free_port(), free_port(), free_port(), free_port()
-        hub_url, poller_url = f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{poller_port}"
-        base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
-        env = {
-            **base,
-            "PYTHONPATH": str(ROOT),
-            "REDIS_URL": redis_url,
-            "STREAM_PREFIX": fresh_prefix("e2e"),
-            "AGENTS_DIR": str(work / "defs"),
-            "HUB_URL": hub_url,
-            "HUB_API_KEY": API_KEY,
-            "HUB_WEBHOOK_SECRET": secrets.token_urlsafe(24),  # the mock Hub signs, ingest checks
-            "ANTHROPIC_API_KEY": "sk-bench-fake",
-            "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{llm_port}",
-            "METRICS_PORT": "0",
-            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
-            # Tuning knobs pass through, so their effect can be measured.
-            **{k: os.environ[k] for k in TUNABLES if k in os.environ},
-        }
+        ports = Ports()
+        env = function_env(redis_url, work / "defs", ports, kind="e2e")
+        # Tuning knobs pass through, so their effect can be measured.
+        env.update({k: os.environ[k] for k in TUNABLES if k in os.environ})
         logs = Path(os.environ.get("BENCH_LOGS", work))
         logs.mkdir(parents=True, exist_ok=True)
         with fleet(logs) as f:
-            bin_dir = Path(sys.executable).parent
-            hub_argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(hub_port)]
-            hub_argv += ["--agents", str(work / "defs"), "--webhook-url", f"http://127.0.0.1:{ingest_port}/"]
-            f.start("hub", hub_argv, env)
-            f.start("fake-llm", [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(llm_port)], env)
-            poller_argv = [str(bin_dir / "functions-framework"), "--source", "functions/poller/main.py"]
-            poller_argv += ["--target", "poller", "--signature-type", "cloudevent", "--port", str(poller_port)]
-            f.start("poller", poller_argv, env)
-            ingest_argv = [str(bin_dir / "functions-framework"), "--source", "functions/poller/ingest.py"]
-            ingest_argv += ["--target", "ingest", "--signature-type", "cloudevent", "--port", str(ingest_port)]
-            f.start("ingest", ingest_argv, env)
-            for i in range(runners):
-                f.start(f"runner-{i}", [sys.executable, "-m", "functions.runner"], env)
-            f.start("metrics", [sys.executable, "-m", "functions.metrics"], env)
-            await wait_http(f"{hub_url}/api/v1/health")
-            await wait_http(f"http://127.0.0.1:{llm_port}/healthz")
-            await wait_http(f"{poller_url}/healthz")
-            await wait_http(f"http://127.0.0.1:{ingest_port}/healthz")
+            await start_functions(f, env, ports, work / "defs", runners=runners)
+            hub_url, poller_url = ports.url(ports.hub), ports.url(ports.poller)
             return await measure(hub_url, poller_url, names, mentions=mentions, timeout_s=timeout_s, fleet=f)
 
 

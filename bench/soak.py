@@ -32,7 +32,6 @@ import contextlib
 import os
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -44,8 +43,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from bench._harness import ROOT, fresh_prefix
-from bench.e2e import API_KEY, MODEL, Fleet, fleet, free_port, wait_http, write_agents
+from bench.e2e import MODEL, Fleet, Ports, fleet, function_env, start_functions, write_agents
 from local_emulator.pingsource import ping_source
 from local_emulator.redis_server import RedisServer
 
@@ -208,51 +206,21 @@ async def run(*, minutes: float = 5.0) -> dict[str, Any]:
 
 
 async def _run(work: Path, server: RedisServer, names: list[str], *, minutes: float) -> dict[str, Any]:
-    hub_port, llm_port, poller_port, ingest_port = free_port(), free_port(), free_port(), free_port()
-    hub_url, poller_url = f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{poller_port}"
-    llm_url, ingest_url = f"http://127.0.0.1:{llm_port}", f"http://127.0.0.1:{ingest_port}"
+    ports = Ports()
     ingest_token = secrets.token_urlsafe(24)
-    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
-    env = {
-        **base,
-        **SETTINGS,
-        "PYTHONPATH": str(ROOT),
-        "REDIS_URL": server.url,
-        "STREAM_PREFIX": fresh_prefix("soak"),
-        "AGENTS_DIR": str(work / "defs"),
-        "HUB_URL": hub_url,
-        "HUB_API_KEY": API_KEY,
-        "HUB_WEBHOOK_SECRET": secrets.token_urlsafe(24),
-        "INGEST_TOKEN": ingest_token,
-        "ANTHROPIC_API_KEY": "sk-bench-fake",
-        "ANTHROPIC_BASE_URL": llm_url,
-        "METRICS_PORT": "0",
-        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
-    }
+    env = {**function_env(server.url, work / "defs", ports, kind="soak"), **SETTINGS, "INGEST_TOKEN": ingest_token}
     logs = Path(os.environ.get("BENCH_LOGS", work))
     logs.mkdir(parents=True, exist_ok=True)
     with fleet(logs) as f:
-        bin_dir = Path(sys.executable).parent
-        hub_argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(hub_port)]
-        hub_argv += ["--agents", str(work / "defs"), "--webhook-url", f"{ingest_url}/"]
-        f.start("hub", hub_argv, env)
-        f.start("fake-llm", [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(llm_port)], env)
-        for name, source in (("poller", "functions/poller/main.py"), ("ingest", "functions/poller/ingest.py")):
-            port = poller_port if name == "poller" else ingest_port
-            argv = [str(bin_dir / "functions-framework"), "--source", source, "--target", name]
-            f.start(name, [*argv, "--signature-type", "cloudevent", "--port", str(port)], env)
-        for i in range(RUNNERS):
-            f.start(f"runner-{i}", [sys.executable, "-m", "functions.runner"], env)
-        f.start("metrics", [sys.executable, "-m", "functions.metrics"], env)
-        for url in (f"{hub_url}/api/v1/health", f"{llm_url}/healthz", f"{poller_url}/healthz", f"{ingest_url}/healthz"):
-            await wait_http(url)
+        await start_functions(f, env, ports, work / "defs", runners=RUNNERS)
         async with (
-            aiohttp.ClientSession(hub_url, timeout=aiohttp.ClientTimeout(total=30)) as hub,
+            aiohttp.ClientSession(ports.url(ports.hub), timeout=aiohttp.ClientTimeout(total=30)) as hub,
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
         ):
+            hub_url, llm_url = ports.url(ports.hub), ports.url(ports.llm)
             injector = Injector(fleet=f, redis=server, http=http, hub_url=hub_url, llm_url=llm_url)
-            pushes = Webhooks(http, f"{ingest_url}/", ingest_token)
-            return await _soak(f, hub, names, injector, pushes, poller_url, minutes)
+            pushes = Webhooks(http, f"{ports.url(ports.ingest)}/", ingest_token)
+            return await _soak(f, hub, names, injector, pushes, ports.url(ports.poller), minutes)
 
 
 async def _soak(
