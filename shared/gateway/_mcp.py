@@ -70,6 +70,13 @@ class McpRoutes:
             body = {"error": f"no MCP route {name!r} for this activation", "routes": sorted(lease.tools)}
             await JSONResponse(body, status_code=404)(scope, receive, send)
             return
+        if request.method in ("GET", "HEAD"):
+            # Stateless: no message of the server's would ever go down a GET's SSE stream, which
+            # would stay open (a task and a connection) until the client hangs up. The spec's
+            # answer for a server without that stream is a 405.
+            body = {"error": "this MCP server offers no SSE stream: POST JSON-RPC requests"}
+            await JSONResponse(body, status_code=405, headers={"allow": "POST, DELETE"})(scope, receive, send)
+            return
         await self._manager.handle_request(scope, receive, send)
 
     async def _list_tools(self, ctx: Any, _params: types.PaginatedRequestParams | None) -> types.ListToolsResult:

@@ -18,25 +18,17 @@ flight; the upstream key never appears in an answer. Afterwards the gateway stil
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
-import aiohttp
 import httpx
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local_emulator.fake_llm import FakeLLMServer
-from shared.accounting import Spending
-from shared.gateway import Gateway, Lease, Leases, Upstream
 from shared.logs import Redactor
 from shared.transcripts import Transcript
-from tests.support import Clock
 from tests.support.fuzz import (
     FUZZ,
     METHODS,
@@ -48,33 +40,10 @@ from tests.support.fuzz import (
     quiet_logs,
     random_paths,
 )
+from tests.support.gateway_world import REAL_KEY, World, open_world
 
-REAL_KEY = "sk-upstream-PRIVATE-key-0123456789abcdef"
 ANTHROPIC, OPENAI = "/v1/messages", "/v1/chat/completions"
 LLM_ROUTES = (ANTHROPIC, OPENAI)
-CAP = Decimal(1_000_000)
-T = TypeVar("T")
-
-
-@dataclass
-class World:
-    """The gateway under test, its upstream and the leases a case may present."""
-
-    gateway: Gateway
-    fake: FakeLLMServer
-    client: httpx.AsyncClient
-    loop: asyncio.AbstractEventLoop
-    mine: Lease  # both providers and the Hub route
-    other: Lease  # another activation: Anthropic only, no MCP route
-    expired: str
-    revoked: str
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """``coro`` on the loop that serves the gateway and the fake, from the fuzzing thread."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def leases(self) -> dict[str, Lease]:
-        return {"mine": self.mine, "other": self.other}
 
 
 @dataclass(frozen=True)
@@ -94,49 +63,6 @@ class Answer:
     forwarded: list[int | None]  # the statuses the fake gave to what reached it
     calls: dict[str, int] = field(default_factory=dict)  # booked calls per lease, after
     in_flight: dict[str, int] = field(default_factory=dict)
-
-
-def _budget(agent: str) -> Any:
-    return Spending().for_activation(agent_id=agent, cost_cap_usd=CAP)
-
-
-@contextlib.asynccontextmanager
-async def open_world() -> AsyncIterator[World]:
-    """The gateway app with its lifespan, the fake upstream, and four leases (two live, one expired, one revoked)."""
-    clock = Clock(1000.0)
-    leases = Leases(clock=clock)
-    async with (
-        FakeLLMServer(api_keys=[REAL_KEY]) as fake,
-        aiohttp.ClientSession(auto_decompress=False) as http,
-    ):
-        gateway = Gateway(leases=leases, http=http)
-        ups = {
-            "anthropic": Upstream(api="anthropic", base_url=fake.anthropic_base_url, api_key=REAL_KEY),
-            "openai": Upstream(api="openai", base_url=fake.openai_base_url, api_key=REAL_KEY),
-        }
-        mine = leases.issue(agent="mine", activation_id="act-mine", budget=_budget("mine"), upstreams=ups)
-        other = leases.issue(
-            agent="other", activation_id="act-other", budget=_budget("other"), upstreams={"anthropic": ups["anthropic"]}
-        )
-        expired = leases.issue(agent="old", activation_id="act-old", budget=_budget("old"), upstreams=ups, ttl_s=5)
-        revoked = leases.issue(agent="gone", activation_id="act-gone", budget=_budget("gone"), upstreams=ups)
-        leases.revoke(revoked.token)
-        clock.advance(10)
-        transport = httpx.ASGITransport(app=gateway.app)
-        async with (
-            gateway.app.router.lifespan_context(gateway.app),
-            httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-        ):
-            yield World(
-                gateway=gateway,
-                fake=fake,
-                client=client,
-                loop=asyncio.get_running_loop(),
-                mine=mine,
-                other=other,
-                expired=expired.token,
-                revoked=revoked.token,
-            )
 
 
 async def shoot(world: World, case: Case) -> Answer:

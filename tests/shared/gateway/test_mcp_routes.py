@@ -149,3 +149,16 @@ async def test_an_operators_http_mcp_server_is_a_server_an_agent_can_name(
         assert "Flaky build again" in found
     plan = host.plan(user)
     assert plan.servers[0].credentials == ("MCP_HTTP_SERVERS",) and granted.token not in repr(plan)
+
+
+async def test_a_get_on_an_mcp_route_is_a_405_not_a_stream_that_never_ends(
+    gateway: Gateway, hub: MockHub, client: HubClient, redis: Redis, keys: StreamKeys
+) -> None:
+    """Stateless routes send nothing of their own: a GET (an SSE stream, held open until the client
+    hangs up) is refused at once, as the spec has it; the token is still checked first."""
+    granted = await issue(gateway, hub, client, redis, keys)
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=5) as http:
+        accept = {"accept": "text/event-stream"}
+        assert (await http.get("/mcp/hub", headers=accept)).status_code == 401
+        refused = await http.get("/mcp/hub", headers={**accept, "authorization": f"Bearer {granted.token}"})
+        assert refused.status_code == 405 and "POST" in refused.headers["allow"]
