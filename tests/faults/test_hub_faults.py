@@ -14,8 +14,16 @@ from typing import Any
 import pytest
 
 from shared.settings import HubSettings, Secret
-from tests.support import eventually, fast_settings
-from tests.support.faults import BreakerWatch, System, completed, consumption_keys, native_agent, system  # noqa: F401
+from tests.support import eventually
+from tests.support.faults import (  # noqa: F401
+    BreakerWatch,
+    System,
+    completed,
+    consumption_keys,
+    faults_stream_settings,
+    native_agent,
+    system,
+)
 
 WINDOW_S = 3.0
 HUB_TIMEOUT_S = 1.0
@@ -24,7 +32,7 @@ HUB_TIMEOUT_S = 1.0
 @pytest.fixture
 def system_overrides(keys: Any, server: Any, hub: Any) -> dict[str, Any]:
     return {
-        "streams": fast_settings(keys, retry_base_s=0.4, retry_max_s=1.5),
+        "streams": faults_stream_settings(keys),
         "hub": HubSettings(url=server.url, api_key=Secret(hub.api_key), timeout_s=HUB_TIMEOUT_S, max_attempts=3),
     }
 

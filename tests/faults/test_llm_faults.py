@@ -15,15 +15,15 @@ import pytest
 
 from local_emulator.fake_llm._anthropic_check import validate as anthropic_request
 from local_emulator.fake_llm._common import estimate_tokens
-from tests.support import eventually, fast_settings
-from tests.support.faults import System, completed, consumption_keys, native_agent, system  # noqa: F401
+from tests.support import eventually
+from tests.support.faults import System, completed, consumption_keys, faults_stream_settings, native_agent, system  # noqa: F401
 
 PROVIDERS = ["anthropic", "openai"]
 
 
 @pytest.fixture
 def system_overrides(keys: Any) -> dict[str, Any]:
-    return {"streams": fast_settings(keys, retry_base_s=0.4, retry_max_s=1.5)}
+    return {"streams": faults_stream_settings(keys)}
 
 
 def agent(world: System, provider: str, **brain: Any) -> str:

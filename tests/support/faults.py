@@ -12,7 +12,9 @@ from typing import Any
 
 from shared import events as ev
 from shared.poller import CircuitBreaker
+from shared.streams import StreamKeys, StreamSettings
 from tests.integration.conftest import LLM_KEY, System, native_agent, system
+from tests.support.streams import fast_settings
 
 __all__ = ["LLM_KEY", "BreakerWatch", "System", "completed", "consumption_keys", "native_agent", "system"]
 
@@ -46,3 +48,10 @@ class BreakerWatch:
         self.max_failures = max(self.max_failures, int(state.get("failures", 0)))
         self.states.add(str(state.get("state", "closed")))
         return False  # for ``eventually``-style loops that only sample
+
+
+def faults_stream_settings(keys: StreamKeys) -> StreamSettings:
+    """Pump retries 0.4 s doubling to 1.5 s (the defaults' proportions to the shrunk Hub and LLM
+    timeouts), and no trimming: the tests read the results stream after the metrics function
+    consumed it (the kit trims every 0.5 s, which raced the reading and lost earlier attempts' events)."""
+    return fast_settings(keys, retry_base_s=0.4, retry_max_s=1.5, trim_every_s=3600.0)

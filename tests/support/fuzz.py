@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import structlog
 from cloudevents.http import CloudEvent
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from shared.events import to_http
-from shared.logs import configure_logging
 from shared.signing import SIGNATURE_HEADER, signature
 
 FUZZ_EXAMPLES = 10_000
@@ -394,9 +394,23 @@ class Watched:
 
 @contextlib.contextmanager
 def quiet_logs() -> Iterator[None]:
-    """Errors only while 10,000 cases run (each refused push logs a line); the session's debug logs after."""
-    configure_logging(level="error", json=False)
+    """Errors only while 10,000 cases run (each refused push logs a line); everything after.
+
+    A processor that drops the rest goes in front of the session's processors, in place:
+    the loggers ``configure_logging`` cached on first use share that list (as
+    ``structlog.testing.capture_logs`` relies on), where configuring anew would leave
+    them, or those first used meanwhile, on another configuration for the rest of the
+    session (later tests that read the logs saw nothing).
+    """
+    processors = structlog.get_config()["processors"]
+    processors.insert(0, _errors_only)
     try:
         yield
     finally:
-        configure_logging(level="debug", json=False)
+        processors.remove(_errors_only)
+
+
+def _errors_only(_: object, method: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    if method not in ("error", "critical", "exception"):
+        raise structlog.DropEvent
+    return event
