@@ -25,6 +25,8 @@ from tests.support.faults import (  # noqa: F401
     system,
 )
 
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
+
 WINDOW_S = 3.0
 HUB_TIMEOUT_S = 1.0
 

@@ -18,6 +18,8 @@ from local_emulator.fake_llm._common import estimate_tokens
 from tests.support import eventually
 from tests.support.faults import System, completed, consumption_keys, faults_stream_settings, native_agent, system  # noqa: F401
 
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
+
 PROVIDERS = ["anthropic", "openai"]
 
 

@@ -48,6 +48,8 @@ from tests.support.fuzz import (
 )
 from tests.support.served import Served, serve_target
 
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
+
 FUNCTIONS = ROOT / "functions"
 EVENTS_TOKEN = "PRIVATE-EVENTS-TOKEN"
 INGEST_TOKEN = "PRIVATE-INGEST-TOKEN"

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,6 +42,8 @@ from tests.support.fuzz import (
     random_paths,
 )
 from tests.support.gateway_world import REAL_KEY, World, open_world
+
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
 ANTHROPIC, OPENAI = "/v1/messages", "/v1/chat/completions"
 LLM_ROUTES = (ANTHROPIC, OPENAI)

@@ -56,6 +56,8 @@ from tests.support.fuzz import (
 )
 from tests.support.gateway_world import REAL_KEY, World, open_world
 
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
+
 AGENT = "mcp-agent"
 HUB_KEY = "hub-service-PRIVATE-key-9f8e7d6c5b4a"
 JSON_AND_SSE = "application/json, text/event-stream"

@@ -44,6 +44,8 @@ from tests.support import FIXTURES, eventually
 from tests.support.git import Repo
 from tests.support.s3 import admin_client, moto_server
 
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
