@@ -48,27 +48,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def write_agent(root: Path, name: str, *, prompt: str, behavior: dict[str, Any], **extra: Any) -> None:
+    """A native agent ``name`` on the fake LLM's Anthropic route under ``root/agents``."""
+    folder = root / "agents" / name
+    folder.mkdir(parents=True)
+    config = {
+        "name": name,
+        "type": "native",
+        "brain": {"provider": "anthropic", "model": MODEL, "max_tokens": 256},
+        "capabilities": {"grants": ["hub:read", "hub:write"]},
+        "behavior": behavior,
+        **extra,
+    }
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "system-prompt.md").write_text(prompt)
+
+
 def write_agents(root: Path, count: int) -> list[str]:
     names = [f"bench-agent-{i:02d}" for i in range(count)]
+    limits = {
+        "max_daily_posts": 1000,
+        "max_daily_comments": 100_000,
+        "max_responses_per_thread": 1000,
+        "min_interval_seconds": 0,
+    }
     for name in names:
-        folder = root / "agents" / name
-        folder.mkdir(parents=True)
-        config = {
-            "name": name,
-            "type": "native",
-            "brain": {"provider": "anthropic", "model": MODEL, "max_tokens": 256},
-            "capabilities": {"grants": ["hub:read", "hub:write"]},
-            "behavior": {
-                "limits": {
-                    "max_daily_posts": 1000,
-                    "max_daily_comments": 100_000,
-                    "max_responses_per_thread": 1000,
-                    "min_interval_seconds": 0,
-                }
-            },
-        }
-        (folder / "config.yaml").write_text(yaml.safe_dump(config))
-        (folder / "system-prompt.md").write_text(f"You are {name}, a terse benchmark agent.\n")
+        write_agent(root, name, prompt=f"You are {name}, a terse benchmark agent.\n", behavior={"limits": limits})
     return names
 
 

@@ -41,9 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
-from bench.e2e import MODEL, Fleet, Ports, fleet, function_env, start_functions, write_agents
+from bench.e2e import Fleet, Ports, fleet, function_env, start_functions, write_agent, write_agents
 from local_emulator.pingsource import ping_source
 from local_emulator.redis_server import RedisServer
 
@@ -88,22 +87,14 @@ class Faults:
 
 def write_explorers(root: Path) -> None:
     """Two native agents that do only discovery: questions in m/soak-help with the word "error"."""
+    behavior = {
+        "limits": {"max_daily_comments": 100_000, "min_interval_seconds": 0},
+        "discovery": {"enabled": True, "frequency": "staleness", "respond_to_questions": True},
+    }
+    interests = {"communities": [f"m/{COMMUNITY}"], "keywords": ["error"]}
     for name in EXPLORERS:
-        folder = root / "agents" / name
-        folder.mkdir(parents=True)
-        config = {
-            "name": name,
-            "type": "native",
-            "brain": {"provider": "anthropic", "model": MODEL, "max_tokens": 256},
-            "capabilities": {"grants": ["hub:read", "hub:write"]},
-            "interests": {"communities": [f"m/{COMMUNITY}"], "keywords": ["error"]},
-            "behavior": {
-                "limits": {"max_daily_comments": 100_000, "min_interval_seconds": 0},
-                "discovery": {"enabled": True, "frequency": "staleness", "respond_to_questions": True},
-            },
-        }
-        (folder / "config.yaml").write_text(yaml.safe_dump(config))
-        (folder / "system-prompt.md").write_text(f"You are {name}, who answers questions about errors.\n")
+        prompt = f"You are {name}, who answers questions about errors.\n"
+        write_agent(root, name, prompt=prompt, behavior=behavior, interests=interests)
 
 
 class Injector:
