@@ -130,9 +130,8 @@ async def handle_activation(event: CloudEvent, deps: ActivationDeps) -> Outcome:
         _end(transcript, outcome=_why_not(exc), error=str(exc) or type(exc).__name__)
         if isinstance(exc, TransientError) and run.attempt >= deps.max_deliveries:
             # Dead-lettered now (a Hub or LLM outage outlasted the retries): the poller may
-            # queue the notifications again at its next tick, once the breaker lets it,
-            # rather than when their queued markers lapse in 30 minutes.
-            await _release(deps, run.notification_ids)
+            # queue the notifications again at its next tick, once the breaker lets it.
+            await _give_back(request, run.event_id, deps)
         raise
     else:
         _end(transcript, **(events[0].get_data() or {}))
@@ -213,11 +212,13 @@ async def _release(deps: ActivationDeps, notification_ids: list[str]) -> None:
 
 
 async def _give_back(request: ActivationRequested, event_id: str, deps: ActivationDeps) -> None:
-    """An activation whose agent has no usable definition: close it and release its notifications.
+    """An inbox activation about to be dead-lettered: close it and release its notifications.
 
-    It is dead-lettered; its notifications stay unread on the Hub. Without this their queued
-    markers (and the open activation new ones join) would outlive the fix by ``queued_ttl_s``:
-    the poller, which skips an invalid agent at every tick, queues them once it loads again.
+    Its agent has no usable definition, or an outage outlasted every delivery; its
+    notifications stay unread on the Hub. Without this their queued markers (and the open
+    activation new ones join) would keep them from the poller for ``queued_ttl_s`` (30
+    minutes); with it the poller queues them at its first tick where the agent loads (it
+    skips an invalid one at every tick) and its breaker allows.
     """
     if request.kind is not ActivationKind.INBOX:
         return
