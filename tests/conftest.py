@@ -16,10 +16,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from local_emulator.hub import MockHub, MockHubServer
-from local_emulator.redis_server import RedisServer, RedisServerMissing
+from local_emulator.redis_server import RedisServer
 from shared.logs import configure_logging
 from shared.streams import Redis, StreamKeys, StreamMetrics, connect
-from tests.support import Clock, Sleeps, is_credential, mock_hub, require, strip_credentials
+from tests.support import Clock, Sleeps, is_credential, mock_hub, strip_credentials
+from tests.support.redis import private_redis
 
 _STRIPPED: list[str] = []
 
@@ -62,12 +63,7 @@ def _logging() -> None:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    try:
-        server = RedisServer()
-    except RedisServerMissing as exc:
-        require(False, str(exc))
-        raise
-    with server:
+    with private_redis() as server:
         yield server
 
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_emulator.redis_server import AppendFsync, RedisServer, RedisServerMissing
+from local_emulator.redis_server import AppendFsync, RedisServer
 from tests.integration.conftest import hub_agents, system, system_overrides
-from tests.support import require
+from tests.support.redis import private_redis
 
 __all__ = ["hub_agents", "system", "system_overrides"]  # the integration system, on this package's Redis
 
@@ -29,12 +29,7 @@ def appendfsync() -> AppendFsync | None:
 @pytest.fixture
 def redis_server(appendfsync: AppendFsync | None) -> Iterator[RedisServer]:
     """A redis-server of this test's own, AOF as ``appendfsync`` says, stopped afterwards."""
-    try:
-        server = RedisServer(appendfsync=appendfsync)
-    except RedisServerMissing as exc:
-        require(False, str(exc))
-        raise
-    with server:
+    with private_redis(appendfsync=appendfsync) as server:
         yield server
 
 

@@ -28,8 +28,10 @@ async def watched(system: System, leak_watch: LeakWatch, monkeypatch: pytest.Mon
     assert await scan_everything(system, leak_watch) == []
 
 
-def planted_hub() -> MockHub:
-    """The mock Hub with the planted service key (what the runner's HUB_API_KEY must be)."""
+@pytest.fixture
+def hub() -> MockHub:
+    """The mock Hub with the planted service key (what the runner's HUB_API_KEY must be);
+    the ``hub`` of each module that imports it."""
     return MockHub(api_key=HUB_API_KEY)
 
 

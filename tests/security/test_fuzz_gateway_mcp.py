@@ -35,7 +35,6 @@ from hypothesis import strategies as st
 from mcp import ClientSession
 
 from local_emulator.hub import MockHub, MockHubServer
-from shared.agents import AgentConfig, AgentDefinition
 from shared.hub import AgentRef
 from shared.limits import BehaviorLimits
 from shared.logs import Redactor
@@ -54,7 +53,7 @@ from tests.support.fuzz import (
     quiet_logs,
     random_paths,
 )
-from tests.support.gateway_world import REAL_KEY, World, open_world
+from tests.support.gateway_world import REAL_KEY, World, coder, open_world
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
@@ -81,19 +80,6 @@ class EchoSession:
         self.calls += 1
         text = json.dumps({"tool": name, "arguments": arguments})[:2000]
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
-
-
-def _agent() -> AgentDefinition:
-    config = AgentConfig.model_validate(
-        {
-            "name": AGENT,
-            "type": "claude-code",
-            "brain": {"model": "claude-haiku-4-5"},
-            "capabilities": {"grants": ["hub:read", "hub:write"]},
-            "behavior": {"limits": {"min_interval_seconds": 0}},
-        }
-    )
-    return AgentDefinition(config=config, system_prompt="x", skills=(), missing_skills=(), origin="test")
 
 
 @dataclass
@@ -163,7 +149,7 @@ async def routes(hub: MockHub, server: MockHubServer, redis: Redis, keys: Stream
             HubContext(
                 hub=client,
                 limits=BehaviorLimits(redis, prefix=keys.prefix),
-                agent=_agent(),
+                agent=coder(AGENT),
                 agent_ref=AgentRef(id=me.id, name=AGENT),
                 activation_id="act-mine",
                 notifications=[note],

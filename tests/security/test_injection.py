@@ -16,25 +16,19 @@ from typing import Any
 import pytest
 
 from local_emulator.fake_llm import Step, ToolCall
-from local_emulator.hub import MockHub
 from tests.integration.conftest import System, system  # noqa: F401  (the fixture)
 from tests.security._harness import (
     MALLORY,
     VICTIM,
     attack,
+    hub,  # noqa: F401  (the planted Hub)
     offered,
-    planted_hub,
     tool_results,
     watched,  # noqa: F401  (autouse: each test's own leak scan)
 )
 from tests.security._harness import victim as victim_config
 from tests.support import ROOT
 from tests.support.injection import HOSTILE, LeakWatch, leak_watch, plant_environment, planted_settings  # noqa: F401
-
-
-@pytest.fixture
-def hub() -> MockHub:
-    return planted_hub()
 
 
 @pytest.fixture

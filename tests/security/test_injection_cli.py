@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 
 from local_emulator.fake_llm import Script, Step, ToolCall
-from local_emulator.hub import MockHub
 from shared.settings import CliSettings, RunnerSettings, SandboxBackendChoice, SandboxSettings
 from tests.integration.conftest import System, system  # noqa: F401  (the fixture)
 from tests.integration.test_cli_executors import CLIS, INSTALLED, coder, tool_results
 from tests.security._harness import (
     MALLORY,
-    planted_hub,
+    hub,  # noqa: F401  (the planted Hub)
     watched,  # noqa: F401  (autouse: each test's own leak scan)
 )
 from tests.support import ROOT, eventually, require
@@ -32,11 +31,6 @@ from tests.support.injection import (  # noqa: F401  (leak_watch: the module's f
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
-
-
-@pytest.fixture
-def hub() -> MockHub:
-    return planted_hub()
 
 
 @pytest.fixture

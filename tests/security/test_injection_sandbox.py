@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from local_emulator.fake_llm import Step, ToolCall
-from local_emulator.hub import MockHub
 from shared.sandbox import DockerBackend
 from shared.sandbox.image import DEFAULT_TAG as SANDBOX_IMAGE
 from shared.settings import SandboxBackendChoice, SandboxSettings
@@ -23,7 +22,7 @@ from tests.integration.conftest import System, system  # noqa: F401  (the fixtur
 from tests.security._harness import (
     VICTIM,
     attack,
-    planted_hub,
+    hub,  # noqa: F401  (the planted Hub)
     tool_results,
     watched,  # noqa: F401  (autouse: each test's own leak scan)
 )
@@ -41,11 +40,6 @@ from tests.support.injection import (  # noqa: F401  (leak_watch: the module's f
 pytestmark = pytest.mark.sandbox
 
 ALLOWED = ["cat", "env", "ln", "ls"]
-
-
-@pytest.fixture
-def hub() -> MockHub:
-    return planted_hub()
 
 
 @pytest.fixture(params=["docker", "bwrap"])

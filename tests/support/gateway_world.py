@@ -20,6 +20,7 @@ import httpx
 
 from local_emulator.fake_llm import FakeLLMServer
 from shared.accounting import Spending
+from shared.agents import AgentConfig, AgentDefinition
 from shared.gateway import Gateway, Lease, Leases, Upstream
 from shared.tools import ToolSet
 
@@ -106,3 +107,17 @@ async def open_world(
                 expired=expired.token,
                 revoked=revoked.token,
             )
+
+
+def coder(name: str) -> AgentDefinition:
+    """A ``claude-code`` agent with the Hub grants, as the gateway's MCP routes serve one."""
+    config = AgentConfig.model_validate(
+        {
+            "name": name,
+            "type": "claude-code",
+            "brain": {"model": "claude-haiku-4-5"},
+            "capabilities": {"grants": ["hub:read", "hub:write"]},
+            "behavior": {"limits": {"min_interval_seconds": 0}},
+        }
+    )
+    return AgentDefinition(config=config, system_prompt="x", skills=(), missing_skills=(), origin="test")

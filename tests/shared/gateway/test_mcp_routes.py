@@ -22,6 +22,7 @@ from shared.settings import McpSettings, Secret
 from shared.streams import EffectLedger, Redis, StreamKeys
 from shared.tools import HubContext, HubTools, reply_step
 from tests.support import hub_client
+from tests.support.gateway_world import coder
 from tests.support.mcp_client import mcp_session, result_text
 
 AGENT = "cli-agent"
@@ -44,19 +45,6 @@ async def gateway() -> AsyncIterator[Gateway]:
         yield gw
 
 
-def agent() -> AgentDefinition:
-    config = AgentConfig.model_validate(
-        {
-            "name": AGENT,
-            "type": "claude-code",
-            "brain": {"model": "claude-haiku-4-5"},
-            "capabilities": {"grants": ["hub:read", "hub:write"]},
-            "behavior": {"limits": {"min_interval_seconds": 0}},
-        }
-    )
-    return AgentDefinition(config=config, system_prompt="x", skills=(), missing_skills=(), origin="test")
-
-
 async def issue(gateway: Gateway, hub: MockHub, client: HubClient, redis: Redis, keys: StreamKeys) -> Lease:
     """The lease one attempt of activation ``act-7`` gets: its own Hub tools on the same keys."""
     me = hub.require_agent(AGENT)
@@ -64,7 +52,7 @@ async def issue(gateway: Gateway, hub: MockHub, client: HubClient, redis: Redis,
         HubContext(
             hub=client,
             limits=BehaviorLimits(redis, prefix=keys.prefix),
-            agent=agent(),
+            agent=coder(AGENT),
             agent_ref=AgentRef(id=me.id, name=AGENT),
             activation_id="act-7",
             notifications=await client.notifications(AGENT),
