@@ -8,7 +8,6 @@ answers through the gateway, which meters what is billed.
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 from decimal import Decimal
@@ -24,11 +23,11 @@ from local_emulator.fake_llm import Fail, Script, Step, ToolCall
 from shared import tracing
 from shared.executors import CLI_SPECS
 from shared.executors.image import DEFAULT_TAG as CLI_IMAGE
-from shared.sandbox import DockerBackend
 from shared.settings import CliSettings, RunnerSettings, SandboxBackendChoice, SandboxSettings
 from shared.transcripts import TranscriptStore
 from tests.integration.conftest import LLM_KEY, System
 from tests.support import FIXTURES, ROOT, eventually, require
+from tests.support.docker import docker_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
@@ -89,13 +88,7 @@ async def transcript_of(system: System, activation_id: str) -> list[dict[str, An
 
 def in_docker() -> dict[str, Any]:
     """Overrides that run the CLIs in Docker, from the image ``make cli-image`` builds."""
-    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    probe = DockerBackend(base_url=url)
-    try:
-        require(probe.available(), f"no Docker engine answers on {url} (make sandbox)")
-        require(probe.has_image(CLI_IMAGE), f"the CLI image {CLI_IMAGE} is not built (make cli-image)")
-    finally:
-        probe.close()
+    url = docker_with(CLI_IMAGE, built_by="cli-image")
     return {"sandbox": SandboxSettings(backend=SandboxBackendChoice.DOCKER, docker_host=url)}
 
 

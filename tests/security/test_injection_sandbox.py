@@ -8,14 +8,12 @@ LLM received, the Redis keys and the Hub for each of them.
 
 from __future__ import annotations
 
-import os
 import shutil
 from typing import Any
 
 import pytest
 
 from local_emulator.fake_llm import Step, ToolCall
-from shared.sandbox import DockerBackend
 from shared.sandbox.image import DEFAULT_TAG as SANDBOX_IMAGE
 from shared.settings import SandboxBackendChoice, SandboxSettings
 from tests.integration.conftest import System, system  # noqa: F401  (the fixture)
@@ -28,6 +26,7 @@ from tests.security._harness import (
 )
 from tests.security._harness import victim as victim_config
 from tests.support import ROOT, require
+from tests.support.docker import docker_with
 from tests.support.injection import (  # noqa: F401  (leak_watch: the module's fixture)
     HOSTILE,
     SECRETS,
@@ -46,13 +45,7 @@ ALLOWED = ["cat", "env", "ln", "ls"]
 def system_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The planted settings, and a sandbox of the backend under test (no warm pool)."""
     if request.param == "docker":
-        url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        probe = DockerBackend(base_url=url)
-        try:
-            require(probe.available(), f"no Docker engine answers on {url} (make sandbox)")
-            require(probe.has_image(SANDBOX_IMAGE), f"the sandbox image {SANDBOX_IMAGE} is not built (make sandbox)")
-        finally:
-            probe.close()
+        url = docker_with(SANDBOX_IMAGE, built_by="sandbox")
         sandbox = SandboxSettings(backend=SandboxBackendChoice.DOCKER, docker_host=url, pool_size=0)
     else:
         require(shutil.which("bwrap") is not None, "bubblewrap is not installed (make sandbox)")

@@ -174,6 +174,17 @@ def _set(headers: Mapping[str, str], name: str, value: str) -> dict[str, str]:
     return {**_without(headers, name), name: value}
 
 
+def _with_attribute(
+    headers: dict[str, str], body: bytes, binary: bool, name: str, value: str
+) -> tuple[dict[str, str], bytes]:
+    """The event with attribute ``name`` set to ``value``: a ``ce-`` header, or a member of the structured JSON."""
+    if binary:
+        return _set(headers, f"ce-{name}", value), body
+    doc = _structured(body)
+    doc[name] = value
+    return headers, orjson.dumps(doc)
+
+
 def _structured(body: bytes) -> dict[str, Any]:
     """The structured event's JSON; an empty one when an earlier mutation left no JSON object."""
     try:
@@ -198,12 +209,7 @@ def event_breakers(invalid_data: st.SearchStrategy[Any]) -> dict[str, Breaker]: 
 
     def bad_attr(headers: dict[str, str], body: bytes, binary: bool) -> st.SearchStrategy[tuple[dict[str, str], bytes]]:
         def apply(args: tuple[str, str]) -> tuple[dict[str, str], bytes]:
-            name, value = args
-            if binary:
-                return _set(headers, f"ce-{name}", value), body
-            doc = _structured(body)
-            doc[name] = value
-            return headers, orjson.dumps(doc)
+            return _with_attribute(headers, body, binary, *args)
 
         bad_versions = st.sampled_from(["0.3", "2.0", "1", "1.0.0", "v1.0", "1.O"]).map(lambda v: ("specversion", v))
         bad_times = st.sampled_from(["yesterday", "2026-13-45T99:00:00Z", "0"]).map(lambda v: ("time", v))
@@ -248,12 +254,7 @@ def maybe_noise(headers: dict[str, str], body: bytes, binary: bool) -> st.Search
     names = st.sampled_from(["subject", "dataschema", "traceparent", "xext", "Weird_Name", "a" * 30])
 
     def apply(args: tuple[str, str]) -> tuple[dict[str, str], bytes]:
-        name, value = args
-        if binary:
-            return _set(headers, f"ce-{name}", value), body
-        doc = _structured(body)
-        doc[name] = value
-        return headers, orjson.dumps(doc)
+        return _with_attribute(headers, body, binary, *args)
 
     return st.tuples(names, garbage_text).map(apply)
 

@@ -7,7 +7,6 @@ that are not installed, no bubblewrap, or no engine or image fail the tests inst
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,10 +19,10 @@ from shared.agents import AgentConfig, AgentDefinition
 from shared.logs import Redactor
 from shared.mcp import McpHost, McpMetrics, ToolPins
 from shared.mcp.image import DEFAULT_TAG as MCP_IMAGE
-from shared.sandbox import DockerBackend
 from shared.settings import McpSandboxChoice, McpSettings, Secret
 from shared.streams import Redis, StreamKeys
 from tests.support import ROOT, require
+from tests.support.docker import docker_with
 from tests.support.postgres import PostgresServer, binaries
 
 SERVERS = ROOT / "mcp-servers"
@@ -69,14 +68,7 @@ def mcp_settings(servers_dir: Path, **options: Any) -> McpSettings:
 @pytest.fixture(scope="session")
 def mcp_docker_host() -> str:
     """The Docker engine's address, once it answers and holds the MCP image."""
-    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    probe = DockerBackend(base_url=url)
-    try:
-        require(probe.available(), f"no Docker engine answers on {url} (run make sandbox)")
-        require(probe.has_image(MCP_IMAGE), f"the MCP image {MCP_IMAGE} is not built (run make mcp-image)")
-    finally:
-        probe.close()
-    return url
+    return docker_with(MCP_IMAGE, built_by="mcp-image")
 
 
 @pytest.fixture(params=[McpSandboxChoice.BWRAP, McpSandboxChoice.DOCKER], ids=["bwrap", "docker"])
