@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 import yaml
 
 from bench._harness import CLOCK_TICKS, ROOT, fresh_prefix, percentile, redis_for_bench
@@ -252,7 +253,49 @@ async def run(*, mentions: int = 300, agents: int = 10, runners: int = 2, timeou
         with fleet(logs) as f:
             await start_functions(f, env, ports, work / "defs", runners=runners)
             hub_url, poller_url = ports.url(ports.hub), ports.url(ports.poller)
-            return await measure(hub_url, poller_url, names, mentions=mentions, timeout_s=timeout_s, fleet=f)
+            figures = await measure(hub_url, poller_url, names, mentions=mentions, timeout_s=timeout_s, fleet=f)
+            parts = await floor_parts(env, hub_url=hub_url, llm_url=ports.url(ports.llm), agent=names[0])
+            return {**figures, **cost_per_reply(figures, parts)}
+
+
+OURS = ("poller", "ingest", "metrics")
+"""Our processes besides the runners (``runner-<i>``); the mock Hub and the fake LLM are not ours."""
+
+
+async def floor_parts(env: Mapping[str, str], *, hub_url: str, llm_url: str, agent: str) -> dict[str, float]:
+    """The floor's parts (``bench.floor``), timed in a process of their own against this run's fakes."""
+    async with httpx.AsyncClient(base_url=hub_url) as hub:
+        body = {"author": "person-floor", "content": "What is the floor of one reply?"}
+        post = (await hub.post("/_mock/posts", json=body)).raise_for_status().json()
+    argv = [sys.executable, "-m", "bench.floor", "--hub", hub_url, "--llm", llm_url, "--redis", env["REDIS_URL"]]
+    process = await asyncio.create_subprocess_exec(
+        *argv, "--agent", agent, "--post", str(post["id"]), cwd=ROOT, env=dict(env), stdout=subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"bench.floor exited {process.returncode}")
+    parts: dict[str, float] = orjson.loads(out.splitlines()[-1])
+    return parts
+
+
+def cost_per_reply(figures: Mapping[str, Any], parts: Mapping[str, float]) -> dict[str, Any]:
+    """Our processes' CPU per reply beside the floor's: one LLM call, two Hub calls, an activation's Redis share."""
+    replies = max(int(figures["replies"]), 1)
+    cpu = figures["cpu_s"]
+    ours_s = sum(v for k, v in cpu.items() if k in OURS or k.startswith("runner-"))
+    activations_per_reply = int(figures["consumption_records"]) / replies
+    floor_ms = parts["llm_call_ms"] + parts["hub_read_ms"] + parts["hub_comment_ms"]
+    floor_ms += parts["redis_activation_ms"] * activations_per_reply
+    ours_ms = ours_s * 1000 / replies
+    return {
+        "our_cpu_ms_per_reply": round(ours_ms, 3),
+        "floor_cpu_ms_per_reply": round(floor_ms, 3),
+        "our_over_floor": round(ours_ms / floor_ms, 2) if floor_ms > 0 else None,
+        "floor_parts_ms": {k: v for k, v in parts.items() if k != "calls"},
+        "our_cpu_ms_per_reply_by_process": {
+            k: round(v * 1000 / replies, 3) for k, v in cpu.items() if k in OURS or k.startswith("runner-")
+        },
+    }
 
 
 async def measure(
