@@ -34,6 +34,7 @@ import orjson
 import yaml
 
 from bench._harness import CLOCK_TICKS, ROOT, fresh_prefix, percentile, redis_for_bench
+from functions.__main__ import server_argv
 from local_emulator.pingsource import ping_source
 
 API_KEY = "botburrow-local"
@@ -218,20 +219,18 @@ def function_env(redis_url: str, defs: Path, ports: Ports, *, kind: str) -> dict
 async def start_functions(f: Fleet, env: Mapping[str, str], ports: Ports, defs: Path, *, runners: int) -> None:
     """Start every process of a run; return once each HTTP part answers.
 
-    The mock Hub (its webhook to ingest), the fake LLM, the poller's and ingest's
-    functions-framework targets, ``runners`` runner processes and the metrics function.
+    The mock Hub (its webhook to ingest), the fake LLM, the poller's functions-framework
+    target, ingest's ASGI app under uvicorn (as ``python -m functions ingest`` serves it),
+    ``runners`` runner processes and the metrics function.
     """
     bin_dir = Path(sys.executable).parent
     hub_argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(ports.hub)]
     hub_argv += ["--agents", str(defs), "--webhook-url", f"{ports.url(ports.ingest)}/"]
     f.start("hub", hub_argv, env)
     f.start("fake-llm", [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(ports.llm)], env)
-    for name, source, port in (
-        ("poller", "functions/poller/main.py", ports.poller),
-        ("ingest", "functions/poller/ingest.py", ports.ingest),
-    ):
-        argv = [str(bin_dir / "functions-framework"), "--source", source, "--target", name]
-        f.start(name, [*argv, "--signature-type", "cloudevent", "--port", str(port)], env)
+    argv = [str(bin_dir / "functions-framework"), "--source", "functions/poller/main.py", "--target", "poller"]
+    f.start("poller", [*argv, "--signature-type", "cloudevent", "--port", str(ports.poller)], env)
+    f.start("ingest", server_argv("ingest", port=ports.ingest, host="127.0.0.1"), env)  # as the image serves it
     for i in range(runners):
         f.start(f"runner-{i}", [sys.executable, "-m", "functions.runner"], env)
     f.start("metrics", [sys.executable, "-m", "functions.metrics"], env)

@@ -1,8 +1,9 @@
 """Ingest during a tick: N signed webhooks, each timed from its POST to its activation on the stream.
 
-Real processes on loopback: a private redis-server, the mock Hub, and the poller's and
-ingest's functions-framework targets, each behind the emulator's queue-proxy with the
-``containerConcurrency`` of its Knative Service (``knative/*.yaml``: 1 and 32). A
+Real processes on loopback: a private redis-server, the mock Hub, the poller's
+functions-framework target and ingest's ASGI app (as the image serves each), each
+behind the emulator's queue-proxy with the ``containerConcurrency`` of its Knative
+Service (``knative/*.yaml``: 1 and 32). A
 PingSource-style tick holds the poller's one slot for the whole run; the mock Hub runs
 without long-poll and ``POLL_INTERVAL`` exceeds the tick's window, so the tick asks the
 Hub once, before any notification exists, then sleeps out its window: every activation
@@ -36,13 +37,14 @@ import aiohttp
 
 from bench._harness import ROOT, fresh_prefix, percentile, redis_for_bench
 from bench.e2e import API_KEY, Fleet, fleet, free_port, wait_http, write_agents
+from functions.__main__ import server_argv
 from local_emulator.queue_proxy import QueueProxy, service_concurrency
 from shared.events import Priority, notification_created, ping, to_http
 from shared.signing import SIGNATURE_HEADER, signature
 from shared.streams import Redis, StreamKeys, connect
 
 TICK_WINDOW_S = 55  # as knative/pingsource.yaml asks
-TARGETS = {"poller": "functions/poller/main.py", "ingest": "functions/poller/ingest.py"}
+POLLER = "functions/poller/main.py"
 
 
 async def run(
@@ -56,7 +58,7 @@ async def run(
         write_agents(work / "defs", webhooks)
         prefix = fresh_prefix("ingest")
         hub_port = free_port()
-        ports = {name: free_port() for name in TARGETS}
+        ports = {name: free_port() for name in ("poller", "ingest")}
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
         env = {
             **base,
@@ -76,9 +78,9 @@ async def run(
             hub_argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(hub_port), "--no-long-poll"]
             f.start("hub", [*hub_argv, "--agents", str(work / "defs"), "--log-level", "warning"], env)
             bin_dir = Path(sys.executable).parent
-            for name, source in TARGETS.items():
-                argv = [str(bin_dir / "functions-framework"), "--source", source, "--target", name]
-                f.start(name, [*argv, "--signature-type", "cloudevent", "--port", str(ports[name])], env)
+            argv = [str(bin_dir / "functions-framework"), "--source", POLLER, "--target", "poller"]
+            f.start("poller", [*argv, "--signature-type", "cloudevent", "--port", str(ports["poller"])], env)
+            f.start("ingest", server_argv("ingest", port=ports["ingest"], host="127.0.0.1"), env)  # as the image does
             await wait_http(f"http://127.0.0.1:{hub_port}/api/v1/health")
             for port in ports.values():
                 await wait_http(f"http://127.0.0.1:{port}/healthz")

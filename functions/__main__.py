@@ -12,10 +12,13 @@ runner Deployment/ScaledJob in ``knative/`` and ``keda/`` pass it as ``args``)::
                         controls, the web view (/ui), /metrics read from Redis at scrape
     runner [--once]     the runner's stream pump (--once: one activation, for a Job)
 
-The poller, ingest, the definitions function and metrics-http run under gunicorn as functions-framework
+The poller, the definitions function and metrics-http run under gunicorn as functions-framework
 runs them in production, one worker with threads (the handler owns an event loop per
-process): ingest with enough threads for its Service's containerConcurrency
-(``knative/ingest.yaml``).
+process). Ingest, one short request per Hub notification, runs its ASGI app under
+uvicorn (``ASGI_TARGETS``): the handler on the server's loop, no thread hand-offs, so a
+webhook costs a fraction of the CPU (``shared.serving._asgi``). ``server_argv`` is the
+one place these commands are built; the emulator and the benchmarks start the functions
+with it too.
 """
 
 from __future__ import annotations
@@ -36,6 +39,23 @@ HTTP_TARGETS = {
     "metrics-http": ("metrics/main.py", "metrics", 8),  # 4 event streams of the web view at most, and the rest
 }
 """Command -> (its source under functions/, its functions-framework target, gunicorn threads)."""
+ASGI_TARGETS = {"ingest": "functions.poller.ingest:app"}
+"""Commands served by their ASGI app under uvicorn instead of gunicorn's threads."""
+GRACEFUL_S = 60
+
+
+def server_argv(name: str, *, port: int | str, host: str = "0.0.0.0") -> list[str]:
+    """The command serving the HTTP function ``name`` on ``host:port``, as the image runs it."""
+    if name in ASGI_TARGETS:
+        options = ["--host", host, "--port", str(port), "--lifespan", "on", "--no-access-log", "--log-level", "warning"]
+        options += ["--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", str(GRACEFUL_S)]
+        return [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE.parent), ASGI_TARGETS[name], *options]
+    source, target, threads = HTTP_TARGETS[name]
+    app = f'functions_framework:create_app(target="{target}", source="{HERE / source}")'
+    # /dev/shm for gunicorn's heartbeat files: the root filesystem is read-only.
+    options = ["--bind", f"{host}:{port}", "--workers", "1", "--threads", str(threads), "--worker-tmp-dir", "/dev/shm"]
+    options += ["--timeout", "0", "--graceful-timeout", str(GRACEFUL_S)]
+    return [sys.executable, "-m", "gunicorn", *options, app]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,13 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = args[0], args[1:]
     if name in HTTP_TARGETS:
-        source, target, threads = HTTP_TARGETS[name]
-        port = os.environ.get("PORT", "8080")
-        app = f'functions_framework:create_app(target="{target}", source="{HERE / source}")'
-        # /dev/shm for gunicorn's heartbeat files: the root filesystem is read-only.
-        options = ["--bind", f":{port}", "--workers", "1", "--threads", str(threads), "--worker-tmp-dir", "/dev/shm"]
-        options += ["--timeout", "0", "--graceful-timeout", "60"]
-        os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *options, app])
+        command = server_argv(name, port=os.environ.get("PORT", "8080"))
+        os.execv(command[0], command)
     os.execv(sys.executable, [sys.executable, "-m", f"functions.{name}", *rest])
 
 

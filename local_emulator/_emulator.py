@@ -49,6 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import structlog
 
+from functions.__main__ import ASGI_TARGETS, server_argv
 from shared.errors import InvalidEvent
 from shared.events import ActivationCompleted, data_of, from_fields
 from shared.streams import Redis, StreamKeys, connect, ensure_groups, transport_groups
@@ -287,9 +288,12 @@ class Emulator:
             argv += ["--voices"]
             self.services["fake-llm"] = self._child("fake-llm", argv)
         for name in FUNCTIONS:
-            argv = [str(bin_dir / "functions-framework"), "--source", str(ROOT / "functions" / SOURCES[name])]
             port = self.proxies[name].upstream.rsplit(":", 1)[1]  # behind its queue-proxy
-            argv += ["--target", name, "--signature-type", "cloudevent", "--port", port]
+            if name in ASGI_TARGETS:  # served as in the image
+                argv = server_argv(name, port=port, host="127.0.0.1")
+            else:
+                argv = [str(bin_dir / "functions-framework"), "--source", str(ROOT / "functions" / SOURCES[name])]
+                argv += ["--target", name, "--signature-type", "cloudevent", "--port", port]
             self.services[name] = self._child(name, argv)
         self.services["metrics-pump"] = self._child("metrics-pump", [py, "-m", "functions.metrics"])
         for child in self.services.values():

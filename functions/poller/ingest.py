@@ -3,11 +3,15 @@ r"""Ingest as a functions-framework CloudEvent target: the Hub's webhook, many a
 Its own Knative Service (``knative/ingest.yaml``, ``containerConcurrency`` far above
 one), so a pushed notification never waits behind the poller's minute-long tick. The
 handler is the poller's own (``HANDLER``, ``handlers.ingest_handler``): ``Poller.ingest``
-queues the activation at once, without the poller lease::
+queues the activation at once, without the poller lease.
 
+In production (``python -m functions ingest``) ``app``, the target as an ASGI
+application, runs under uvicorn: the handler on the server's own loop, no thread
+hand-offs per webhook (``shared.serving._asgi``). The functions-framework target
+``ingest`` serves the same handler through Flask, for the framework's own CLI::
+
+    uvicorn functions.poller.ingest:app --host 0.0.0.0 --port 8080 --lifespan on --no-access-log
     functions-framework --source functions/poller/ingest.py --target ingest --signature-type cloudevent --port 8080
-    gunicorn --bind :8080 --threads 32 --timeout 0 --graceful-timeout 60 \
-      'functions_framework:create_app(target="ingest", source="functions/poller/ingest.py")'
 
 Every push is authenticated before it is parsed: the Hub signs the body
 (``X-Hub-Signature-256``, ``HUB_WEBHOOK_SECRET``), an operator's curl sends
@@ -20,11 +24,12 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared.serving import hub_webhook, serve, start_target
+from shared.serving import asgi_app, hub_webhook, serve, start_target
 
 HANDLER = "functions.poller.handlers:ingest_handler"
 
 target = start_target("ingest", handler=HANDLER, auth=hub_webhook)
+app = asgi_app(target)
 
 
 @functions_framework.cloud_event

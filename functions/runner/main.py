@@ -7,6 +7,8 @@ The handler is the one the pump feeds (``RUNNER_HANDLER``, a handler factory), s
     # long activations: gunicorn directly, so SIGTERM leaves them time to finish
     gunicorn --bind :8080 --threads 16 --timeout 0 --graceful-timeout 330 \
       'functions_framework:create_app(target="runner", source="functions/runner/main.py")'
+    # or as an ASGI app (``app``: the handler on uvicorn's loop, no thread hand-offs)
+    uvicorn functions.runner.main:app --port 8080 --lifespan on --timeout-graceful-shutdown 330
 
 A POST must carry ``Authorization: Bearer <EVENTS_TOKEN>`` (else 401, before parsing).
 Besides ``POST /`` (binary or structured CloudEvent): ``GET /healthz``, ``/readyz``,
@@ -18,9 +20,10 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared.serving import events_token, serve, start_target
+from shared.serving import asgi_app, events_token, serve, start_target
 
 target = start_target("runner", auth=events_token)  # RUNNER_HANDLER: the handler the pump feeds
+app = asgi_app(target)
 
 
 @functions_framework.cloud_event

@@ -26,6 +26,7 @@ Run a target (see each ``functions/<name>/main.py`` for its name)::
 
 from shared.observability import Readiness
 
+from ._asgi import AsgiTarget, asgi_app
 from ._auth import AuthPolicy, PushAuth, events_token, hub_webhook, operator_token, sync_ticks, ticks
 from ._core import Served
 from ._flask import install, install_into_current_app, serve, start_target
@@ -34,11 +35,13 @@ from ._target import FunctionTarget
 
 __all__ = [
     "OPERATOR_HEADER",
+    "AsgiTarget",
     "AuthPolicy",
     "FunctionTarget",
     "PushAuth",
     "Readiness",
     "Served",
+    "asgi_app",
     "events_token",
     "hub_webhook",
     "install",

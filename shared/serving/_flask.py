@@ -27,16 +27,15 @@ from cloudevents.http import CloudEvent
 from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared.errors import InvalidEvent
-from shared.events import from_http
-from shared.logs import Redactor, configure_logging
+from shared.logs import configure_logging
 from shared.observability import CONTEXT_KEYS, event_context
 from shared.settings import Settings
-from shared.signing import SIGNATURE_HEADER, Verdict
+from shared.signing import SIGNATURE_HEADER
 
-from . import _responses as responses
 from ._auth import AuthPolicy
 from ._core import Served
+from ._gate import Gate
+from ._responses import Answer
 from ._target import FunctionTarget
 
 log = structlog.get_logger("botburrow.serving")
@@ -82,76 +81,50 @@ def install(app: flask.Flask, target: FunctionTarget) -> None:
 
 
 class _Wiring:
-    """The views and hooks ``install`` adds, around one target."""
+    """The views and hooks ``install`` adds, around one target's ``Gate``."""
 
     def __init__(self, target: FunctionTarget) -> None:
         self.target = target
-        self.redactor = Redactor(target.settings.secrets())
+        self.gate = Gate(target)
 
     def healthz(self) -> flask.Response:
-        return responses.json_response(200, {"status": "ok", "function": self.target.name})
+        return to_flask(self.gate.healthz())
 
     def readyz(self) -> flask.Response:
-        readiness = self.target.readiness()
-        if not readiness.ok:
-            log.warning("serving.not_ready", function=self.target.name, failing=readiness.failing)
-        return responses.json_response(*readiness.answer())
+        return to_flask(self.gate.ready(self.target.readiness()))
 
     def metrics(self) -> flask.Response:
         return flask.Response(self.target.exposition(), status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def limit(self) -> flask.Response | None:
         """413 for a declared body over the limit, on every route, before auth reads it."""
-        length = flask.request.content_length
-        if length is not None and length > self.target.settings.max_body_bytes:
-            log.info("http.body_too_large", function=self.target.name, length=length)
-            return responses.too_large(self.target.settings.max_body_bytes)
-        return None
+        refused = self.gate.too_long(flask.request.content_length)
+        return None if refused is None else to_flask(refused)
 
     def guard(self) -> flask.Response | None:
         """Authenticate a POST, then validate its CloudEvent before the framework parses it (and echoes it)."""
         request = flask.request
         if request.method != "POST" or request.endpoint != _CLOUDEVENT_ENDPOINT:
             return None
-        refused = self.authenticate(request)
+        body = request.get_data()
+        refused = self.gate.authenticate(
+            body, signature=request.headers.get(SIGNATURE_HEADER), authorization=request.headers.get("Authorization")
+        )
         if refused is not None:
-            return refused
-        try:
-            event = from_http(dict(request.headers), request.get_data())
-        except InvalidEvent as exc:
-            log.info("http.event_rejected", function=self.target.name, field=exc.field)
-            return responses.invalid_event(exc, _request_parts())
+            return to_flask(refused)
+        event = self.gate.parse(dict(request.headers), body, _request_parts)
+        if isinstance(event, Answer):
+            return to_flask(event)
         structlog.contextvars.bind_contextvars(**event_context(event))
         return None
-
-    def authenticate(self, request: flask.Request) -> flask.Response | None:
-        """``None`` when the target's policy accepts the request's credential, else the 401."""
-        auth = self.target.auth
-        verdict = auth.check(
-            request.get_data(),
-            signature=request.headers.get(SIGNATURE_HEADER),
-            authorization=request.headers.get("Authorization"),
-        )
-        if verdict:
-            return None
-        log.info("http.push_refused", function=self.target.name, policy=auth.name, verdict=str(verdict))
-        if not auth.configured:
-            problem = f"this function has no credential configured ({auth.settings_named}): it refuses every push"
-        elif verdict is Verdict.MISMATCH:
-            problem = "the signature or token does not match"
-        else:
-            problem = f"no credential: send {auth.wanted()}"
-        return responses.unauthenticated(problem)
 
     def answer(self, response: flask.Response) -> flask.Response:
         """Replace the framework's ``OK`` with the JSON of what was served; count the request."""
         served: Served | None = flask.g.pop(_SERVED, None)
         if served is not None and response.status_code == 200:
-            body = {"id": served.event_id, "outcome": list(served.outcome_ids), "entries": list(served.entry_ids)}
-            response = responses.json_response(200, body)
+            response = to_flask(self.gate.served(served))
         rule = flask.request.url_rule
-        route = rule.rule if rule is not None else "unmatched"
-        self.target.metrics.http_requests.labels(route=route, status=str(response.status_code)).inc()
+        self.gate.count(rule.rule if rule is not None else "unmatched", response.status_code)
         return response
 
     def forget(self, _exc: BaseException | None) -> None:
@@ -159,17 +132,16 @@ class _Wiring:
 
     def http_error(self, exc: HTTPException) -> flask.Response:
         if isinstance(exc, RequestEntityTooLarge):  # a chunked body that passed the limit while read
-            return responses.too_large(self.target.settings.max_body_bytes)
-        return responses.json_response(exc.code or 500, {"error": (exc.name or "error").lower().replace(" ", "_")})
+            return to_flask(self.gate.over_limit(None))
+        return to_flask(Answer(exc.code or 500, {"error": (exc.name or "error").lower().replace(" ", "_")}))
 
     def handler_error(self, exc: Exception) -> flask.Response:
-        response = responses.for_handler_error(exc, redact=self.redactor.text, request_parts=_request_parts())
-        if response.status_code == 500:
-            log.exception("http.handler_crashed", function=self.target.name)
-        else:
-            status, error = response.status_code, type(exc).__name__
-            log.warning("http.handler_failed", function=self.target.name, status=status, error=error)
-        return response
+        return to_flask(self.gate.failed(exc, _request_parts))
+
+
+def to_flask(answer: Answer) -> flask.Response:
+    """``answer`` as a Flask response."""
+    return flask.Response(answer.content(), status=answer.status, mimetype="application/json", headers=answer.headers)
 
 
 def _request_parts() -> list[str]:

@@ -34,6 +34,8 @@ from shared.streams import Redis, StreamKeys
 
 from . import _responses as responses
 from ._auth import PushAuth, operator_token
+from ._flask import to_flask
+from ._responses import Answer
 from ._target import FunctionTarget
 
 log = structlog.get_logger("botburrow.serving")
@@ -84,7 +86,7 @@ class _Routes:
         limit = flask.request.args.get("limit", "100")
         if not limit.isdigit() or len(limit) > 6 or int(limit) > MAX_AUDIT_LIMIT:
             problem = f"limit must be a whole number up to {MAX_AUDIT_LIMIT}"
-            return responses.json_response(400, {"error": "invalid_limit", "problem": problem})
+            return to_flask(Answer(400, {"error": "invalid_limit", "problem": problem}))
 
         async def work(_operator: Operator, controls: Controls) -> dict[str, Any]:
             return {"entries": [entry.as_dict() for entry in await controls.audit(limit=int(limit))]}
@@ -126,10 +128,10 @@ class _Routes:
         try:
             body = self.target.run(run)
         except UnknownAgent as exc:
-            return responses.json_response(404, {"error": "unknown_agent", "problem": str(exc)})
+            return to_flask(Answer(404, {"error": "unknown_agent", "problem": str(exc)}))
         except UnknownActivation as exc:
-            return responses.json_response(404, {"error": "unknown_activation", "problem": str(exc)})
-        return responses.json_response(200, body)
+            return to_flask(Answer(404, {"error": "unknown_activation", "problem": str(exc)}))
+        return to_flask(Answer(200, body))
 
     def _refused(self) -> flask.Response | None:
         verdict = self.auth.check(b"", signature=None, authorization=flask.request.headers.get("Authorization"))
@@ -137,12 +139,12 @@ class _Routes:
             return None
         log.info("http.operator_refused", function=self.target.name, verdict=str(verdict))
         if not self.auth.configured:
-            return responses.unauthenticated(
-                "no OPERATOR_TOKEN is configured: the operator routes refuse every request"
+            return to_flask(
+                responses.unauthenticated("no OPERATOR_TOKEN is configured: the operator routes refuse every request")
             )
         if verdict is Verdict.MISMATCH:
-            return responses.unauthenticated("the token does not match")
-        return responses.unauthenticated("no credential: send Authorization: Bearer <OPERATOR_TOKEN>")
+            return to_flask(responses.unauthenticated("the token does not match"))
+        return to_flask(responses.unauthenticated("no credential: send Authorization: Bearer <OPERATOR_TOKEN>"))
 
 
 def _who(header: str | None) -> str:

@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from flask import Response
 
 from shared.errors import InvalidEvent, PermanentError, TransientError
 from shared.streams import RetryLater
@@ -35,9 +35,16 @@ _QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 MASK = "'…'"
 
 
-def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    """A JSON answer."""
-    return Response(orjson.dumps(body), status=status, mimetype="application/json", headers=headers)
+@dataclass(frozen=True)
+class Answer:
+    """A JSON answer of any front (Flask or ASGI): its status, body and extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def content(self) -> bytes:
+        return orjson.dumps(self.body)
 
 
 def scrub(problem: str, request_parts: Iterable[str]) -> str:
@@ -56,22 +63,20 @@ def clip(text: str) -> str:
     return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 1] + "…"
 
 
-def invalid_event(exc: InvalidEvent, request_parts: Iterable[str]) -> Response:
+def invalid_event(exc: InvalidEvent, request_parts: Iterable[str]) -> Answer:
     """400 naming the attribute or data field that is wrong."""
-    return json_response(
-        400, {"error": "invalid_event", "field": exc.field, "problem": scrub(exc.problem, request_parts)}
-    )
+    return Answer(400, {"error": "invalid_event", "field": exc.field, "problem": scrub(exc.problem, request_parts)})
 
 
-def unauthenticated(problem: str) -> Response:
+def unauthenticated(problem: str) -> Answer:
     """401: the push carried no credential its target accepts (``problem`` names headers, never values)."""
-    return json_response(401, {"error": "unauthenticated", "problem": problem}, {"WWW-Authenticate": "Bearer"})
+    return Answer(401, {"error": "unauthenticated", "problem": problem}, {"WWW-Authenticate": "Bearer"})
 
 
-def too_large(limit_bytes: int) -> Response:
+def too_large(limit_bytes: int) -> Answer:
     """413: the body is longer than the target reads (``MAX_BODY_BYTES``); nothing of it was used."""
     problem = f"the request body is larger than this target accepts ({limit_bytes} bytes, MAX_BODY_BYTES)"
-    return json_response(413, {"error": "body_too_large", "limit_bytes": limit_bytes, "problem": problem})
+    return Answer(413, {"error": "body_too_large", "limit_bytes": limit_bytes, "problem": problem})
 
 
 def retry_after(seconds: float | None) -> dict[str, str]:
@@ -79,18 +84,18 @@ def retry_after(seconds: float | None) -> dict[str, str]:
     return {} if seconds is None else {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
-def for_handler_error(exc: Exception, *, redact: Callable[[str], str], request_parts: Iterable[str]) -> Response:
+def for_handler_error(exc: Exception, *, redact: Callable[[str], str], request_parts: Iterable[str]) -> Answer:
     """The answer to a handler that raised ``exc``; ``redact`` masks secrets in a message."""
     if isinstance(exc, InvalidEvent):
         return invalid_event(exc, request_parts)
     if isinstance(exc, PermanentError):
         problem = clip(redact(str(exc)))
-        return json_response(422, {"error": "permanent", "kind": type(exc).__name__, "problem": problem})
+        return Answer(422, {"error": "permanent", "kind": type(exc).__name__, "problem": problem})
     if isinstance(exc, RetryLater):
-        return json_response(503, {"error": "retry_later", "retry_after_s": exc.delay_s}, retry_after(exc.delay_s))
+        return Answer(503, {"error": "retry_later", "retry_after_s": exc.delay_s}, retry_after(exc.delay_s))
     if isinstance(exc, TransientError):
         body: dict[str, Any] = {"error": "transient", "kind": type(exc).__name__}
         if exc.retry_after_s is not None:
             body["retry_after_s"] = exc.retry_after_s
-        return json_response(503, body, retry_after(exc.retry_after_s))
-    return json_response(500, {"error": "internal"})
+        return Answer(503, body, retry_after(exc.retry_after_s))
+    return Answer(500, {"error": "internal"})

@@ -124,18 +124,27 @@ class FunctionTarget:
         finally:
             loop.stop()
 
+    def new_core(self) -> Core:
+        """The async side of this target (clients, handler), not yet entered: ``async with`` it on its loop."""
+        return Core(
+            settings=self.settings,
+            factory=self._factory,
+            registry=self.registry,
+            metrics=self.metrics,
+            ready_timeout_s=self._ready_timeout_s,
+        )
+
+    @property
+    def ready_timeout_s(self) -> float:
+        """How long ``/readyz`` waits for each dependency."""
+        return self._ready_timeout_s
+
     def _started(self) -> tuple[LoopThread, Core]:
         with self._lock:
             if self._loop is not None and self._core is not None and self._pid == os.getpid():
                 return self._loop, self._core
             loop = LoopThread(name=f"botburrow-{self.name}")
-            core = Core(
-                settings=self.settings,
-                factory=self._factory,
-                registry=self.registry,
-                metrics=self.metrics,
-                ready_timeout_s=self._ready_timeout_s,
-            )
+            core = self.new_core()
             try:
                 loop.run(core.__aenter__())
             except BaseException:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from functions.__main__ import HTTP_TARGETS
+from functions.__main__ import ASGI_TARGETS, HTTP_TARGETS
 from shared.settings import RunnerMode, Settings
 from tests.support import ROOT
 
@@ -167,8 +167,9 @@ def test_the_webhook_goes_to_ingest_which_takes_many_at_once_and_is_authenticate
     ingest = one("Service", "ingest")
     template = ingest["spec"]["template"]
     assert template["spec"]["containerConcurrency"] >= 10, "a tick's minute never holds a webhook"
+    assert "ingest" in ASGI_TARGETS, "uvicorn serves as many at once as Knative lets in, on one loop"
     _, _, threads = HTTP_TARGETS["ingest"]
-    assert threads >= template["spec"]["containerConcurrency"], "gunicorn serves as many at once as Knative lets in"
+    assert threads >= template["spec"]["containerConcurrency"], "under functions-framework's gunicorn too"
     [container] = template["spec"]["containers"]
     assert container["args"] == ["ingest"]
     env = {e["name"]: e for e in container["env"]}

@@ -46,7 +46,7 @@ from tests.support.fuzz import (
     quiet_logs,
     raw_requests,
 )
-from tests.support.served import Served, serve_target
+from tests.support.served import FRONTS, Front, Served, serve_target
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
@@ -77,7 +77,7 @@ def serve(
 ) -> Iterator[ServeFn]:
     started: list[Served] = []
 
-    def start(source: str, target: str, **env: str) -> Served:
+    def start(source: str, target: str, *, front: Front = "flask", **env: str) -> Served:
         full = {
             "REDIS_URL": redis_url,
             "STREAM_PREFIX": keys.prefix,
@@ -87,7 +87,7 @@ def serve(
             "LOG_FORMAT": "console",
             **env,
         }
-        served = serve_target(monkeypatch, target=target, source=str(FUNCTIONS / source), env=full)
+        served = serve_target(monkeypatch, target=target, source=str(FUNCTIONS / source), env=full, front=front)
         started.append(served)
         return served
 
@@ -101,18 +101,29 @@ def watched(redis_url: str, keys: StreamKeys) -> Watched:
 
 
 def send(served: Served, case: Case) -> tuple[int, Any]:
-    client = served.app.test_client()
-    response = client.open(case.path, method=case.method, headers=case.headers, data=case.body)
-    text = response.get_data(as_text=True)
+    """``case`` to the target: Flask's test client, or real HTTP to the ASGI front."""
+    if served.front == "asgi":
+        answer = served.sync_client().request(case.method, case.path, headers=case.headers, content=case.body)
+        status, text = answer.status_code, answer.text
+        parsed = _json_or_none(answer.content)
+    else:
+        response = served.app.test_client().open(case.path, method=case.method, headers=case.headers, data=case.body)
+        status, text, parsed = response.status_code, response.get_data(as_text=True), response.get_json(silent=True)
     for secret in SECRETS:
         assert secret not in text, f"a secret echoed for {case!r}"
-    return response.status_code, response.get_json(silent=True)
+    return status, parsed
+
+
+def _json_or_none(content: bytes) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def still_answers(served: Served) -> None:
-    client = served.app.test_client()
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/readyz").status_code == 200
+    for path in ("/healthz", "/readyz"):
+        assert send(served, Case(kind=Kind.MAYBE, method="GET", path=path, headers={}, body=b""))[0] == 200
 
 
 async def fuzz(run: Callable[[], None], served: Served) -> None:
@@ -164,15 +175,21 @@ async def test_the_runner_target_survives_hostile_requests_and_publishes_only_wh
     streams.close()
 
 
+@pytest.mark.parametrize("front", FRONTS)
 async def test_ingest_survives_hostile_requests_and_queues_only_signed_or_tokened_notifications(
-    serve: ServeFn, redis_url: str, keys: StreamKeys, hub: MockHub, tmp_path: Path
+    serve: ServeFn, redis_url: str, keys: StreamKeys, hub: MockHub, tmp_path: Path, front: Front
 ) -> None:
     """Ingest (HMAC or INGEST_TOKEN): only valid, authenticated notifications queue, at most one activation each."""
     for name, behavior in AGENTS.items():
         write_agent(tmp_path, name, behavior)
         hub.add_notification(name, "dm", content="psst")
     served = serve(
-        "poller/ingest.py", "ingest", HUB_WEBHOOK_SECRET=HUB_SECRET, INGEST_TOKEN=INGEST_TOKEN, AGENTS_DIR=str(tmp_path)
+        "poller/ingest.py",
+        "ingest",
+        front=front,
+        HUB_WEBHOOK_SECRET=HUB_SECRET,
+        INGEST_TOKEN=INGEST_TOKEN,
+        AGENTS_DIR=str(tmp_path),
     )
     streams = watched(redis_url, keys)
     agents = st.sampled_from([*AGENTS, "ghost", "nobody"])

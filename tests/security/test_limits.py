@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -21,6 +22,14 @@ TARGETS = [
     ("definitions/main.py", "definitions", "/"),
     ("definitions/main.py", "definitions", "/webhook"),
 ]
+ASGI_TARGETS = [("runner/main.py", "runner", "/"), ("poller/ingest.py", "ingest", "/")]
+JSON = {"content-type": "application/json"}
+
+
+def refused_at_the_limit(status: int, body: dict[str, object]) -> None:
+    assert status == 413, body
+    assert body["error"] == "body_too_large" and body["limit_bytes"] == LIMIT
+    assert "MAX_BODY_BYTES" in str(body["problem"])
 
 
 @pytest.mark.parametrize(("source", "target", "path"), TARGETS)
@@ -34,20 +43,41 @@ async def test_a_body_over_max_body_bytes_is_a_413_before_anything_reads_it(
     """One byte over MAX_BODY_BYTES: 413 naming the limit, before auth; at the limit it is read as usual."""
     served = serve(source, target, MAX_BODY_BYTES=str(LIMIT), EVENTS_TOKEN="t", INGEST_TOKEN="t", OPERATOR_TOKEN="t")
 
-    def post() -> tuple[httpx.Response, httpx.Response, int]:
+    def post() -> tuple[httpx.Response, int]:
         client = served.app.test_client()
-        over = client.post(path, data=b"x" * (LIMIT + 1), headers={"content-type": "application/json"})
-        chunked = over  # the test client hands a chunked body as empty: a real server's chunked is MAX_CONTENT_LENGTH's
-        at = client.post(path, data=b"x" * LIMIT, headers={"content-type": "application/json"})
-        return over, chunked, at.status_code
+        over = client.post(path, data=b"x" * (LIMIT + 1), headers=JSON)
+        at = client.post(path, data=b"x" * LIMIT, headers=JSON)
+        return over, at.status_code
 
-    over, chunked, at = await asyncio.to_thread(post)
-    for refused in (over, chunked):
-        assert refused.status_code == 413, refused.get_data()
-        body = refused.get_json()
-        assert body["error"] == "body_too_large" and body["limit_bytes"] == LIMIT
-        assert "MAX_BODY_BYTES" in body["problem"]
+    over, at = await asyncio.to_thread(post)
+    refused_at_the_limit(over.status_code, over.get_json())
     assert at != 413 and at < 500
+
+
+@pytest.mark.parametrize(("source", "target", "path"), ASGI_TARGETS)
+async def test_the_asgi_front_refuses_a_declared_or_a_chunked_body_over_the_limit(
+    serve: ServeFn,  # noqa: F811 (the fixture)
+    source: str,
+    target: str,
+    path: str,
+) -> None:
+    """Over real HTTP to uvicorn: a Content-Length over the limit, then a chunked body passing it, are 413s."""
+    served = serve(
+        source, target, front="asgi", MAX_BODY_BYTES=str(LIMIT), EVENTS_TOKEN="t", INGEST_TOKEN="t", OPERATOR_TOKEN="t"
+    )
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(LIMIT // 1024 + 1):
+            yield b"x" * 1024
+
+    async with served.client(authenticated=False) as client:
+        over = await client.post(path, content=b"x" * (LIMIT + 1), headers=JSON)
+        chunked = await client.post(path, content=chunks(), headers=JSON)
+        at = await client.post(path, content=b"x" * LIMIT, headers=JSON)
+    assert "chunked" in chunked.request.headers.get("transfer-encoding", "")
+    for refused in (over, chunked):
+        refused_at_the_limit(refused.status_code, refused.json())
+    assert at.status_code not in (413, 500)
 
 
 async def test_the_gateway_refuses_a_body_over_its_limit_in_each_providers_shape() -> None:

@@ -9,7 +9,7 @@ import pytest
 from local_emulator.hub import DEFAULT_API_KEY, MockHubServer
 from shared.streams import StreamKeys
 from tests.support import ROOT
-from tests.support.served import Served, serve_target
+from tests.support.served import FRONTS, Front, Served, serve_target
 
 RUNNER_SOURCE = str(ROOT / "functions" / "runner" / "main.py")
 EVENTS_TOKEN = "PRIVATE-EVENTS-TOKEN"
@@ -25,11 +25,18 @@ ServeRunner = Callable[..., Served]
 ServeFunction = Callable[..., Served]
 
 
+@pytest.fixture(params=FRONTS)
+def front(request: pytest.FixtureRequest) -> Front:
+    """Every test of a served target runs against both fronts: Flask (functions-framework) and ASGI."""
+    chosen: Front = request.param
+    return chosen
+
+
 @pytest.fixture
 def serve_function(
-    monkeypatch: pytest.MonkeyPatch, redis_url: str, keys: StreamKeys, server: MockHubServer
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, keys: StreamKeys, server: MockHubServer, front: Front
 ) -> Iterator[ServeFunction]:
-    """Build a function's target (``functions/…`` source, target name) as functions-framework does; serve it."""
+    """Build a function's target (``functions/…`` source, target name) as its server does; serve it on ``front``."""
     started: list[Served] = []
 
     def start(source: Path, target: str, *, token: str = "", **env: str) -> Served:
@@ -42,7 +49,7 @@ def serve_function(
             "LOG_FORMAT": "console",
             **env,
         }
-        served = serve_target(monkeypatch, target=target, source=str(source), env=full, token=token)
+        served = serve_target(monkeypatch, target=target, source=str(source), env=full, token=token, front=front)
         started.append(served)
         return served
 
