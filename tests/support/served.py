@@ -37,7 +37,6 @@ class Served:
         self.front = front
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._uvicorn: uvicorn.Server | None = None
-        self._sync: httpx.Client | None = None
         if front == "asgi":
             listener = socket.socket()
             listener.bind(("127.0.0.1", 0))
@@ -61,15 +60,7 @@ class Served:
         headers = self.headers if authenticated else {}
         return httpx.AsyncClient(base_url=self.url, timeout=10, headers=headers)
 
-    def sync_client(self) -> httpx.Client:
-        """One blocking client of the target over HTTP, sending only what each request carries."""
-        if self._sync is None:
-            self._sync = httpx.Client(base_url=self.url, timeout=10)
-        return self._sync
-
     def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True  # drains, then the lifespan's shutdown closes the target's clients
         else:
