@@ -28,6 +28,7 @@ from ._publish import Publisher
 from ._pump import Pump
 from ._redis import Pipeline, Redis, Scripts, await_version, connect, require_version, server_version, text, translated
 from ._route import Route
+from ._tasks import SameTurn
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -43,6 +44,7 @@ __all__ = [
     "Redis",
     "RetryLater",
     "Route",
+    "SameTurn",
     "Scripts",
     "StreamKeys",
     "StreamMetrics",
