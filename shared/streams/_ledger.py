@@ -8,7 +8,7 @@ the effect also lands only while this runner still holds the agent's lease.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from redis import exceptions as redis_errors
 
@@ -33,6 +33,14 @@ class EffectLedger:
         """Whether the effect ``step`` of ``event_id`` has landed."""
         async with translated("EXISTS done-marker"):
             return bool(await self._redis.exists(self._keys.done(event_id, step)))
+
+    async def done_among(self, event_id: str, steps: Sequence[str]) -> set[str]:
+        """Which of ``steps`` of ``event_id`` have landed, in one round trip."""
+        if not steps:
+            return set()
+        async with translated("MGET done-markers"):
+            markers = await self._redis.mget([self._keys.done(event_id, step) for step in steps])
+        return {step for step, marker in zip(steps, markers, strict=True) if marker is not None}
 
     async def mark_done(self, event_id: str, step: str, value: str = "1") -> None:
         """Record an effect that landed elsewhere (a Hub write sent with an Idempotency-Key)."""
