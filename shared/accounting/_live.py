@@ -10,10 +10,11 @@ for each period: they count the same calls, the live one first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from shared.streams import Redis, StreamKeys, text, translated
+from shared.streams import Pipeline, Redis, StreamKeys, text, translated
 
 from ._keys import DAY_TTL_S, MONTH_TTL_S, AccountingKeys, from_micro, to_micro
 
@@ -49,7 +50,17 @@ class LiveSpend:
             StreamUnavailable: Redis failed.
         """
         async with translated("GET spend"):
-            day, month = await self._redis.mget(
-                self._keys.spend_day(agent_id, at), self._keys.spend_month(agent_id, at)
-            )
+            return self.from_reply(await self._redis.mget(self._keys_at(agent_id, at)))
+
+    def queue_spent(self, pipe: Pipeline, agent_id: str, *, at: datetime) -> None:
+        """Queue the read of ``spent`` on ``pipe``; its reply makes ``from_reply``."""
+        pipe.mget(self._keys_at(agent_id, at))
+
+    @staticmethod
+    def from_reply(reply: Sequence[bytes | str | None]) -> tuple[Decimal, Decimal]:
+        """``(day, month)`` USD from the reply of the read ``queue_spent`` queued."""
+        day, month = reply
         return from_micro(int(text(day))) if day else Decimal(0), from_micro(int(text(month))) if month else Decimal(0)
+
+    def _keys_at(self, agent_id: str, at: datetime) -> list[str]:
+        return [self._keys.spend_day(agent_id, at), self._keys.spend_month(agent_id, at)]
