@@ -160,3 +160,44 @@ def _answer(waiting: list[asyncio.Future[Any]], *, error: BaseException) -> None
     for future in waiting:
         if not future.done():
             future.set_exception(error)
+
+
+X = TypeVar("X")
+
+
+class TurnBatch(Generic[X, T]):
+    """The items callers hand in during one event-loop turn, written by one ``flush(items)``.
+
+    Conversations of an activation that finish side by side each book a cost or set a
+    done-marker: one pipeline writes them all. The flush starts one turn after the first
+    item came (so it is as prompt as a write of each caller's own) and runs in a task of
+    its own: a caller cancelled meanwhile cannot cut it short, so an item is never written
+    twice by a retry. Each caller gets its item's result, or the flush's error.
+    """
+
+    def __init__(self, flush: Callable[[list[X]], Awaitable[list[T]]]) -> None:
+        self._flush = flush
+        self._items: list[X] | None = None
+        self._task: asyncio.Task[list[T]] | None = None
+        self._tasks: set[asyncio.Task[list[T]]] = set()
+
+    async def __call__(self, item: X) -> T:
+        if self._items is None or self._task is None:
+            self._items = []
+            self._task = asyncio.create_task(self._run(self._items))
+            self._tasks.add(self._task)  # held until done: the loop keeps only weak references
+            self._task.add_done_callback(self._finished)
+        task, index = self._task, len(self._items)
+        self._items.append(item)
+        results = await asyncio.shield(task)
+        return results[index]
+
+    def _finished(self, task: asyncio.Task[list[T]]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every caller may have been cancelled meanwhile
+
+    async def _run(self, items: list[X]) -> list[T]:
+        await asyncio.sleep(0)  # the callers of this turn hand in theirs
+        self._items = self._task = None  # items from here on go to the next flush
+        return await self._flush(items)

@@ -1,4 +1,4 @@
-"""``SameTurn``: the callers of one event-loop turn share one read, sent after all of them asked."""
+"""``SameTurn`` and ``TurnBatch``: what the callers of one event-loop turn ask goes to Redis once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shared.streams import SameTurn
+from shared.streams import SameTurn, TurnBatch
 
 
 class _Reads:
@@ -94,3 +94,39 @@ async def test_a_waiting_caller_cancelled_leaves_the_others_answered() -> None:
     reads.release.set()
     assert (await reader, await stayer) == ("a#1", "a#1")
     assert quitter.cancelled()
+
+
+async def test_items_of_one_turn_are_written_by_one_flush_each_caller_getting_its_result() -> None:
+    flushes: list[list[int]] = []
+
+    async def flush(items: list[int]) -> list[int]:
+        flushes.append(list(items))
+        return [i * 10 for i in items]
+
+    batch: TurnBatch[int, int] = TurnBatch(flush)
+    assert await asyncio.gather(*(batch(i) for i in range(5))) == [0, 10, 20, 30, 40]
+    assert await batch(7) == 70
+    assert flushes == [[0, 1, 2, 3, 4], [7]]
+
+
+async def test_a_cancelled_caller_cannot_cut_the_flush_short_and_errors_are_every_callers() -> None:
+    release = asyncio.Event()
+    written: list[int] = []
+
+    async def flush(items: list[int]) -> list[None]:
+        await release.wait()
+        written.extend(items)
+        if 99 in items:
+            raise ConnectionError("redis down")
+        return [None] * len(items)
+
+    batch: TurnBatch[int, None] = TurnBatch(flush)
+    quitter, stayer = asyncio.create_task(batch(1)), asyncio.create_task(batch(2))
+    await asyncio.sleep(0.01)
+    quitter.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    assert await stayer is None
+    assert quitter.cancelled() and written == [1, 2], "the cancelled caller's item was written all the same, once"
+    results = await asyncio.gather(batch(3), batch(99), return_exceptions=True)
+    assert [type(r) for r in results] == [ConnectionError, ConnectionError]
