@@ -4,8 +4,9 @@ The ``UsageBook`` learns of spend only when the metrics function records a compl
 activation; a metrics outage (or a long activation) would let an agent run past its
 budget meanwhile. Runners therefore book the cost of every LLM call here as it is
 answered (``INCRBY`` of integer micro-USD on ``{p}:spend:{agent}:d:{day}`` and
-``…:m:{month}``, one round trip), and ``BudgetGate`` takes the larger of the two books
-for each period: they count the same calls, the live one first.
+``…:m:{month}``, one round trip, shared by the calls answered in the same event-loop turn),
+and ``BudgetGate`` takes the larger of the two books for each period: they count the
+same calls, the live one first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from shared.streams import Pipeline, Redis, StreamKeys, text, translated
+from shared.streams import Pipeline, Redis, StreamKeys, TurnBatch, text, translated
 
 from ._keys import DAY_TTL_S, MONTH_TTL_S, AccountingKeys, from_micro, to_micro
 
@@ -25,6 +26,7 @@ class LiveSpend:
     def __init__(self, redis: Redis, *, keys: StreamKeys) -> None:
         self._redis = redis
         self._keys = AccountingKeys(keys.prefix)
+        self._bookings = TurnBatch(self._write)
 
     async def book(self, agent_id: str, usd: Decimal, *, at: datetime) -> None:
         """Add ``usd`` to the agent's day and month of ``at`` (UTC); nothing for zero.
@@ -35,13 +37,22 @@ class LiveSpend:
         micro = to_micro(usd)
         if micro <= 0:
             return
-        day, month = self._keys.spend_day(agent_id, at), self._keys.spend_month(agent_id, at)
+        await self._bookings((self._keys.spend_day(agent_id, at), self._keys.spend_month(agent_id, at), micro))
+
+    async def _write(self, bookings: list[tuple[str, str, int]]) -> list[None]:
+        """Book the calls answered in one turn (``TurnBatch``): one ``MULTI``, a sum per counter."""
+        days: dict[str, int] = {}
+        months: dict[str, int] = {}
+        for day, month, micro in bookings:
+            days[day] = days.get(day, 0) + micro
+            months[month] = months.get(month, 0) + micro
         async with translated("INCRBY spend"), self._redis.pipeline(transaction=True) as pipe:
-            pipe.incrby(day, micro)
-            pipe.expire(day, DAY_TTL_S)
-            pipe.incrby(month, micro)
-            pipe.expire(month, MONTH_TTL_S)
+            for counters, ttl_s in ((days, DAY_TTL_S), (months, MONTH_TTL_S)):
+                for key, micro in counters.items():
+                    pipe.incrby(key, micro)
+                    pipe.expire(key, ttl_s)
             await pipe.execute()
+        return [None] * len(bookings)
 
     async def spent(self, agent_id: str, *, at: datetime) -> tuple[Decimal, Decimal]:
         """``(day, month)`` USD booked for the agent in the UTC day and month of ``at``.
