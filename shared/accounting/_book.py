@@ -56,6 +56,11 @@ class Spend:
     day: Totals
     month: Totals
 
+    @classmethod
+    def from_replies(cls, day: Mapping[bytes | str, bytes | str], month: Mapping[bytes | str, bytes | str]) -> Spend:
+        """The spend the two replies of ``UsageBook.queue_spent`` give."""
+        return cls(day=Totals.from_hash(day), month=Totals.from_hash(month))
+
     @property
     def day_usd(self) -> Decimal:
         """USD spent that day."""
@@ -168,10 +173,14 @@ class UsageBook:
             StreamUnavailable: Redis failed.
         """
         async with translated("HGETALL usage"), self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self._keys.usage_day(agent_id, at))
-            pipe.hgetall(self._keys.usage_month(agent_id, at))
+            self.queue_spent(pipe, agent_id, at=at)
             day, month = await pipe.execute()
-        return Spend(day=Totals.from_hash(day), month=Totals.from_hash(month))
+        return Spend.from_replies(day, month)
+
+    def queue_spent(self, pipe: Pipeline, agent_id: str, *, at: datetime) -> None:
+        """Queue the two reads of ``spent`` on ``pipe``; their replies make ``Spend.from_replies``."""
+        pipe.hgetall(self._keys.usage_day(agent_id, at))
+        pipe.hgetall(self._keys.usage_month(agent_id, at))
 
     async def spenders(self, *, at: datetime, max_agents: int = 10_000) -> dict[str, Spend]:
         """Agent -> spend in the UTC day and month of ``at``, for every agent with a total that month.

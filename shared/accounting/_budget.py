@@ -32,9 +32,9 @@ import structlog
 
 from shared.errors import BotburrowError
 from shared.hub import HubClient
-from shared.streams import Redis, StreamKeys, text, translated
+from shared.streams import Redis, SameTurn, StreamKeys, text, translated
 
-from ._book import UsageBook
+from ._book import Spend, UsageBook
 from ._keys import MONTH_TTL_S, AccountingKeys
 from ._live import LiveSpend
 from ._metrics import BudgetMetrics
@@ -153,17 +153,29 @@ class BudgetGate:
         self._fallback = (fallback_daily_limit_usd, fallback_monthly_limit_usd)
         self._metrics = metrics
         self._where = where
+        self._shared = SameTurn(self._verdict)
 
     async def check(self, agent_id: str) -> BudgetVerdict:
         """The verdict for ``agent_id`` now.
 
+        Checks of one agent asked in the same event-loop turn (the conversations of an
+        activation, before their first LLM calls) share one read (``SameTurn``), sent
+        after all of them asked.
+
         Raises:
             StreamUnavailable: Redis failed (local spend is unknown; the caller retries).
         """
+        verdict = await self._shared(agent_id)
+        if self._metrics is not None:
+            result = "allowed" if verdict.allowed else "refused"
+            self._metrics.checks.labels(result=result, where=self._where, reason=verdict.reason).inc()
+        return verdict
+
+    async def _verdict(self, agent_id: str) -> BudgetVerdict:
         now = self._clock()
         at = datetime.fromtimestamp(now, UTC)
-        local_day, local_month = await self._local(agent_id, at)
-        health, source = await self._health(agent_id, now)
+        (local_day, local_month), cached = await self._read(agent_id, at)
+        health, source = await self._health(agent_id, now, cached)
         if health is None:
             daily_used, monthly_used, healthy, margin = local_day, local_month, True, self._ratio
             daily_limit, monthly_limit = self._fallback
@@ -194,9 +206,6 @@ class BudgetGate:
             monthly_limit_usd=monthly_limit,
             source=source,
         )
-        if self._metrics is not None:
-            result = "allowed" if verdict.allowed else "refused"
-            self._metrics.checks.labels(result=result, where=self._where, reason=verdict.reason).inc()
         if not verdict.allowed:
             log.info(
                 "budget.refused",
@@ -208,20 +217,25 @@ class BudgetGate:
             )
         return verdict
 
-    async def _local(self, agent_id: str, at: datetime) -> tuple[Decimal, Decimal]:
-        """The larger of the two local books, per period: they count the same calls."""
-        if self._live is None:
-            spend = await self._book.spent(agent_id, at=at)
-            return spend.day_usd, spend.month_usd
-        spend, (live_day, live_month) = await asyncio.gather(
-            self._book.spent(agent_id, at=at), self._live.spent(agent_id, at=at)
-        )
-        return max(spend.day_usd, live_day), max(spend.month_usd, live_month)
+    async def _read(self, agent_id: str, at: datetime) -> tuple[tuple[Decimal, Decimal], _Health | None]:
+        """Local spend and the cached Hub answer, in one round trip.
 
-    async def _health(self, agent_id: str, now: float) -> tuple[_Health | None, str]:
-        key = self._keys.budget(agent_id)
-        async with translated("HGETALL budget"):
-            cached = _Health.parse(await self._redis.hgetall(key))
+        Local spend is the larger of the two books, per period: they count the same calls.
+        """
+        async with translated("budget reads"), self._redis.pipeline(transaction=False) as pipe:
+            self._book.queue_spent(pipe, agent_id, at=at)
+            if self._live is not None:
+                self._live.queue_spent(pipe, agent_id, at=at)
+            pipe.hgetall(self._keys.budget(agent_id))
+            replies = await pipe.execute()
+        spend = Spend.from_replies(replies[0], replies[1])
+        day, month = spend.day_usd, spend.month_usd
+        if self._live is not None:
+            live_day, live_month = LiveSpend.from_reply(replies[2])
+            day, month = max(day, live_day), max(month, live_month)
+        return (day, month), _Health.parse(replies[-1])
+
+    async def _health(self, agent_id: str, now: float, cached: _Health | None) -> tuple[_Health | None, str]:
         if cached is not None and now - cached.fetched_at < self._ttl_s:
             return cached, "cache"
         try:
@@ -238,6 +252,7 @@ class BudgetGate:
             healthy=answer.healthy,
             fetched_at=now,
         )
+        key = self._keys.budget(agent_id)
         async with translated("HSET budget"), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=fresh.fields())  # type: ignore[arg-type]
             pipe.expire(key, MONTH_TTL_S)

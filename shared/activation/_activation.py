@@ -257,7 +257,8 @@ async def _still_unread(run: _Attempt, deps: ActivationDeps) -> list[Notificatio
     unseen = sorted(wanted - {n.id for n in found})
     if unseen:
         log.info("activation.notifications_not_listed", event_id=run.event_id, count=len(unseen))
-        answered = [n for n in unseen if await deps.ledger.is_done(run.event_id, reply_step(n))]
+        done = await deps.ledger.done_among(run.event_id, [reply_step(n) for n in unseen])
+        answered = [n for n in unseen if reply_step(n) in done]
         if answered:
             await deps.hub.mark_read(run.request.agent_name, answered, idempotency_key=f"{run.event_id}:read-unlisted")
         await deps.requeue([n for n in unseen if n not in answered])

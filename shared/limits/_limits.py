@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import structlog
+from redis import exceptions as redis_errors
 
 from shared.agents import Limits
-from shared.streams import Redis, translated
+from shared.streams import Redis, TurnBatch, translated
 
 from . import _lua
 
@@ -75,6 +76,7 @@ class BehaviorLimits:
         self._clock = clock
         self._reserve = redis.register_script(_lua.RESERVE)
         self._release = redis.register_script(_lua.RELEASE)
+        self._reservations = TurnBatch(self._reserve_all)
 
     async def reserve(
         self,
@@ -87,6 +89,9 @@ class BehaviorLimits:
         activation_id: str | None = None,
     ) -> Refusal | None:
         """Check every limit for one write and count it, atomically.
+
+        Reservations asked in the same event-loop turn (replies of conversations that ran
+        side by side) go to Redis in one pipeline; each is still one atomic script call.
 
         Args:
             agent_id: whose limits.
@@ -124,8 +129,7 @@ class BehaviorLimits:
             _MARKER_TTL_S,
             daily_name,
         ]
-        async with translated("limits reserve"):
-            answer = await self._reserve(keys=keys, args=args)
+        answer = await self._reservations((keys, args))
         verdict = answer.decode() if isinstance(answer, bytes) else str(answer)
         if verdict == "ok":
             return None
@@ -137,6 +141,28 @@ class BehaviorLimits:
         }
         log.info("limits.refused", agent_id=agent_id, kind=kind, reason=verdict)
         return Refusal(reason=verdict, limit=values[verdict])
+
+    async def _reserve_all(self, calls: list[tuple[list[str], list[str | int]]]) -> list[object]:
+        """The reservations asked in one event-loop turn (``TurnBatch``): one pipeline of script calls.
+
+        A script the server does not have (a restart, a flush) is loaded by running that
+        reservation again through redis-py's script object: a reservation is idempotent.
+        """
+        async with translated("limits reserve"):
+            if len(calls) == 1:
+                [(keys, args)] = calls
+                return [await self._reserve(keys=keys, args=args)]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(self._reserve.sha, len(keys), *keys, *args)
+                answers: list[object] = await pipe.execute(raise_on_error=False)
+            for i, answer in enumerate(answers):
+                if isinstance(answer, redis_errors.NoScriptError):
+                    keys, args = calls[i]
+                    answers[i] = await self._reserve(keys=keys, args=args)
+                elif isinstance(answer, Exception):
+                    raise answer
+        return answers
 
     async def release(self, *, agent_id: str, kind: WriteKind, key: str, thread_id: str | None = None) -> None:
         """Undo the reservation ``key`` (its write failed for good); no-op if there is none.

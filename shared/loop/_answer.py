@@ -86,11 +86,8 @@ async def already_answered(request: LoopRequest, deps: LoopDeps) -> list[str]:
     """Notifications a previous attempt of this activation answered (or judged needing none)."""
     if deps.ledger is None:
         return []
-    ledger = deps.ledger
-    done = await asyncio.gather(
-        *(ledger.is_done(request.activation_id, reply_step(n.id)) for n in request.notifications)
-    )
-    return [n.id for n, answered in zip(request.notifications, done, strict=True) if answered]
+    done = await deps.ledger.done_among(request.activation_id, [reply_step(n.id) for n in request.notifications])
+    return [n.id for n in request.notifications if reply_step(n.id) in done]
 
 
 async def fetch_threads(request: LoopRequest, pending: list[Notification], deps: LoopDeps) -> dict[str, Post | None]:

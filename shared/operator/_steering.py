@@ -8,7 +8,7 @@ before each step (each LLM call of the native loop, each notification of a codin
 
 from __future__ import annotations
 
-from shared.streams import Redis, StreamKeys, translated
+from shared.streams import Redis, SameTurn, StreamKeys, translated
 
 from ._keys import OperatorKeys
 
@@ -22,6 +22,7 @@ class Steering:
     def __init__(self, redis: Redis, *, keys: StreamKeys) -> None:
         self._redis = redis
         self._keys = OperatorKeys(keys.prefix)
+        self._cancelled = SameTurn(self._read_cancelled)
 
     async def is_paused(self, name: str) -> bool:
         """Whether the agent ``name`` is paused.
@@ -35,8 +36,14 @@ class Steering:
     async def is_cancelled(self, activation_id: str) -> bool:
         """Whether an operator cancelled ``activation_id``.
 
+        The conversations of an activation asking in the same event-loop turn share one
+        read, sent after all of them asked (``SameTurn``).
+
         Raises:
             StreamUnavailable: Redis failed.
         """
+        return await self._cancelled(activation_id)
+
+    async def _read_cancelled(self, activation_id: str) -> bool:
         async with translated("EXISTS cancel"):
             return bool(await self._redis.exists(self._keys.cancel(activation_id)))

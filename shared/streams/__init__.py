@@ -28,6 +28,7 @@ from ._publish import Publisher
 from ._pump import Pump
 from ._redis import Pipeline, Redis, Scripts, await_version, connect, require_version, server_version, text, translated
 from ._route import Route
+from ._tasks import SameTurn, TurnBatch
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -43,12 +44,14 @@ __all__ = [
     "Redis",
     "RetryLater",
     "Route",
+    "SameTurn",
     "Scripts",
     "StreamKeys",
     "StreamMetrics",
     "StreamSettings",
     "StreamStatus",
     "TransportStatus",
+    "TurnBatch",
     "await_version",
     "connect",
     "current_delivery",

@@ -8,7 +8,7 @@ the effect also lands only while this runner still holds the agent's lease.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from redis import exceptions as redis_errors
 
@@ -17,6 +17,7 @@ from shared.errors import LeaseLost
 from ._delivery import Delivery
 from ._keys import StreamKeys
 from ._redis import Pipeline, Redis, text, translated
+from ._tasks import TurnBatch
 
 DEFAULT_MARKER_TTL_S = 7 * 24 * 3600
 
@@ -28,16 +29,40 @@ class EffectLedger:
         self._redis = redis
         self._keys = keys
         self._ttl_s = marker_ttl_s
+        self._markers = TurnBatch(self._write_markers)
 
     async def is_done(self, event_id: str, step: str) -> bool:
         """Whether the effect ``step`` of ``event_id`` has landed."""
         async with translated("EXISTS done-marker"):
             return bool(await self._redis.exists(self._keys.done(event_id, step)))
 
+    async def done_among(self, event_id: str, steps: Sequence[str]) -> set[str]:
+        """Which of ``steps`` of ``event_id`` have landed, in one round trip."""
+        if not steps:
+            return set()
+        async with translated("MGET done-markers"):
+            markers = await self._redis.mget([self._keys.done(event_id, step) for step in steps])
+        return {step for step, marker in zip(steps, markers, strict=True) if marker is not None}
+
     async def mark_done(self, event_id: str, step: str, value: str = "1") -> None:
-        """Record an effect that landed elsewhere (a Hub write sent with an Idempotency-Key)."""
+        """Record an effect that landed elsewhere (a Hub write sent with an Idempotency-Key).
+
+        Markers set in the same event-loop turn (replies posted side by side) share one
+        round trip (``TurnBatch``); each caller returns once its marker is written.
+        """
+        await self._markers((self._keys.done(event_id, step), value))
+
+    async def _write_markers(self, markers: list[tuple[str, str]]) -> list[None]:
         async with translated("SET done-marker"):
-            await self._redis.set(self._keys.done(event_id, step), value, ex=self._ttl_s)
+            if len(markers) == 1:
+                [(key, value)] = markers
+                await self._redis.set(key, value, ex=self._ttl_s)
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for key, value in markers:
+                        pipe.set(key, value, ex=self._ttl_s)
+                    await pipe.execute()
+        return [None] * len(markers)
 
     async def once(
         self,

@@ -8,13 +8,16 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 
 from shared.errors import TransientError
 
 log = structlog.get_logger("botburrow.pump")
+
+K = TypeVar("K")
+T = TypeVar("T")
 
 BACKOFF_MAX_S = 2.0
 """The longest a pump loop waits between tries while Redis is down: also how late, at
@@ -98,3 +101,103 @@ async def cancel_and_wait(
         _, pending = await asyncio.wait(pending, timeout=0.05)
     if pending:
         log.error("pump.tasks_would_not_stop", tasks=sorted(t.get_name() for t in pending))
+
+
+class SameTurn(Generic[K, T]):
+    """One ``read(key)`` for the callers that ask for the same key in the same event-loop turn.
+
+    The conversations of an activation start side by side, and each asks Redis the same
+    question before its first LLM call (is the activation cancelled? may the agent spend?).
+    The first caller waits one turn, then reads once for everyone who asked meanwhile. The
+    read is sent after every one of them asked, so each answer is as fresh as a read of its
+    own would have been; a caller that comes once the read is sent waits for the next one.
+
+    An error of the read is every caller's; a caller cancelled while it waits leaves the
+    others waiting; if the reading caller is cancelled, the others read for themselves.
+    """
+
+    def __init__(self, read: Callable[[K], Awaitable[T]]) -> None:
+        self._read = read
+        self._open: dict[K, list[asyncio.Future[T]]] = {}
+
+    async def __call__(self, key: K) -> T:
+        joined = self._open.get(key)
+        if joined is not None:
+            mine: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            joined.append(mine)
+            try:
+                return await mine
+            except _ReaderCancelled:
+                return await self._read(key)
+        waiting: list[asyncio.Future[T]] = []
+        self._open[key] = waiting
+        try:
+            await asyncio.sleep(0)  # the callers of this turn join
+        except BaseException:
+            self._open.pop(key, None)
+            _answer(waiting, error=_ReaderCancelled())
+            raise
+        del self._open[key]  # this read is sent now: a caller from here on waits for a read of its own
+        try:
+            value = await self._read(key)
+        except asyncio.CancelledError:
+            _answer(waiting, error=_ReaderCancelled())
+            raise
+        except BaseException as exc:
+            _answer(waiting, error=exc)
+            raise
+        for future in waiting:
+            if not future.done():
+                future.set_result(value)
+        return value
+
+
+class _ReaderCancelled(Exception):
+    """The caller that was to read for the others was cancelled: they read for themselves."""
+
+
+def _answer(waiting: list[asyncio.Future[Any]], *, error: BaseException) -> None:
+    for future in waiting:
+        if not future.done():
+            future.set_exception(error)
+
+
+X = TypeVar("X")
+
+
+class TurnBatch(Generic[X, T]):
+    """The items callers hand in during one event-loop turn, written by one ``flush(items)``.
+
+    Conversations of an activation that finish side by side each book a cost or set a
+    done-marker: one pipeline writes them all. The flush starts one turn after the first
+    item came (so it is as prompt as a write of each caller's own) and runs in a task of
+    its own: a caller cancelled meanwhile cannot cut it short, so an item is never written
+    twice by a retry. Each caller gets its item's result, or the flush's error.
+    """
+
+    def __init__(self, flush: Callable[[list[X]], Awaitable[list[T]]]) -> None:
+        self._flush = flush
+        self._items: list[X] | None = None
+        self._task: asyncio.Task[list[T]] | None = None
+        self._tasks: set[asyncio.Task[list[T]]] = set()
+
+    async def __call__(self, item: X) -> T:
+        if self._items is None or self._task is None:
+            self._items = []
+            self._task = asyncio.create_task(self._run(self._items))
+            self._tasks.add(self._task)  # held until done: the loop keeps only weak references
+            self._task.add_done_callback(self._finished)
+        task, index = self._task, len(self._items)
+        self._items.append(item)
+        results = await asyncio.shield(task)
+        return results[index]
+
+    def _finished(self, task: asyncio.Task[list[T]]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every caller may have been cancelled meanwhile
+
+    async def _run(self, items: list[X]) -> list[T]:
+        await asyncio.sleep(0)  # the callers of this turn hand in theirs
+        self._items = self._task = None  # items from here on go to the next flush
+        return await self._flush(items)

@@ -60,6 +60,10 @@ class DoneMarkers(Protocol):
         """Whether the effect ``step`` of ``event_id`` has landed."""
         ...
 
+    async def done_among(self, event_id: str, steps: Sequence[str]) -> set[str]:
+        """Which of ``steps`` of ``event_id`` have landed (one read for them all)."""
+        ...
+
     async def mark_done(self, event_id: str, step: str, value: str = "1") -> None:
         """Record that the effect ``step`` of ``event_id`` landed."""
         ...

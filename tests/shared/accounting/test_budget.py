@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -210,3 +211,36 @@ async def test_each_check_counts_once_by_result_and_by_who_asked(
     assert count("allowed", "poller", "ok") == 1
     assert count("refused", "runner", "daily_limit") == 2
     assert count("allowed", "runner", "ok") is None
+
+
+async def test_checks_side_by_side_share_one_read_that_sees_what_was_booked_before_they_asked(
+    gate: BudgetGate,
+    hub: MockHub,
+    redis: Redis,
+    keys: StreamKeys,
+    registry: CollectorRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice, bob = hub.require_agent("alice"), hub.require_agent("bob")
+    for agent in (alice, bob):
+        hub.set_budget(agent.id, daily_limit=10.0, daily_used=0.0, monthly_limit=200.0, monthly_used=0.0)
+    pipelines = 0
+    pipeline = redis.pipeline
+
+    def counted(*args: object, **kwargs: object) -> object:
+        nonlocal pipelines
+        pipelines += 1
+        return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(redis, "pipeline", counted)
+    await LiveSpend(redis, keys=keys).book(alice.id, Decimal(10), at=T0)  # one pipeline of its own
+    verdicts = await asyncio.gather(*(gate.check(alice.id) for _ in range(8)), gate.check(bob.id))
+    assert [v.reason for v in verdicts] == ["daily_limit"] * 8 + ["ok"]
+    # the booking, then per agent one read and one write of the Hub's answer to the cache
+    assert pipelines == 1 + 2 * 2
+    assert _budget_calls(hub) == 2, "one Hub call per agent, not per check"
+    refused = {"result": "refused", "where": "poller", "reason": "daily_limit"}
+    assert registry.get_sample_value("botburrow_budget_checks_total", refused) == 8, "every check counted"
+    # a check asked once that read is sent reads again: a spend booked meanwhile counts
+    await gate.check(bob.id)
+    assert pipelines == 1 + 2 * 2 + 1

@@ -30,6 +30,18 @@ async def test_concurrent_reservations_never_exceed_the_daily_count(limits: Beha
     assert await limits.used(agent_id="a", kind="post") == 3
 
 
+async def test_reservations_side_by_side_after_a_script_flush_load_the_script_again(
+    limits: BehaviorLimits, redis: Redis
+) -> None:
+    assert await limits.reserve(agent_id="a", kind="post", key="k0", limits=OPEN, activation_id="x") is None
+    await redis.script_flush()  # a restarted server: the batch's EVALSHA meets NOSCRIPT
+    answers = await asyncio.gather(
+        *(limits.reserve(agent_id="a", kind="post", key=f"k{i}", limits=OPEN, activation_id="x") for i in range(4))
+    )
+    assert [a is None for a in answers] == [True, True, True, False], "k0 again is the same reservation"
+    assert await limits.used(agent_id="a", kind="post") == 3
+
+
 async def test_the_same_key_is_counted_once_and_answered_the_same(limits: BehaviorLimits) -> None:
     for _ in range(3):
         assert await limits.reserve(agent_id="a", kind="comment", key="evt:reply:n1", limits=OPEN) is None

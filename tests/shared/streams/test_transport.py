@@ -142,6 +142,15 @@ async def test_an_effect_lands_once_however_often_it_is_tried(redis: Redis, keys
     assert not await ledger.is_done("ev1", "mark-read")
 
 
+async def test_which_effects_landed_is_one_read_for_them_all(redis: Redis, keys: StreamKeys) -> None:
+    ledger = EffectLedger(redis, keys)
+    await ledger.mark_done("ev1", "reply:n1", "c-1")
+    await ledger.mark_done("ev1", "reply:n3", "no_response")
+    await ledger.mark_done("ev2", "reply:n2")
+    assert await ledger.done_among("ev1", ["reply:n1", "reply:n2", "reply:n3"]) == {"reply:n1", "reply:n3"}
+    assert await ledger.done_among("ev1", []) == set()
+
+
 async def test_an_effect_of_a_runner_that_lost_its_lease_does_not_land(redis: Redis, keys: StreamKeys) -> None:
     ledger = EffectLedger(redis, keys)
     await redis.set(keys.lease("a"), "8:c")
