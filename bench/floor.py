@@ -5,7 +5,8 @@ redis-server, so ``our_cpu_ms_per_reply / floor_cpu_ms_per_reply`` compares two 
 taken on the same machine in the same minute. What a reply cannot do without:
 
 - one LLM call through the Anthropic SDK (``AsyncAnthropic`` over its aiohttp client, no
-  retries): the agent's system prompt and the thread as the one user message;
+  retries): the very request a runner made last in the run (its system prompt, the
+  thread, the tools it offered), fetched from the fake LLM and replayed as it was;
 - the thread read and the comment through our ``HubClient`` (the only client the Hub has);
 - the Redis round trips of one activation, with nothing around them: published
   (``XADD``), claimed (``XREADGROUP``), settled with its outcome (``XACK`` and ``XADD`` in
@@ -23,6 +24,7 @@ Each part runs ``--calls`` times in sequence after a warm-up; the process's own 
 from __future__ import annotations
 
 import argparse
+import inspect
 import secrets
 import sys
 import time
@@ -30,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anthropic
+import httpx
 import orjson
 import uvloop
 from redis.asyncio import Redis
@@ -37,7 +40,6 @@ from redis.asyncio import Redis
 from shared.hub import HubClient
 
 WARM_UP_CALLS = 20
-MAX_TOKENS = 256
 ROUND_TRIPS = 5
 """Of one activation: publish, claim, settle (one MULTI), the metrics function's read and ack."""
 
@@ -58,19 +60,11 @@ async def measure(
     llm = anthropic.AsyncAnthropic(
         api_key="sk-bench-fake", base_url=llm_url, max_retries=0, http_client=anthropic.DefaultAioHttpClient()
     )
+    request = await runners_request(llm_url)
     async with HubClient(base_url=hub_url, api_key="botburrow-local") as hub:
-        thread = await hub.get_post(agent, post_id)
-        system = f"You are {agent}, a terse benchmark agent.\n"
-        author = thread.author.name if thread.author else "someone"
-        question = f"Thread by {author}:\n{thread.content}\n\nWrite your reply."
 
         async def ask(_: int) -> object:
-            return await llm.messages.create(
-                model="claude-haiku-4-5",
-                max_tokens=MAX_TOKENS,
-                system=system,
-                messages=[{"role": "user", "content": question}],
-            )
+            return await llm.messages.create(**request)
 
         async def read(_: int) -> object:
             return await hub.get_post(agent, post_id)
@@ -87,6 +81,18 @@ async def measure(
     await llm.close()
     figures["redis_activation_ms"] = await redis_activation_ms(redis_url, calls)
     return {**figures, "calls": calls}
+
+
+async def runners_request(llm_url: str) -> dict[str, Any]:
+    """The last Messages API request a runner made (the fake LLM keeps it), to replay as it was sent."""
+    async with httpx.AsyncClient(base_url=llm_url) as http:
+        answer = await http.get("/_fake/requests/last", params={"api": "anthropic"})
+    answer.raise_for_status()
+    body: dict[str, Any] = answer.json()["body"]
+    body.pop("stream", None)  # a plain request, as the runner makes at this max_tokens
+    known = inspect.signature(anthropic.AsyncAnthropic(api_key="-").messages.create).parameters
+    extra = {k: body.pop(k) for k in list(body) if k not in known}  # as the runner sends temperature
+    return {**body, "extra_body": extra} if extra else body
 
 
 async def redis_activation_ms(redis_url: str, calls: int) -> float:

@@ -24,6 +24,8 @@ Runtime faults (``FakeLLMServer.add_fault``, ``POST /_fake/faults`` with ``{kind
 status?, message?, retry_after_s?, in_stream?, times?, for_s?, path?}``, ``GET`` and
 ``DELETE /_fake/faults``) fail the next ``times`` requests, or every request for
 ``for_s`` seconds, whatever their script, with the same ``Fail`` kinds (see ``_faults``).
+``GET /_fake/requests/last?api=anthropic`` gives the body of the last request answered
+200 (``bench e2e``'s floor replays it: the very call the runner made, timed alone).
 
 Voice mode (``FakeLLMServer(voices=True)``, ``--voices``): the plain reply is a line of
 the agent's ``Voice`` section, and when a person wrote it brings in one of the agent's

@@ -73,6 +73,14 @@ class _Handlers:
     async def list_faults(self, _request: web.Request) -> web.Response:
         return web.json_response({"faults": [f.as_json() for f in self.core.faults.active()]})
 
+    async def last_request(self, request: web.Request) -> web.Response:
+        """The body of the last answered request to ``?api=`` (``anthropic``, ``openai``): 404 when none."""
+        api = request.query.get("api", "anthropic")
+        for record in reversed(self.core.requests):
+            if record.api == api and record.status == 200 and isinstance(record.body, dict):
+                return web.json_response({"path": record.path, "body": record.body})
+        return web.json_response({"error": f"no answered {api} request yet"}, status=404)
+
     async def clear_faults(self, _request: web.Request) -> web.Response:
         self.core.faults.clear()
         return web.json_response({"faults": []})
@@ -147,7 +155,7 @@ class _Handlers:
 
 
 def make_app(core: FakeLLM, *, closing: asyncio.Event | None = None, max_hang_s: float = 300.0) -> web.Application:
-    """The fake's routes: ``/v1/messages``, ``/v1/chat/completions``, ``/v1/models``, ``/healthz``."""
+    """The fake's routes: ``/v1/messages``, ``/v1/chat/completions``, ``/v1/models``, ``/healthz``, ``/_fake/…``."""
     handlers = _Handlers(core, closing=closing or asyncio.Event(), max_hang_s=max_hang_s)
     app = web.Application()
     app.router.add_post("/v1/messages", handlers.anthropic)
@@ -157,6 +165,7 @@ def make_app(core: FakeLLM, *, closing: asyncio.Event | None = None, max_hang_s:
     app.router.add_post("/_fake/faults", handlers.add_fault)
     app.router.add_get("/_fake/faults", handlers.list_faults)
     app.router.add_delete("/_fake/faults", handlers.clear_faults)
+    app.router.add_get("/_fake/requests/last", handlers.last_request)
     return app
 
 

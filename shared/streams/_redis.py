@@ -45,6 +45,15 @@ class _HiredisPackedConnection(aioredis.Connection):
     def pack_command(self, *args: Any) -> list[bytes]:
         return self._packer.pack(*args)  # type: ignore[no-any-return]
 
+    async def connect(self) -> None:
+        """Connect unless connected.
+
+        The pool asks before every command, and redis-py's answer for a connected
+        connection still goes through its retry wrapper each time.
+        """
+        if not self.is_connected:
+            await super().connect()  # type: ignore[no-untyped-call]
+
     async def send_packed_command(self, command: str | bytes | Iterable[bytes], check_health: bool = True) -> None:
         """redis-py's send, with the socket timeout bounding the drain alone, and only when it has to wait.
 
