@@ -116,3 +116,21 @@ def test_the_python_api_refuses_a_count_and_a_window_together(fake: FakeLLMServe
     with pytest.raises(ValidationError, match="not both"):
         fake.add_fault("rate_limit", times=2, for_s=1)
     assert fake.faults == []
+
+
+async def test_the_last_answered_request_of_each_api_over_http(
+    fake: FakeLLMServer, http: aiohttp.ClientSession
+) -> None:
+    """``GET /_fake/requests/last?api=``: the body of the newest request answered 200, a 404 before any."""
+    async with http.get(f"{fake.url}/_fake/requests/last", params={"api": "anthropic"}) as none_yet:
+        assert none_yet.status == 404
+    assert (await post(http, f"{fake.url}/v1/messages", anthropic_body("first")))[0] == 200
+    assert (await post(http, f"{fake.url}/v1/messages", anthropic_body("second")))[0] == 200
+    fake.add_fault(kind="server_error", times=1)
+    assert (await post(http, f"{fake.url}/v1/messages", anthropic_body("refused")))[0] == 500
+    assert (await post(http, f"{fake.url}/v1/chat/completions", openai_body("elsewhere")))[0] == 200
+    async with http.get(f"{fake.url}/_fake/requests/last", params={"api": "anthropic"}) as last:
+        assert last.status == 200
+        answered = await last.json()
+    assert answered["path"] == "/v1/messages"
+    assert answered["body"]["messages"] == [{"role": "user", "content": "second"}]
