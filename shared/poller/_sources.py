@@ -2,7 +2,9 @@
 
 The Hub names agents by id (a uuid on the real Hub) while definitions are named; every
 ``(id, name)`` pair seen is kept in the hash ``{prefix}:poller:agents`` so a pushed
-notification, which carries only the agent's id, finds its definition.
+notification, which carries only the agent's id, finds its definition. An id names the
+same agent for good, so each process also keeps the pairs it has seen (at most
+``NAMES_KEPT``): a webhook for an agent this process has met costs no round trip.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from ._types import PollerOptions
 
 log = structlog.get_logger(__name__)
 
+NAMES_KEPT = 200_000
+"""The most ``id → name`` pairs a process keeps in memory (about 200 bytes each); past it they start over."""
+
 
 class WorkSource:
     """The Hub's view of who has work, with long-poll fallback and the id → name map."""
@@ -29,6 +34,7 @@ class WorkSource:
         self._options = options
         self.names_key = f"{prefix}:poller:agents"
         self.long_poll = True
+        self._names: dict[str, str] = {}
 
     async def agents_with_work(self, *, remaining_s: float) -> list[AgentWork]:
         """Agents with unread notifications: a long-poll of up to ``remaining_s``, else the plain query.
@@ -60,15 +66,31 @@ class WorkSource:
         if mapping:
             async with translated("HSET poller agents"):
                 await self._redis.hset(self.names_key, mapping=mapping)  # type: ignore[arg-type]
+            self._keep(mapping.items())
 
     async def name_of(self, agent_id: str) -> str | None:
         """The name of the agent with id (or name) ``agent_id``; asks the Hub when unknown here."""
+        known = self._names.get(agent_id)
+        if known is not None:
+            return known
         async with translated("HGET poller agents"):
             raw = await self._redis.hget(self.names_key, agent_id)
         if raw is not None:
-            return raw.decode() if isinstance(raw, bytes) else str(raw)
+            name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            self._keep([(agent_id, name)])
+            return name
         for work in await self._hub.agents_with_notifications():
             if agent_id in (work.id, work.name):
                 await self.remember([(work.id, work.name)])
                 return work.name
         return agent_id if is_agent_name(agent_id) else None
+
+    def _keep(self, pairs: Iterable[tuple[str | bytes, str | bytes]]) -> None:
+        if len(self._names) > NAMES_KEPT:
+            self._names.clear()
+        for agent_id, name in pairs:
+            self._names[_text(agent_id)] = _text(name)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -81,3 +81,27 @@ async def test_a_notification_naming_no_agent_is_invalid(make_poller: MakePoller
     with pytest.raises(InvalidEvent) as caught:
         await make_poller().ingest(NotificationCreatedData(id="ntf_1"))
     assert caught.value.field == "data.agent_id"
+
+
+async def test_an_agents_name_is_looked_up_once_per_process_then_kept(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    """An id names one agent for good: once a process has met it, a webhook asks neither Redis nor the Hub."""
+    alice = hub.agent("alice")
+    assert alice is not None
+    names = f"{keys.prefix}:poller:agents"
+    await redis.hset(names, alice.id, "alice")
+    met, fresh = make_poller(), make_poller()
+    hub.add_notification("alice", "dm", content="psst")
+    assert await met.ingest(NotificationCreatedData(agent_id=alice.id))  # learned from the hash
+    await redis.delete(names)
+
+    def listings() -> int:
+        return len([r for r in hub.requests if r.path.endswith("/agents")])
+
+    before = listings()
+    hub.add_notification("alice", "dm", content="again")
+    assert await met.ingest(NotificationCreatedData(agent_id=alice.id))  # joins the open activation as alice
+    assert listings() == before, "the process that met alice asked the Hub who she is"
+    await fresh.ingest(NotificationCreatedData(agent_id=alice.id))
+    assert listings() == before + 1  # one that has not met her asks the Hub
