@@ -91,6 +91,10 @@ class AgentStore:
         self._epoch = 0
         self._seen_all: object = _UNSEEN
         self._seen: dict[str, object] = {}
+        # Prune when a map has doubled since its last prune, so pruning stays linear in total
+        # however many agents are cached (pruning at every insertion past a fixed size was quadratic).
+        self._prune_entries_above = _PRUNE_ABOVE
+        self._prune_seen_above = _PRUNE_ABOVE
 
     async def get(self, name: str) -> AgentDefinition:
         """The definition of agent ``name``, from cache while it is fresh.
@@ -145,8 +149,9 @@ class AgentStore:
             if name in self._entries or name in self._loading:
                 self.invalidate(name)
             self._seen[name] = of_name
-            if len(self._seen) > _PRUNE_ABOVE:
+            if len(self._seen) > self._prune_seen_above:
                 self._seen = {n: v for n, v in self._seen.items() if n in self._entries or n in self._loading}
+                self._prune_seen_above = max(_PRUNE_ABOVE, 2 * len(self._seen))
 
     async def load_all(self) -> LoadReport:
         """Load every agent the source lists; an invalid agent never stops the others.
@@ -194,9 +199,10 @@ class AgentStore:
         # an invalidate() during the load makes its result stale: do not cache it
         if stamp == (self._epoch, self._generation.get(name, 0)):
             self._entries[name] = entry
-        if len(self._entries) > _PRUNE_ABOVE:  # names of agents that never existed must not pile up
+        if len(self._entries) > self._prune_entries_above:  # names of agents that never existed must not pile up
             now = self._clock()
             self._entries = {n: e for n, e in self._entries.items() if e.expires_at > now}
+            self._prune_entries_above = max(_PRUNE_ABOVE, 2 * len(self._entries))
 
     def _finished(self, name: str, task: asyncio.Task[AgentDefinition]) -> None:
         if self._loading.get(name) is task:

@@ -180,3 +180,46 @@ async def test_load_all_fills_the_cache(defs: Path) -> None:
     for name in report.agents:
         assert await store.get(name) is report.agents[name]
         assert source.configs(name) == 1
+
+
+class Generated:
+    """A source of ``count`` minimal agents, generated in memory."""
+
+    def __init__(self, count: int) -> None:
+        self.names = [f"gen-{i:05d}" for i in range(count)]
+        self.reads: Counter[str] = Counter()
+
+    def agent_names(self) -> list[str]:
+        return list(self.names)
+
+    def read_text(self, path: str) -> str | None:
+        _, name, file = path.split("/")
+        if name not in self.names:
+            return None
+        self.reads[name] += file == "config.yaml"
+        config = f"name: {name}\ntype: native\nbrain:\n  model: m\ncapabilities: {{}}\n"
+        return config if file == "config.yaml" else "You are a test."
+
+    def locate(self, path: str) -> str:
+        return f"mem://{path}"
+
+
+async def test_a_cache_of_thousands_keeps_the_fresh_and_drops_the_expired() -> None:
+    """Past 1,024 entries the cache is pruned of expired ones only, and not at every insertion
+    (which made loading a fleet of 100,000 agents quadratic)."""
+    source, clock = Generated(3000), Clock(1000.0)
+    store = AgentStore(source, clock=clock)
+    for name in source.names[:2000]:
+        await store.get(name)
+    for name in source.names[:2000]:
+        await store.get(name)
+    assert sum(source.reads.values()) == 2000, "every fresh definition served from cache"
+
+    clock.advance(301)  # past the default cache_ttl of every definition loaded so far
+    for name in source.names[2000:]:
+        await store.get(name)
+    assert len(store._entries) <= 2048, "the expired were pruned"
+    await store.get(source.names[2999])
+    assert source.reads[source.names[2999]] == 1
+    await store.get(source.names[0])
+    assert source.reads[source.names[0]] == 2, "an expired definition is read again"
