@@ -2,9 +2,12 @@
 
 A tick holds the poller lease, promotes due delayed entries, queues discovery turns
 for stale agents, then long-polls the Hub for most of its window (the plain query
-every ``poll_interval_s`` when the Hub answers the long-poll with 404). For each agent
+every ``poll_interval_s`` when the Hub answers the long-poll with 404, and after a
+long-poll that filled its batch, which may have left agents out). For each agent
 with work: its definition, its unread notifications, ``respond_to_*``, the budget and
-the circuit breaker decide; then ``_queue`` publishes, fenced and deduplicated.
+the circuit breaker decide; then ``_queue`` publishes, fenced and deduplicated. An
+agent listed again within the tick with the unread count it had when its inbox was
+handled is passed over: its activation still waits, and its notifications with it.
 ``ingest`` runs the same per-agent path at once for a pushed notification, unfenced
 (its deduplication is the queued markers and the deterministic event id). A pushed
 notification that carries its id and type is taken as it is, without asking the Hub
@@ -29,7 +32,7 @@ from shared.agents import AgentDefinition, AgentStore
 from shared.discovery import frequency_s
 from shared.errors import AgentNotFound, BotburrowError, InvalidAgent, InvalidEvent
 from shared.events import ActivationKind, NotificationCreatedData, Priority, activation_requested
-from shared.hub import HubClient, Notification, parse_notification
+from shared.hub import AgentWork, HubClient, Notification, parse_notification
 from shared.settings import PollerSettings
 from shared.streams import Redis, Scripts, StreamKeys, promote_due
 
@@ -158,6 +161,10 @@ class Poller:
     # -- inbox --------------------------------------------------------------------
 
     async def _poll_loop(self, lease_value: str, deadline: float, report: TickReport) -> None:
+        # Agent id -> its unread count when its inbox was last handled in this tick: an agent
+        # whose activation still waits (its notifications stay unread until it is answered)
+        # is listed again every round, and its inbox is only read again once the count moves.
+        handled: dict[str, int] = {}
         first = True
         while first or self._clock() < deadline:
             first = False
@@ -170,10 +177,13 @@ class Poller:
                 work = []
             report.long_poll = self._work.long_poll
             report.polled += len(work)
+            fresh = [w for w in work if not w.notification_count or handled.get(w.id) != w.notification_count]
+            if len(fresh) < len(work):
+                report.skipped["unchanged"] += len(work) - len(fresh)
             await asyncio.gather(
                 *(
-                    self._guarded(partial(self._inbox, w.id, w.name, lease_value, report), report, what=w.id)
-                    for w in work
+                    self._guarded(partial(self._handle, w, lease_value, report, handled), report, what=w.id)
+                    for w in fresh
                 )
             )
             if report.lease_lost:
@@ -184,6 +194,11 @@ class Poller:
                 if pause_s <= 0:
                     return
                 await self._sleep(pause_s)
+
+    async def _handle(self, work: AgentWork, lease_value: str, report: TickReport, handled: dict[str, int]) -> None:
+        """One polled agent's inbox; ``handled`` remembers its unread count once that went well."""
+        await self._inbox(work.id, work.name, lease_value, report)
+        handled[work.id] = work.notification_count
 
     async def _inbox(
         self,
