@@ -40,6 +40,8 @@ PING_EVERY_S = 10.0  # Knative's PingSource ticks each minute; shorter here so a
 TUNABLES = ("DEFER_BASE_S", "DEFER_MAX_S", "RUNNER_CONCURRENCY", "PRIORITY_WEIGHTS", "HUB_TIMEOUT_S", "LLM_TIMEOUT_S")
 MODEL = "claude-haiku-4-5"
 MENTIONS_AT_ONCE = 32
+# libyaml's dumper where there is one: the scale bench writes 100,000 definitions.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def free_port() -> int:
@@ -60,7 +62,7 @@ def write_agent(root: Path, name: str, *, prompt: str, behavior: dict[str, Any],
         "behavior": behavior,
         **extra,
     }
-    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "config.yaml").write_text(yaml.dump(config, Dumper=_DUMPER))
     (folder / "system-prompt.md").write_text(prompt)
 
 
@@ -214,23 +216,36 @@ def function_env(redis_url: str, defs: Path, ports: Ports, *, kind: str) -> dict
     }
 
 
+def start_hub(f: Fleet, env: Mapping[str, str], ports: Ports, defs: Path, *, webhook: bool = True) -> None:
+    """The mock Hub with the agents of ``defs``; with ``webhook``, signing a webhook to ingest for each notification."""
+    argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(ports.hub), "--agents", str(defs)]
+    if webhook:
+        argv += ["--webhook-url", f"{ports.url(ports.ingest)}/"]
+    f.start("hub", argv, env)
+
+
+def start_fake_llm(f: Fleet, env: Mapping[str, str], ports: Ports, *, script: Path | None = None) -> None:
+    """The fake LLM; ``script`` is a ``--script`` file (its default answers every request)."""
+    argv = [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(ports.llm)]
+    f.start("fake-llm", argv + (["--script", str(script)] if script is not None else []), env)
+
+
+def start_target(f: Fleet, env: Mapping[str, str], name: str, *, source: str, port: int) -> None:
+    """The functions-framework CloudEvent target ``name`` of ``source`` on ``port``."""
+    argv = [str(Path(sys.executable).parent / "functions-framework"), "--source", source, "--target", name]
+    f.start(name, [*argv, "--signature-type", "cloudevent", "--port", str(port)], env)
+
+
 async def start_functions(f: Fleet, env: Mapping[str, str], ports: Ports, defs: Path, *, runners: int) -> None:
     """Start every process of a run; return once each HTTP part answers.
 
     The mock Hub (its webhook to ingest), the fake LLM, the poller's and ingest's
     functions-framework targets, ``runners`` runner processes and the metrics function.
     """
-    bin_dir = Path(sys.executable).parent
-    hub_argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(ports.hub)]
-    hub_argv += ["--agents", str(defs), "--webhook-url", f"{ports.url(ports.ingest)}/"]
-    f.start("hub", hub_argv, env)
-    f.start("fake-llm", [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(ports.llm)], env)
-    for name, source, port in (
-        ("poller", "functions/poller/main.py", ports.poller),
-        ("ingest", "functions/poller/ingest.py", ports.ingest),
-    ):
-        argv = [str(bin_dir / "functions-framework"), "--source", source, "--target", name]
-        f.start(name, [*argv, "--signature-type", "cloudevent", "--port", str(port)], env)
+    start_hub(f, env, ports, defs)
+    start_fake_llm(f, env, ports)
+    start_target(f, env, "poller", source="functions/poller/main.py", port=ports.poller)
+    start_target(f, env, "ingest", source="functions/poller/ingest.py", port=ports.ingest)
     for i in range(runners):
         f.start(f"runner-{i}", [sys.executable, "-m", "functions.runner"], env)
     f.start("metrics", [sys.executable, "-m", "functions.metrics"], env)
