@@ -14,13 +14,14 @@ either moved since this store last looked, the cached definition is dropped and 
 again, so one bump reaches every process on its next load, whatever its ``cache_ttl``.
 A process that was down or busy cannot miss it. When the versions cannot be read the
 store serves from its cache as before (``cache_ttl`` still bounds how stale it gets).
+``get_many`` serves many agents with one such read for all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -45,6 +46,14 @@ class Versions(Protocol):
 
     async def read(self, name: str) -> tuple[Hashable, Hashable]:
         """The current version of agent ``name`` and of "all agents", in one round trip.
+
+        Raises:
+            TransientError: the versions could not be read.
+        """
+        ...
+
+    async def read_many(self, names: Sequence[str]) -> tuple[Sequence[Hashable], Hashable]:
+        """The current versions of agents ``names`` (in order) and of "all agents", in one round trip.
 
         Raises:
             TransientError: the versions could not be read.
@@ -109,7 +118,33 @@ class AgentStore:
         if not is_agent_name(name):
             raise AgentNotFound(name)
         if self.versions is not None:
-            await self._follow_versions(name, self.versions)
+            await self._follow_versions([name], self.versions)
+        return await self._cached_or_loaded(name)
+
+    async def get_many(self, names: Sequence[str]) -> list[AgentDefinition | AgentNotFound | InvalidAgent]:
+        """The definitions of ``names`` in order, each as ``get`` gives it or the error it raises.
+
+        The versions of all of them are read in one round trip (``get`` makes one per
+        agent): for a pass over a whole fleet, such as the poller's over stale agents.
+
+        Raises:
+            TransientError: the source could not be reached.
+            ConfigurationError: the source refused access or does not exist.
+        """
+        possible = [n for n in dict.fromkeys(names) if is_agent_name(n)]
+        if self.versions is not None and possible:
+            await self._follow_versions(possible, self.versions)
+        found: list[AgentDefinition | AgentNotFound | InvalidAgent] = []
+        for name in names:
+            try:
+                if not is_agent_name(name):
+                    raise AgentNotFound(name)
+                found.append(await self._cached_or_loaded(name))
+            except (AgentNotFound, InvalidAgent) as exc:
+                found.append(exc)
+        return found
+
+    async def _cached_or_loaded(self, name: str) -> AgentDefinition:
         entry = self._entries.get(name)
         if entry is not None and self._clock() < entry.expires_at:
             return entry.unwrap()
@@ -133,25 +168,33 @@ class AgentStore:
                 self._generation[name] = self._generation.get(name, 0) + 1
         log.info("agents.invalidated", agent=name or "*")
 
-    async def _follow_versions(self, name: str, versions: Versions) -> None:
+    async def _follow_versions(self, names: Sequence[str], versions: Versions) -> None:
         """Drop what a version bump made stale since this store last looked (one round trip)."""
         try:
-            of_name, of_all = await versions.read(name)
+            if len(names) == 1:
+                of_name, of_all = await versions.read(names[0])
+                of_names: Sequence[Hashable] = [of_name]
+            else:
+                of_names, of_all = await versions.read_many(names)
         except TransientError as exc:
-            log.warning("agents.versions_unavailable", agent=name, error=str(exc))
+            log.warning("agents.versions_unavailable", agent=names[0], agents=len(names), error=str(exc))
             return
         # a version not seen before drops whatever is cached under it (nothing, on a first load)
         if of_all != self._seen_all:
             if self._entries or self._loading:
                 self.invalidate()
             self._seen_all = of_all
-        if of_name != self._seen.get(name, _UNSEEN):
-            if name in self._entries or name in self._loading:
-                self.invalidate(name)
-            self._seen[name] = of_name
-            if len(self._seen) > self._prune_seen_above:
-                self._seen = {n: v for n, v in self._seen.items() if n in self._entries or n in self._loading}
-                self._prune_seen_above = max(_PRUNE_ABOVE, 2 * len(self._seen))
+        for name, of_name in zip(names, of_names, strict=True):
+            if of_name != self._seen.get(name, _UNSEEN):
+                if name in self._entries or name in self._loading:
+                    self.invalidate(name)
+                self._seen[name] = of_name
+        if len(self._seen) > self._prune_seen_above:
+            # The names just followed stay: they are about to load (pruning one before its load
+            # made its next get take the version for a bump and read it again, at every get).
+            keep = set(names)
+            self._seen = {n: v for n, v in self._seen.items() if n in self._entries or n in self._loading or n in keep}
+            self._prune_seen_above = max(_PRUNE_ABOVE, 2 * len(self._seen))
 
     async def load_all(self) -> LoadReport:
         """Load every agent the source lists; an invalid agent never stops the others.

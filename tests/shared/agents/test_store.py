@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,38 @@ async def test_a_cache_of_thousands_keeps_the_fresh_and_drops_the_expired() -> N
     assert source.reads[source.names[2999]] == 1
     await store.get(source.names[0])
     assert source.reads[source.names[0]] == 2, "an expired definition is read again"
+
+
+class Unbumped:
+    """Versions nobody ever bumped (``DefinitionVersions`` over an empty hash)."""
+
+    async def read(self, name: str) -> tuple[int, int]:
+        return 0, 0
+
+    async def read_many(self, names: Sequence[str]) -> tuple[list[int], int]:
+        return [0] * len(names), 0
+
+
+async def test_following_versions_a_cache_of_thousands_is_still_a_cache() -> None:
+    """Past 1,024 names the versions seen were pruned of the name being followed, before its load:
+    its next get took the version for a bump and read it again, and every get after that too."""
+    source = Generated(1500)
+    store = AgentStore(source, versions=Unbumped())
+    for _ in range(3):
+        for name in source.names:
+            await store.get(name)
+    assert sum(source.reads.values()) == 1500, "each read once"
+
+
+async def test_get_many_answers_in_order_with_each_failure_in_its_place() -> None:
+    source = Generated(3)
+    store = AgentStore(source, versions=Unbumped())
+    found = await store.get_many(["gen-00002", "Bad_Name", "gen-00000", "gen-99999", "gen-00002"])
+    assert [type(d).__name__ if isinstance(d, AgentNotFound) else d.name for d in found] == [
+        "gen-00002",
+        "AgentNotFound",
+        "gen-00000",
+        "AgentNotFound",
+        "gen-00002",
+    ]
+    assert found[0] is found[4] and source.reads["gen-00002"] == 1
