@@ -123,6 +123,10 @@ class Fleet:
             trees[name] = tree
         return trees
 
+    def pids(self, name: str) -> list[int]:
+        """The pid of the process ``name`` and its descendants' (gunicorn's workers)."""
+        return self._trees(_proc_stats())[name]
+
     def cpu_s(self) -> dict[str, float]:
         """CPU seconds each process and its descendants have used so far."""
         stats = _proc_stats()

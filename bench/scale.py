@@ -12,8 +12,8 @@ answered). The other agents are *idle*: stale, nothing unread, and
 their definitions and queues nothing. (With discovery on, a stale agent would be
 discovery work, not idle: this measures what idle agents cost.) A tick is a ``ping``
 with ``window_s`` 1 POSTed to the target (the discovery pass, then one long-poll round,
-or as many as fit the second); its CPU is the target's processes' (from /proc), its
-wall time the POST's. The first tick loads every definition (``cold_tick_*``), an
+or as many as fit the second); its CPU is the target's processes' threads' (schedstat,
+to the nanosecond), its wall time the POST's. The first tick loads every definition (``cold_tick_*``), an
 idle one follows (nobody has work: what the fleet alone costs), then ``ticks`` with work
 are measured (medians), each of which must publish one activation per agent with work.
 Redis: after the last tick, ``MEMORY USAGE`` of every key under the run's prefix; keys
@@ -59,7 +59,7 @@ import aiohttp
 import orjson
 import yaml
 
-from bench._harness import ROOT, redis_for_bench
+from bench._harness import ROOT, redis_for_bench, threads_cpu_s
 from bench.e2e import Fleet, Ports, fleet, function_env, start_fake_llm, start_hub, start_target, wait_http, write_agent
 from shared import events as ev
 from shared.streams import Publisher, Redis, StreamKeys, connect
@@ -239,7 +239,8 @@ async def _poller_at(count: int, *, work_share: float, ticks: int) -> FleetSize:
 async def _tick(f: Fleet, redis: Redis, keys: StreamKeys, poller_url: str) -> Tick:
     """One ping to the poller's target, answered once the tick is over."""
     before = sum([await redis.xlen(s) for s in keys.activation_streams])
-    cpu, redis_cpu = f.cpu_s(), await _redis_cpu_s(redis)
+    poller = f.pids("poller")
+    cpu, poller_cpu, redis_cpu = f.cpu_s(), threads_cpu_s(poller), await _redis_cpu_s(redis)
     headers, body = ev.to_http(ev.ping(at=datetime.now(UTC), window_s=TICK_WINDOW_S), binary=True)
     started = time.perf_counter()
     async with (
@@ -249,9 +250,9 @@ async def _tick(f: Fleet, redis: Redis, keys: StreamKeys, poller_url: str) -> Ti
         if answer.status >= 300:
             raise RuntimeError(f"the tick answered {answer.status}: {(await answer.text())[:300]}")
     wall_s = time.perf_counter() - started
-    after, redis_after = f.cpu_s(), await _redis_cpu_s(redis)
+    after, poller_after, redis_after = f.cpu_s(), threads_cpu_s(poller), await _redis_cpu_s(redis)
     return Tick(
-        cpu_s=after["poller"] - cpu["poller"],
+        cpu_s=poller_after - poller_cpu,
         wall_s=wall_s,
         published=sum([await redis.xlen(s) for s in keys.activation_streams]) - before,
         hub_cpu_s=after["hub"] - cpu["hub"],
