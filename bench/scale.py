@@ -13,9 +13,11 @@ their definitions and queues nothing. (With discovery on, a stale agent would be
 discovery work, not idle: this measures what idle agents cost.) A tick is a ``ping``
 with ``window_s`` 1 POSTed to the target (the discovery pass, then one long-poll round,
 or as many as fit the second); its CPU is the target's processes' threads' (schedstat,
-to the nanosecond), its wall time the POST's. The first tick loads every definition (``cold_tick_*``), an
-idle one follows (nobody has work: what the fleet alone costs), then ``ticks`` with work
-are measured (medians), each of which must publish one activation per agent with work.
+to the nanosecond), its wall time from the POST to its last activation on a stream
+(``answered_ms``: to the POST's answer, at least the window). The first tick loads
+every definition (``cold_tick_*``), an idle one follows (nobody has work: what the
+fleet alone costs), then ``ticks`` with work are measured (medians), each of which must
+publish one activation per agent with work.
 Redis: after the last tick, ``MEMORY USAGE`` of every key under the run's prefix; keys
 naming an agent that had work or one of its notifications, and the activation streams,
 are work; everything else (the id to name map, the lease's fence...) is charged to the
@@ -33,8 +35,9 @@ failed attempts in the runner's log and mentions left unanswered; ``most_in_flig
 the most activations that ran at once (from their durations), so a pool or semaphore
 that caps concurrency shows. ``rss_mb`` is the runner's peak resident memory;
 ``memory`` has its RSS at rest (after one conversation) and the growth per conversation
-held, and with ``trace_memory`` a second, traced run per N that compares tracemalloc
-snapshots of the runner at rest and holding N, grouped by package.
+held, and with ``trace_memory`` a second run per N (two waves, under tracemalloc: its
+speed is not a figure) that compares snapshots of the runner at rest and holding N
+conversations, by package.
 """
 
 from __future__ import annotations
@@ -114,7 +117,8 @@ async def run(
     for n in concurrency:
         measured = await _runner_at(n, answer_after_s=answer_after_s, waves=waves)
         if trace_memory:
-            measured.traced = (await _runner_at(n, answer_after_s=answer_after_s, waves=waves, traced=True)).traced
+            traced = await _runner_at(n, answer_after_s=answer_after_s, waves=min(waves, 2), traced=True)
+            measured.traced = traced.traced
         runners.append(measured)
     by_size = {str(s.agents): s for s in sizes}
     growth = None
@@ -143,6 +147,7 @@ class Tick:
 
     cpu_s: float
     wall_s: float
+    answered_s: float
     published: int
     hub_cpu_s: float
     redis_cpu_s: float
@@ -180,6 +185,7 @@ class FleetSize:
             "agents_with_work": self.with_work,
             "cpu_ms": ms(t.cpu_s for t in self.ticks),
             "wall_ms": ms(t.wall_s for t in self.ticks),
+            "answered_ms": ms(t.answered_s for t in self.ticks),
             "published": [t.published for t in self.ticks],
             "hub_cpu_ms": ms(t.hub_cpu_s for t in self.ticks),
             "redis_cpu_ms": ms(t.redis_cpu_s for t in self.ticks),
@@ -242,19 +248,27 @@ async def _tick(f: Fleet, redis: Redis, keys: StreamKeys, poller_url: str) -> Ti
     poller = f.pids("poller")
     cpu, poller_cpu, redis_cpu = f.cpu_s(), threads_cpu_s(poller), await _redis_cpu_s(redis)
     headers, body = ev.to_http(ev.ping(at=datetime.now(UTC), window_s=TICK_WINDOW_S), binary=True)
-    started = time.perf_counter()
+    started, clock = time.time(), time.perf_counter()
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1800)) as http,
         http.post(poller_url, data=body, headers=headers) as answer,
     ):
         if answer.status >= 300:
             raise RuntimeError(f"the tick answered {answer.status}: {(await answer.text())[:300]}")
-    wall_s = time.perf_counter() - started
+    answered_s = time.perf_counter() - clock
     after, poller_after, redis_after = f.cpu_s(), threads_cpu_s(poller), await _redis_cpu_s(redis)
+    published = sum([await redis.xlen(s) for s in keys.activation_streams]) - before
+    last_ms = 0
+    for stream in keys.activation_streams:
+        newest: list[tuple[bytes, Any]] = await redis.xrevrange(stream, count=1)  # type: ignore[assignment]
+        last_ms = max([last_ms, *(int(entry_id.split(b"-")[0]) for entry_id, _ in newest)])
     return Tick(
         cpu_s=poller_after - poller_cpu,
-        wall_s=wall_s,
-        published=sum([await redis.xlen(s) for s in keys.activation_streams]) - before,
+        # Until its last activation was on a stream (Redis's clock, in the entry id); a tick
+        # that publishes nothing sits out its window: the POST's time.
+        wall_s=last_ms / 1000 - started if published else answered_s,
+        answered_s=answered_s,
+        published=published,
         hub_cpu_s=after["hub"] - cpu["hub"],
         redis_cpu_s=redis_after - redis_cpu,
     )
