@@ -125,7 +125,8 @@ class AgentStore:
         """The definitions of ``names`` in order, each as ``get`` gives it or the error it raises.
 
         The versions of all of them are read in one round trip (``get`` makes one per
-        agent): for a pass over a whole fleet, such as the poller's over stale agents.
+        agent), and those not cached are read from the source in one worker thread: for a
+        pass over a whole fleet, such as the poller's over stale agents.
 
         Raises:
             TransientError: the source could not be reached.
@@ -134,6 +135,14 @@ class AgentStore:
         possible = [n for n in dict.fromkeys(names) if is_agent_name(n)]
         if self.versions is not None and possible:
             await self._follow_versions(possible, self.versions)
+        now = self._clock()
+        missing = [
+            n
+            for n in possible
+            if n not in self._loading and (n not in self._entries or now >= self._entries[n].expires_at)
+        ]
+        if len(missing) > 1:
+            await self._load_many(missing)
         found: list[AgentDefinition | AgentNotFound | InvalidAgent] = []
         for name in names:
             try:
@@ -229,14 +238,33 @@ class AgentStore:
         try:
             definition = await asyncio.to_thread(load_agent, self.source, name)
         except (InvalidAgent, AgentNotFound) as exc:
-            if isinstance(exc, InvalidAgent):
-                log.warning("agents.invalid", agent=name, file=exc.file, field=exc.field, problem=exc.problem)
-            self._remember(name, stamp, _Entry(expires_at=self._clock() + self._retry_invalid_after_s, error=exc))
+            self._loaded(name, stamp, exc)
             raise
-        ttl_s = definition.cache_ttl_s
-        self._remember(name, stamp, _Entry(expires_at=self._clock() + ttl_s, definition=definition))
-        log.info("agents.loaded", agent=name, origin=definition.origin, ttl_s=ttl_s, skills=len(definition.skills))
+        self._loaded(name, stamp, definition)
         return definition
+
+    async def _load_many(self, names: list[str]) -> None:
+        """Read ``names`` from the source in one worker thread (one hop, not one each) and cache them.
+
+        A source failure is not cached: that agent's ``get`` reads it again, and raises.
+        """
+        stamps = [(self._epoch, self._generation.get(n, 0)) for n in names]
+        results = await asyncio.to_thread(_load_each, self.source, names)
+        for name, stamp, result in zip(names, stamps, results, strict=True):
+            if isinstance(result, AgentDefinition | InvalidAgent | AgentNotFound):
+                self._loaded(name, stamp, result)
+
+    def _loaded(
+        self, name: str, stamp: tuple[int, int], result: AgentDefinition | InvalidAgent | AgentNotFound
+    ) -> None:
+        if isinstance(result, AgentDefinition):
+            ttl_s = result.cache_ttl_s
+            self._remember(name, stamp, _Entry(expires_at=self._clock() + ttl_s, definition=result))
+            log.info("agents.loaded", agent=name, origin=result.origin, ttl_s=ttl_s, skills=len(result.skills))
+            return
+        if isinstance(result, InvalidAgent):
+            log.warning("agents.invalid", agent=name, file=result.file, field=result.field, problem=result.problem)
+        self._remember(name, stamp, _Entry(expires_at=self._clock() + self._retry_invalid_after_s, error=result))
 
     def _remember(self, name: str, stamp: tuple[int, int], entry: _Entry) -> None:
         # an invalidate() during the load makes its result stale: do not cache it
@@ -252,6 +280,17 @@ class AgentStore:
             del self._loading[name]
         if not task.cancelled():
             task.exception()  # retrieved here, so an unawaited failure logs no warning
+
+
+def _load_each(source: Source, names: list[str]) -> list[AgentDefinition | Exception]:
+    """Each of ``names`` loaded from ``source``, or what its load raised (on a worker thread)."""
+    found: list[AgentDefinition | Exception] = []
+    for name in names:
+        try:
+            found.append(load_agent(source, name))
+        except Exception as exc:  # handed back whole: the caller decides what is cached
+            found.append(exc)
+    return found
 
 
 async def validate_directory(path: Path) -> LoadReport:

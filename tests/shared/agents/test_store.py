@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shared.agents import AgentStore, DirectorySource
-from shared.errors import AgentNotFound, InvalidAgent
+from shared.errors import AgentNotFound, InvalidAgent, TransientError
 from tests.shared.agents.conftest import DEFINITIONS, INVALID
 from tests.support import Clock
 
@@ -259,3 +259,38 @@ async def test_get_many_answers_in_order_with_each_failure_in_its_place() -> Non
         "gen-00002",
     ]
     assert found[0] is found[4] and source.reads["gen-00002"] == 1
+
+
+class Flaky(Generated):
+    """Generated agents, one of them invalid and one whose reads fail until ``healed``."""
+
+    healed = False
+
+    def read_text(self, path: str) -> str | None:
+        if "/gen-00001/" in path and not self.healed:
+            raise TransientError("the bucket is away")
+        if path == "agents/gen-00002/config.yaml":
+            self.reads["gen-00002"] += 1
+            return "name: gen-00002\ntype: native\nbrain: {}\ncapabilities: {}\n"  # no model
+        return super().read_text(path)
+
+
+async def test_get_many_reads_what_it_lacks_together_and_caches_only_what_a_get_would() -> None:
+    source = Flaky(4)
+    store = AgentStore(source, versions=Unbumped())
+    with pytest.raises(TransientError):
+        await store.get_many(source.names)
+    source.healed = True
+    found = await store.get_many(source.names)
+    assert [type(d).__name__ for d in found] == [
+        "AgentDefinition",
+        "AgentDefinition",
+        "InvalidAgent",
+        "AgentDefinition",
+    ]
+    assert source.reads == Counter({"gen-00000": 1, "gen-00001": 1, "gen-00002": 1, "gen-00003": 1}), (
+        "the failed read was not cached, the invalid one was"
+    )
+    with pytest.raises(InvalidAgent):
+        await store.get("gen-00002")
+    assert source.reads["gen-00002"] == 1
