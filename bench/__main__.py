@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument("--concurrency", type=_sizes, default=[64, 256, 1024], help="RUNNER_CONCURRENCY values")
     scale.add_argument("--answer-after-s", type=float, default=2.0, help="the fake LLM's delay before every answer")
     scale.add_argument("--work-share", type=float, default=0.02, help="agents with a mention at each tick")
-    scale.add_argument("--ticks", type=int, default=3, help="ticks with work measured per fleet size")
+    scale.add_argument("--ticks", type=int, default=5, help="ticks with work measured per fleet size (median)")
     scale.add_argument("--waves", type=int, default=5, help="conversations per runner slot (N x waves in all)")
     scale.add_argument("--trace-memory", action="store_true", help="a second, traced run per N: where memory goes")
     for p in (dispatch, recovery, e2e, ingest, sandbox, gateway, cli, soak, scale):
