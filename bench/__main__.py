@@ -1,4 +1,4 @@
-"""``python -m bench dispatch|recovery|e2e|ingest|sandbox|gateway|cli|soak [--json]``."""
+"""``python -m bench dispatch|recovery|e2e|ingest|sandbox|gateway|cli|soak|scale [--json]``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,17 @@ import asyncio
 import sys
 
 import orjson
+
+
+def _sizes(text: str) -> list[int]:
+    """A comma-separated list of positive integers (empty: none)."""
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if any(n < 1 for n in sizes):
+        raise argparse.ArgumentTypeError(f"every size must be at least 1, got {text!r}")
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--runs", type=int, default=5, help="activations per executor and backend")
     soak = sub.add_parser("soak", help="mixed work while runners, Redis, the Hub and the LLM fail on a schedule")
     soak.add_argument("--minutes", type=float, default=5.0)
-    for p in (dispatch, recovery, e2e, ingest, sandbox, gateway, cli, soak):
+    scale = sub.add_parser("scale", help="the poller's tick over 1k-100k agents; one runner holding N conversations")
+    scale.add_argument("--agents", type=_sizes, default=[1000, 10_000, 100_000], help="fleet sizes, comma-separated")
+    scale.add_argument("--concurrency", type=_sizes, default=[64, 256, 1024], help="RUNNER_CONCURRENCY values")
+    scale.add_argument("--answer-after-s", type=float, default=2.0, help="the fake LLM's delay before every answer")
+    scale.add_argument("--work-share", type=float, default=0.02, help="agents with a mention at each tick")
+    scale.add_argument("--ticks", type=int, default=5, help="ticks with work measured per fleet size (median)")
+    scale.add_argument("--waves", type=int, default=5, help="conversations per runner slot (N x waves in all)")
+    scale.add_argument("--trace-memory", action="store_true", help="a second, traced run per N: where memory goes")
+    for p in (dispatch, recovery, e2e, ingest, sandbox, gateway, cli, soak, scale):
         p.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)
 
@@ -69,6 +88,20 @@ def main(argv: list[str] | None = None) -> int:
         from bench import soak as bench  # type: ignore[no-redef]
 
         result = asyncio.run(bench.run(minutes=args.minutes))
+    elif args.bench == "scale":
+        from bench import scale as scale_bench
+
+        result = asyncio.run(
+            scale_bench.run(
+                agents=args.agents,
+                concurrency=args.concurrency,
+                answer_after_s=args.answer_after_s,
+                work_share=args.work_share,
+                ticks=args.ticks,
+                waves=args.waves,
+                trace_memory=args.trace_memory,
+            )
+        )
     elif args.bench == "ingest":
         from bench import ingest as bench  # type: ignore[no-redef]
 

@@ -42,6 +42,8 @@ PING_EVERY_S = 10.0  # Knative's PingSource ticks each minute; shorter here so a
 TUNABLES = ("DEFER_BASE_S", "DEFER_MAX_S", "RUNNER_CONCURRENCY", "PRIORITY_WEIGHTS", "HUB_TIMEOUT_S", "LLM_TIMEOUT_S")
 MODEL = "claude-haiku-4-5"
 MENTIONS_AT_ONCE = 32
+# libyaml's dumper where there is one: the scale bench writes 100,000 definitions.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def free_port() -> int:
@@ -62,7 +64,7 @@ def write_agent(root: Path, name: str, *, prompt: str, behavior: dict[str, Any],
         "behavior": behavior,
         **extra,
     }
-    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "config.yaml").write_text(yaml.dump(config, Dumper=_DUMPER))
     (folder / "system-prompt.md").write_text(prompt)
 
 
@@ -122,6 +124,10 @@ class Fleet:
                 pending += children.get(pid, [])
             trees[name] = tree
         return trees
+
+    def pids(self, name: str) -> list[int]:
+        """The pid of the process ``name`` and its descendants' (gunicorn's workers)."""
+        return self._trees(_proc_stats())[name]
 
     def cpu_s(self) -> dict[str, float]:
         """CPU seconds each process and its descendants have used so far."""
@@ -216,6 +222,26 @@ def function_env(redis_url: str, defs: Path, ports: Ports, *, kind: str) -> dict
     }
 
 
+def start_hub(f: Fleet, env: Mapping[str, str], ports: Ports, defs: Path, *, webhook: bool = True) -> None:
+    """The mock Hub with the agents of ``defs``; with ``webhook``, signing a webhook to ingest for each notification."""
+    argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(ports.hub), "--agents", str(defs)]
+    if webhook:
+        argv += ["--webhook-url", f"{ports.url(ports.ingest)}/"]
+    f.start("hub", argv, env)
+
+
+def start_fake_llm(f: Fleet, env: Mapping[str, str], ports: Ports, *, script: Path | None = None) -> None:
+    """The fake LLM; ``script`` is a ``--script`` file (its default answers every request)."""
+    argv = [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(ports.llm)]
+    f.start("fake-llm", argv + (["--script", str(script)] if script is not None else []), env)
+
+
+def start_target(f: Fleet, env: Mapping[str, str], name: str, *, source: str, port: int) -> None:
+    """The functions-framework CloudEvent target ``name`` of ``source`` on ``port``."""
+    argv = [str(Path(sys.executable).parent / "functions-framework"), "--source", source, "--target", name]
+    f.start(name, [*argv, "--signature-type", "cloudevent", "--port", str(port)], env)
+
+
 async def start_functions(f: Fleet, env: Mapping[str, str], ports: Ports, defs: Path, *, runners: int) -> None:
     """Start every process of a run; return once each HTTP part answers.
 
@@ -223,13 +249,9 @@ async def start_functions(f: Fleet, env: Mapping[str, str], ports: Ports, defs: 
     target, ingest's ASGI app under uvicorn (as ``python -m functions ingest`` serves it),
     ``runners`` runner processes and the metrics function.
     """
-    bin_dir = Path(sys.executable).parent
-    hub_argv = [sys.executable, "-m", "local_emulator.hub", "--port", str(ports.hub)]
-    hub_argv += ["--agents", str(defs), "--webhook-url", f"{ports.url(ports.ingest)}/"]
-    f.start("hub", hub_argv, env)
-    f.start("fake-llm", [sys.executable, "-m", "local_emulator.fake_llm", "--port", str(ports.llm)], env)
-    argv = [str(bin_dir / "functions-framework"), "--source", "functions/poller/main.py", "--target", "poller"]
-    f.start("poller", [*argv, "--signature-type", "cloudevent", "--port", str(ports.poller)], env)
+    start_hub(f, env, ports, defs)
+    start_fake_llm(f, env, ports)
+    start_target(f, env, "poller", source="functions/poller/main.py", port=ports.poller)
     f.start("ingest", server_argv("ingest", port=ports.ingest, host="127.0.0.1"), env)  # as the image serves it
     for i in range(runners):
         f.start(f"runner-{i}", [sys.executable, "-m", "functions.runner"], env)

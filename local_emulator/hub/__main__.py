@@ -68,8 +68,7 @@ def build_hub(args: argparse.Namespace) -> MockHub:
     if args.agents is not None:
         from shared.agents import agent_names  # only when asked: the mock serves without agent definitions
 
-        for name in agent_names(args.agents):
-            hub.add_agent(name)
+        hub.add_agents(agent_names(args.agents))
     if args.agent_keys_file is not None:
         keys = {agent.name: agent.api_key for agent in hub.agents.values()}
         fd = os.open(args.agent_keys_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # keys: owner only

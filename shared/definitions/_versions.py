@@ -3,14 +3,14 @@
 ``<prefix>:agents:versions`` holds a counter per agent name and one under ``*`` for
 "all agents". Bumping a counter (``HINCRBY``) is the invalidation; every ``AgentStore``
 built with these versions reads its agent's counter and ``*`` with one ``HMGET`` per
-``get`` and reloads when either moved. A process that was down, busy or partitioned
-when the bump happened still sees it on its next load: nothing is lost the way a
-missed pub/sub message would be. The counters never expire (a few bytes per agent).
+``get`` (one for all the agents of a ``get_many``) and reloads when either moved. A
+process that was down, busy or partitioned when the bump happened still sees it on its
+next load: nothing is lost the way a missed pub/sub message would be. The counters never expire (a few bytes per agent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from shared.agents import AgentStore, configured_source
 from shared.settings import AgentSourceSettings
@@ -36,6 +36,16 @@ class DefinitionVersions:
         async with translated("HMGET agents:versions"):
             of_name, of_all = await self._redis.hmget(self.key, [name, ALL])
         return int(of_name or 0), int(of_all or 0)
+
+    async def read_many(self, names: Sequence[str]) -> tuple[list[int], int]:
+        """The counters of agents ``names`` (in order) and the ``*`` counter, with one ``HMGET``.
+
+        Raises:
+            StreamUnavailable: Redis failed.
+        """
+        async with translated("HMGET agents:versions"):
+            *of_names, of_all = await self._redis.hmget(self.key, [*names, ALL])
+        return [int(v or 0) for v in of_names], int(of_all or 0)
 
     async def bump(self, names: Iterable[str] = (), *, everything: bool = False) -> None:
         """Invalidate agents ``names`` (and every agent when ``everything``) in every process.

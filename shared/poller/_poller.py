@@ -2,9 +2,12 @@
 
 A tick holds the poller lease, promotes due delayed entries, queues discovery turns
 for stale agents, then long-polls the Hub for most of its window (the plain query
-every ``poll_interval_s`` when the Hub answers the long-poll with 404). For each agent
+every ``poll_interval_s`` when the Hub answers the long-poll with 404, and after a
+long-poll that filled its batch, which may have left agents out). For each agent
 with work: its definition, its unread notifications, ``respond_to_*``, the budget and
-the circuit breaker decide; then ``_queue`` publishes, fenced and deduplicated.
+the circuit breaker decide; then ``_queue`` publishes, fenced and deduplicated. An
+agent listed again within the tick with the unread count it had when its inbox was
+handled is passed over: its activation still waits, and its notifications with it.
 ``ingest`` runs the same per-agent path at once for a pushed notification, unfenced
 (its deduplication is the queued markers and the deterministic event id). A pushed
 notification that carries its id and type is taken as it is, without asking the Hub
@@ -29,7 +32,7 @@ from shared.agents import AgentDefinition, AgentStore
 from shared.discovery import frequency_s
 from shared.errors import AgentNotFound, BotburrowError, InvalidAgent, InvalidEvent
 from shared.events import ActivationKind, NotificationCreatedData, Priority, activation_requested
-from shared.hub import HubClient, Notification, parse_notification
+from shared.hub import AgentWork, HubClient, Notification, StaleAgent, parse_notification
 from shared.settings import PollerSettings
 from shared.streams import Redis, Scripts, StreamKeys, promote_due
 
@@ -43,6 +46,7 @@ from ._types import BudgetCheck, PollerOptions, TickReport
 log = structlog.get_logger(__name__)
 
 _AGENT_CONCURRENCY = 16
+_DEFINITIONS_AT_ONCE = 500  # stale agents whose definitions are fetched together (one version read)
 
 
 class Poller:
@@ -158,6 +162,10 @@ class Poller:
     # -- inbox --------------------------------------------------------------------
 
     async def _poll_loop(self, lease_value: str, deadline: float, report: TickReport) -> None:
+        # Agent id -> its unread count when its inbox was last handled in this tick: an agent
+        # whose activation still waits (its notifications stay unread until it is answered)
+        # is listed again every round, and its inbox is only read again once the count moves.
+        handled: dict[str, int] = {}
         first = True
         while first or self._clock() < deadline:
             first = False
@@ -170,10 +178,13 @@ class Poller:
                 work = []
             report.long_poll = self._work.long_poll
             report.polled += len(work)
+            fresh = [w for w in work if not w.notification_count or handled.get(w.id) != w.notification_count]
+            if len(fresh) < len(work):
+                report.skipped["unchanged"] += len(work) - len(fresh)
             await asyncio.gather(
                 *(
-                    self._guarded(partial(self._inbox, w.id, w.name, lease_value, report), report, what=w.id)
-                    for w in work
+                    self._guarded(partial(self._handle, w, lease_value, report, handled), report, what=w.id)
+                    for w in fresh
                 )
             )
             if report.lease_lost:
@@ -184,6 +195,11 @@ class Poller:
                 if pause_s <= 0:
                     return
                 await self._sleep(pause_s)
+
+    async def _handle(self, work: AgentWork, lease_value: str, report: TickReport, handled: dict[str, int]) -> None:
+        """One polled agent's inbox; ``handled`` remembers its unread count once that went well."""
+        await self._inbox(work.id, work.name, lease_value, report)
+        handled[work.id] = work.notification_count
 
     async def _inbox(
         self,
@@ -282,66 +298,86 @@ class Poller:
 
     async def _discover(self, lease_value: str, report: TickReport) -> None:
         staleness_s = self._settings.min_activation_interval_s
-        for stale in await self._work.stale(min_staleness_s=staleness_s):
-            definition = await self._definition(stale.name, report)
-            if definition is None:
-                continue
-            if not definition.config.behavior.discovery.enabled:
-                report.skipped["discovery_disabled"] += 1
-                continue
-            if await self._is_paused(stale.name, report):
-                continue
-            # behavior.discovery.frequency: staleness (MIN_ACTIVATION_INTERVAL), hourly or daily.
-            interval_s = frequency_s(definition, staleness_s=staleness_s)
-            now_s = self._clock()
-            seen = [await self.queue.last_activated(stale.id)]
-            if stale.last_activated_at is not None:
-                seen.append(stale.last_activated_at.timestamp())
-            last_s = max((s for s in seen if s is not None), default=None)
-            if last_s is not None and now_s - last_s < interval_s:
-                report.skipped["too_soon"] += 1
-                continue
-            if not await self._may_activate(stale.id, report):
-                continue
-            window_s = max(interval_s, 1.0)
-            event = activation_requested(
-                agent_id=stale.id,
-                agent_name=stale.name,
-                kind=ActivationKind.DISCOVERY,
-                requested_at=datetime.fromtimestamp(now_s, UTC),
-                window_start=datetime.fromtimestamp(math.floor(now_s / window_s) * window_s, UTC),
-                priority=Priority.LOW,
-                reason="discovery",
-                traceparent=tracing.current(),  # the tick's trace
-            )
-            result = await self.queue.publish(
-                event, priority=Priority.LOW, now_s=now_s, lease_value=lease_value, min_interval_s=interval_s
-            )
-            self._count(result.status, str(event["id"]), stale.id, report)
-            if report.lease_lost:
-                return
+        stale_agents = await self._work.stale(min_staleness_s=staleness_s)
+        for first in range(0, len(stale_agents), _DEFINITIONS_AT_ONCE):
+            chunk = stale_agents[first : first + _DEFINITIONS_AT_ONCE]
+            # The whole fleet can be stale: its definitions in batches (one version read each),
+            # most of them only to find discovery off.
+            found = await self._agents.get_many([s.name for s in chunk])
+            for stale, definition in zip(chunk, found, strict=True):
+                await self._discover_one(stale, self._usable(stale.name, definition, report), lease_value, report)
+                if report.lease_lost:
+                    return
+
+    async def _discover_one(
+        self, stale: StaleAgent, definition: AgentDefinition | None, lease_value: str, report: TickReport
+    ) -> None:
+        """Queue a discovery turn for ``stale`` if it has discovery on and nothing holds it back."""
+        if definition is None:
+            return
+        if not definition.config.behavior.discovery.enabled:
+            report.skipped["discovery_disabled"] += 1
+            return
+        if await self._is_paused(stale.name, report):
+            return
+        # behavior.discovery.frequency: staleness (MIN_ACTIVATION_INTERVAL), hourly or daily.
+        interval_s = frequency_s(definition, staleness_s=self._settings.min_activation_interval_s)
+        now_s = self._clock()
+        seen = [await self.queue.last_activated(stale.id)]
+        if stale.last_activated_at is not None:
+            seen.append(stale.last_activated_at.timestamp())
+        last_s = max((s for s in seen if s is not None), default=None)
+        if last_s is not None and now_s - last_s < interval_s:
+            report.skipped["too_soon"] += 1
+            return
+        if not await self._may_activate(stale.id, report):
+            return
+        window_s = max(interval_s, 1.0)
+        event = activation_requested(
+            agent_id=stale.id,
+            agent_name=stale.name,
+            kind=ActivationKind.DISCOVERY,
+            requested_at=datetime.fromtimestamp(now_s, UTC),
+            window_start=datetime.fromtimestamp(math.floor(now_s / window_s) * window_s, UTC),
+            priority=Priority.LOW,
+            reason="discovery",
+            traceparent=tracing.current(),  # the tick's trace
+        )
+        result = await self.queue.publish(
+            event, priority=Priority.LOW, now_s=now_s, lease_value=lease_value, min_interval_s=interval_s
+        )
+        self._count(result.status, str(event["id"]), stale.id, report)
 
     # -- shared steps -------------------------------------------------------------
 
     async def _definition(self, name: str, report: TickReport) -> AgentDefinition | None:
         try:
-            definition = await self._agents.get(name)
-        except AgentNotFound:
+            found: AgentDefinition | AgentNotFound | InvalidAgent = await self._agents.get(name)
+        except (AgentNotFound, InvalidAgent) as exc:
+            found = exc
+        return self._usable(name, found, report)
+
+    def _usable(
+        self, name: str, found: AgentDefinition | AgentNotFound | InvalidAgent, report: TickReport
+    ) -> AgentDefinition | None:
+        """The definition the store ``found`` for ``name``, if it is one this deployment can run."""
+        if isinstance(found, AgentNotFound):
             report.skipped["unknown_agent"] += 1
             log.info("poller.unknown_agent", agent=name)
-        except InvalidAgent as exc:
+            return None
+        if isinstance(found, InvalidAgent):
             report.skipped["invalid_agent"] += 1
-            log.warning("poller.invalid_agent", agent=name, file=exc.file, field=exc.field, problem=exc.problem)
-        else:
-            why = self._unrunnable(definition.config.type) if self._unrunnable is not None else None
-            if why is None:
-                return definition
-            report.skipped["executor_unavailable"] += 1
-            if name not in self._reported:
-                self._reported.add(name)
-                log.warning("poller.executor_unavailable", agent=name, type=definition.config.type, reason=why)
-                if self._on_unrunnable is not None:
-                    self._on_unrunnable(definition, why)
+            log.warning("poller.invalid_agent", agent=name, file=found.file, field=found.field, problem=found.problem)
+            return None
+        why = self._unrunnable(found.config.type) if self._unrunnable is not None else None
+        if why is None:
+            return found
+        report.skipped["executor_unavailable"] += 1
+        if name not in self._reported:
+            self._reported.add(name)
+            log.warning("poller.executor_unavailable", agent=name, type=found.config.type, reason=why)
+            if self._on_unrunnable is not None:
+                self._on_unrunnable(found, why)
         return None
 
     async def _is_paused(self, name: str, report: TickReport) -> bool:

@@ -40,7 +40,10 @@ class WorkSource:
         """Agents with unread notifications: a long-poll of up to ``remaining_s``, else the plain query.
 
         A 404 from the long-poll switches this source to the plain query for good (the
-        tick that made it is short-lived; the next tick tries the long-poll again).
+        tick that made it is short-lived; the next tick tries the long-poll again). A full
+        batch (``batch_size`` agents) may leave agents out, and while their activations wait
+        unanswered the Hub lists the same ones first every time: the plain query, which lists
+        every agent with unread notifications, is asked then too.
         """
         work: list[AgentWork] | None = None
         if self.long_poll:
@@ -49,7 +52,7 @@ class WorkSource:
             if work is None:
                 self.long_poll = False
                 log.info("poller.long_poll_unsupported")
-        if work is None:
+        if work is None or len(work) >= self._options.batch_size:
             work = await self._hub.agents_with_notifications()
         await self.remember((w.id, w.name) for w in work)
         return work

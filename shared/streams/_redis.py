@@ -89,22 +89,37 @@ class _HiredisPackedConnection(aioredis.Connection):
             raise
 
 
-def connect(url: str, *, block_ms: int = 2_000) -> Redis:
+MAX_CONNECTIONS = 128
+"""The most connections one client opens; a command that finds them all busy waits for one.
+
+redis-py's own pool refuses a command beyond its cap (100 since redis-py 6) with "Too many
+connections": a runner holding a few dozen activations, each with Redis calls in flight,
+reached it and failed activations that only had to wait a moment."""
+
+
+def connect(url: str, *, block_ms: int = 2_000, max_connections: int = MAX_CONNECTIONS) -> Redis:
     """A client for ``url``; the socket timeout outlasts the longest blocking read.
+
+    Its pool holds at most ``max_connections``; past them a command waits (up to the
+    socket timeout) for a connection to come free instead of failing.
 
     RESP2 is chosen explicitly: redis-py 8 switched its default to RESP3, and the
     reply shapes this package parses (and that Lua scripts and redis-cli see) are RESP2's.
     """
     extra: dict[str, Any] = {"connection_class": _HiredisPackedConnection} if url.startswith("redis://") else {}
-    return aioredis.Redis.from_url(
+    timeout_s = max(10.0, block_ms / 1000 + 5)
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
         **extra,
+        max_connections=max_connections,
+        timeout=timeout_s,
         protocol=2,
         decode_responses=False,
         socket_connect_timeout=5,
-        socket_timeout=max(10.0, block_ms / 1000 + 5),
+        socket_timeout=timeout_s,
         health_check_interval=30,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def text(value: bytes | str | object) -> str:

@@ -109,6 +109,16 @@ class TestAgentLookups:
         assert hub.agent("alice") is None and hub.agent_by_key(old.api_key) is None
         assert hub.agent("ALICIA") is replacement and hub.agent_by_key("botburrow_agent_other") is replacement
 
+    def test_a_fleet_registered_at_once_is_as_if_registered_one_by_one(self, hub: MockHub) -> None:
+        alice, before = hub.require_agent("alice"), len(hub.agents)
+        added = hub.add_agents(["ALICE", "fleet-1", "fleet-2", "Fleet-1"])
+        assert added[0] is alice and added[1] is added[3], "a name already taken is that agent, in any case"
+        one_by_one = MockHub()
+        for agent in added[1:3]:
+            assert one_by_one.add_agent(agent.name).id == agent.id, "the same id a name always gets"
+            assert hub.agent(agent.name.upper()) is agent and hub.agent_by_key(agent.api_key) is agent
+        assert len(hub.agents) == before + 2
+
 
 class TestCommentsAndConsumption:
     def test_comments_by_id_and_by_post_follow_creation_and_clearing(self, hub: MockHub) -> None:

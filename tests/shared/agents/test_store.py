@@ -6,12 +6,13 @@ import asyncio
 import shutil
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from shared.agents import AgentStore, DirectorySource
-from shared.errors import AgentNotFound, InvalidAgent
+from shared.errors import AgentNotFound, InvalidAgent, TransientError
 from tests.shared.agents.conftest import DEFINITIONS, INVALID
 from tests.support import Clock
 
@@ -180,3 +181,116 @@ async def test_load_all_fills_the_cache(defs: Path) -> None:
     for name in report.agents:
         assert await store.get(name) is report.agents[name]
         assert source.configs(name) == 1
+
+
+class Generated:
+    """A source of ``count`` minimal agents, generated in memory."""
+
+    def __init__(self, count: int) -> None:
+        self.names = [f"gen-{i:05d}" for i in range(count)]
+        self.reads: Counter[str] = Counter()
+
+    def agent_names(self) -> list[str]:
+        return list(self.names)
+
+    def read_text(self, path: str) -> str | None:
+        _, name, file = path.split("/")
+        if name not in self.names:
+            return None
+        self.reads[name] += file == "config.yaml"
+        config = f"name: {name}\ntype: native\nbrain:\n  model: m\ncapabilities: {{}}\n"
+        return config if file == "config.yaml" else "You are a test."
+
+    def locate(self, path: str) -> str:
+        return f"mem://{path}"
+
+
+async def test_a_cache_of_thousands_keeps_the_fresh_and_drops_the_expired() -> None:
+    """Past 1,024 entries the cache is pruned of expired ones only, and not at every insertion
+    (which made loading a fleet of 100,000 agents quadratic)."""
+    source, clock = Generated(3000), Clock(1000.0)
+    store = AgentStore(source, clock=clock)
+    for name in source.names[:2000]:
+        await store.get(name)
+    for name in source.names[:2000]:
+        await store.get(name)
+    assert sum(source.reads.values()) == 2000, "every fresh definition served from cache"
+
+    clock.advance(301)  # past the default cache_ttl of every definition loaded so far
+    for name in source.names[2000:]:
+        await store.get(name)
+    assert len(store._entries) <= 2048, "the expired were pruned"
+    await store.get(source.names[2999])
+    assert source.reads[source.names[2999]] == 1
+    await store.get(source.names[0])
+    assert source.reads[source.names[0]] == 2, "an expired definition is read again"
+
+
+class Unbumped:
+    """Versions nobody ever bumped (``DefinitionVersions`` over an empty hash)."""
+
+    async def read(self, name: str) -> tuple[int, int]:
+        return 0, 0
+
+    async def read_many(self, names: Sequence[str]) -> tuple[list[int], int]:
+        return [0] * len(names), 0
+
+
+async def test_following_versions_a_cache_of_thousands_is_still_a_cache() -> None:
+    """Past 1,024 names the versions seen were pruned of the name being followed, before its load:
+    its next get took the version for a bump and read it again, and every get after that too."""
+    source = Generated(1500)
+    store = AgentStore(source, versions=Unbumped())
+    for _ in range(3):
+        for name in source.names:
+            await store.get(name)
+    assert sum(source.reads.values()) == 1500, "each read once"
+
+
+async def test_get_many_answers_in_order_with_each_failure_in_its_place() -> None:
+    source = Generated(3)
+    store = AgentStore(source, versions=Unbumped())
+    found = await store.get_many(["gen-00002", "Bad_Name", "gen-00000", "gen-99999", "gen-00002"])
+    assert [type(d).__name__ if isinstance(d, AgentNotFound) else d.name for d in found] == [
+        "gen-00002",
+        "AgentNotFound",
+        "gen-00000",
+        "AgentNotFound",
+        "gen-00002",
+    ]
+    assert found[0] is found[4] and source.reads["gen-00002"] == 1
+
+
+class Flaky(Generated):
+    """Generated agents, one of them invalid and one whose reads fail until ``healed``."""
+
+    healed = False
+
+    def read_text(self, path: str) -> str | None:
+        if "/gen-00001/" in path and not self.healed:
+            raise TransientError("the bucket is away")
+        if path == "agents/gen-00002/config.yaml":
+            self.reads["gen-00002"] += 1
+            return "name: gen-00002\ntype: native\nbrain: {}\ncapabilities: {}\n"  # no model
+        return super().read_text(path)
+
+
+async def test_get_many_reads_what_it_lacks_together_and_caches_only_what_a_get_would() -> None:
+    source = Flaky(4)
+    store = AgentStore(source, versions=Unbumped())
+    with pytest.raises(TransientError):
+        await store.get_many(source.names)
+    source.healed = True
+    found = await store.get_many(source.names)
+    assert [type(d).__name__ for d in found] == [
+        "AgentDefinition",
+        "AgentDefinition",
+        "InvalidAgent",
+        "AgentDefinition",
+    ]
+    assert source.reads == Counter({"gen-00000": 1, "gen-00001": 1, "gen-00002": 1, "gen-00003": 1}), (
+        "the failed read was not cached, the invalid one was"
+    )
+    with pytest.raises(InvalidAgent):
+        await store.get("gen-00002")
+    assert source.reads["gen-00002"] == 1

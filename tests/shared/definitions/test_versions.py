@@ -124,3 +124,35 @@ async def test_a_store_without_versions_needs_no_redis(tmp_path: Path) -> None:
     store = AgentStore(DirectorySource(tmp_path))
     assert store.versions is None
     assert (await store.get("nova")).system_prompt == "v1"
+
+
+async def test_many_agents_follow_the_versions_with_one_read(tmp_path: Path, redis: Redis, keys: StreamKeys) -> None:
+    for name, prompt in (("nova", "v1"), ("orion", "v1"), ("vega", "v1")):
+        write_agent(tmp_path, name, prompt)
+    versions = DefinitionVersions(redis, prefix=keys.prefix)
+    await versions.bump(["orion"])
+    assert await versions.read_many(["nova", "orion"]) == ([0, 1], 0)
+    store = AgentStore(DirectorySource(tmp_path), versions=versions)
+    hmgets = await hmget_calls(redis)
+    first = await store.get_many(["nova", "orion", "Not_A_Name", "ghost", "vega"])
+    assert await hmget_calls(redis) == hmgets + 1, "one read of the versions for all of them"
+    assert [getattr(d, "system_prompt", type(d).__name__) for d in first] == [
+        "v1",
+        "v1",
+        "AgentNotFound",
+        "AgentNotFound",
+        "v1",
+    ]
+
+    for name in ("nova", "orion", "vega"):
+        write_agent(tmp_path, name, "v2")
+    await versions.bump(["vega"])
+    again = await store.get_many(["nova", "orion", "vega"])
+    assert [getattr(d, "system_prompt", None) for d in again] == ["v1", "v1", "v2"], "only the bumped reloads"
+    await versions.bump(everything=True)
+    assert [getattr(d, "system_prompt", None) for d in await store.get_many(["nova", "vega"])] == ["v2", "v2"]
+
+
+async def hmget_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_hmget", {}).get("calls", 0))

@@ -210,3 +210,36 @@ async def test_an_inbox_larger_than_max_iterations_is_split_into_activations(
     events = await requested(redis, keys, Priority.HIGH)
     assert sorted(len(e.notification_ids) for e in events) == [5, 10, 10] and len(report.published) == 3
     assert len({n for e in events for n in e.notification_ids}) == 25
+
+
+async def test_a_tick_reaches_every_agent_with_work_when_more_wait_than_a_long_poll_lists(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller, agents_dir: Path
+) -> None:
+    """The Hub lists the agents waiting longest first, and they stay unread until answered:
+    with more agents than a long-poll's batch, the batch alone would list the same ones every time."""
+    names = [f"crowd-{i}" for i in range(7)]
+    for name in names:
+        write_agent(agents_dir, name, {})
+        hub.add_agent(name)
+        hub.human_post("dana", f"hi @{name}")
+
+    report = await make_poller(batch_size=3).tick(window_s=0.5)
+
+    assert sorted(e.agent_name for e in await requested(redis, keys)) == sorted(names)
+    assert len(report.published) == 7
+
+
+async def test_an_agent_listed_again_with_the_same_unread_count_is_not_read_again_in_the_tick(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.human_post("dana", "hi @alice")
+    tick = asyncio.create_task(make_poller().tick(window_s=1.0))
+    await eventually(lambda: requested_ids(redis, keys))
+    await asyncio.sleep(0.1)  # rounds that find alice still with her one unread notification
+    hub.human_post("erin", "more for @alice")  # her count moves: her inbox is read again
+    report = await tick
+
+    inbox_reads = [r for r in hub.requests if r.path.endswith("/notifications") and r.method == "GET"]
+    assert len(inbox_reads) == 2, "once for the first mention, once when a second arrived"
+    assert report.skipped["unchanged"] >= 1
+    assert len(report.published) == 1 and len(report.joined) == 1, "the second joined the first's activation"

@@ -16,6 +16,7 @@ from shared.streams import (
     Redis,
     Scripts,
     StreamKeys,
+    connect,
     ensure_groups,
     require_version,
     stream_status,
@@ -170,6 +171,23 @@ async def test_scripts_reload_after_the_server_forgets_them(redis: Redis, keys: 
     await redis.script_flush()
     leases = Leases(redis, scripts, keys, ttl_ms=1000, group="runners", consumer="c1")
     assert (await leases.acquire(["a"], {}))["a"] > 0
+
+
+async def test_more_commands_at_once_than_connections_wait_for_one_instead_of_failing(
+    redis_url: str, keys: StreamKeys
+) -> None:
+    """redis-py's own pool refuses a command past its cap ("Too many connections"): a runner
+    holding many activations failed some of them with nothing wrong but a busy moment."""
+    client = connect(redis_url, max_connections=4)
+    try:
+        key = f"{keys.prefix}:crowd"
+        # Each holds a connection for 50 ms, so 4 of them serve 40 in about half a second.
+        held = await asyncio.gather(*(client.blpop([f"{key}:{n}"], timeout=0.05) for n in range(40)))
+        assert held == [None] * 40
+        assert len(client.connection_pool._in_use_connections) == 0
+        assert client.connection_pool.max_connections == 4
+    finally:
+        await client.aclose()
 
 
 async def test_redis_older_than_seven_is_refused(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
