@@ -49,6 +49,8 @@ def server_argv(name: str, *, port: int | str, host: str = "0.0.0.0") -> list[st
     if name in ASGI_TARGETS:
         options = ["--host", host, "--port", str(port), "--lifespan", "on", "--no-access-log", "--log-level", "warning"]
         options += ["--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", str(GRACEFUL_S)]
+        # nothing reads the client's address or wants a Server header: each is work per request
+        options += ["--no-proxy-headers", "--no-server-header"]
         return [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE.parent), ASGI_TARGETS[name], *options]
     source, target, threads = HTTP_TARGETS[name]
     app = f'functions_framework:create_app(target="{target}", source="{HERE / source}")'
