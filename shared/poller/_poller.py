@@ -5,9 +5,7 @@ for stale agents, then long-polls the Hub for most of its window (the plain quer
 every ``poll_interval_s`` when the Hub answers the long-poll with 404, and after a
 long-poll that filled its batch, which may have left agents out). For each agent
 with work: its definition, its unread notifications, ``respond_to_*``, the budget and
-the circuit breaker decide; then ``_queue`` publishes, fenced and deduplicated. An
-agent listed again within the tick with the unread count it had when its inbox was
-handled is passed over: its activation still waits, and its notifications with it.
+the circuit breaker decide; then ``_queue`` publishes, fenced and deduplicated.
 ``ingest`` runs the same per-agent path at once for a pushed notification, unfenced
 (its deduplication is the queued markers and the deterministic event id). A pushed
 notification that carries its id and type is taken as it is, without asking the Hub
@@ -32,7 +30,7 @@ from shared.agents import AgentDefinition, AgentStore
 from shared.discovery import frequency_s
 from shared.errors import AgentNotFound, BotburrowError, InvalidAgent, InvalidEvent
 from shared.events import ActivationKind, NotificationCreatedData, Priority, activation_requested
-from shared.hub import AgentWork, HubClient, Notification, StaleAgent, parse_notification
+from shared.hub import HubClient, Notification, StaleAgent, parse_notification
 from shared.settings import PollerSettings
 from shared.streams import Redis, Scripts, StreamKeys, promote_due
 
@@ -162,10 +160,6 @@ class Poller:
     # -- inbox --------------------------------------------------------------------
 
     async def _poll_loop(self, lease_value: str, deadline: float, report: TickReport) -> None:
-        # Agent id -> its unread count when its inbox was last handled in this tick: an agent
-        # whose activation still waits (its notifications stay unread until it is answered)
-        # is listed again every round, and its inbox is only read again once the count moves.
-        handled: dict[str, int] = {}
         first = True
         while first or self._clock() < deadline:
             first = False
@@ -178,13 +172,10 @@ class Poller:
                 work = []
             report.long_poll = self._work.long_poll
             report.polled += len(work)
-            fresh = [w for w in work if not w.notification_count or handled.get(w.id) != w.notification_count]
-            if len(fresh) < len(work):
-                report.skipped["unchanged"] += len(work) - len(fresh)
             await asyncio.gather(
                 *(
-                    self._guarded(partial(self._handle, w, lease_value, report, handled), report, what=w.id)
-                    for w in fresh
+                    self._guarded(partial(self._inbox, w.id, w.name, lease_value, report), report, what=w.id)
+                    for w in work
                 )
             )
             if report.lease_lost:
@@ -195,11 +186,6 @@ class Poller:
                 if pause_s <= 0:
                     return
                 await self._sleep(pause_s)
-
-    async def _handle(self, work: AgentWork, lease_value: str, report: TickReport, handled: dict[str, int]) -> None:
-        """One polled agent's inbox; ``handled`` remembers its unread count once that went well."""
-        await self._inbox(work.id, work.name, lease_value, report)
-        handled[work.id] = work.notification_count
 
     async def _inbox(
         self,
@@ -231,6 +217,18 @@ class Poller:
         if not notes:
             report.skipped["already_queued"] += 1
             return
+        await self._queue(agent_id, name, notes, definition, lease_value, report)
+
+    async def _queue(
+        self,
+        agent_id: str,
+        name: str,
+        notes: list[Notification],
+        definition: AgentDefinition,
+        lease_value: str | None,
+        report: TickReport,
+    ) -> None:
+        """Join ``notes`` to the agent's open activation, else publish new ones (budget and breaker allowing)."""
         # Each notification takes at least one LLM call, and an activation makes at most
         # max_iterations: more in one event would only be read, fetched and released again.
         cap = min(self._options.max_notifications or len(notes), definition.config.behavior.max_iterations)

@@ -85,8 +85,7 @@ class TickReport:
 
     ``skipped`` counts agents (or notifications) passed over, by reason:
     ``already_queued``, ``breaker_open``, ``paused`` (by an operator), ``budget: <reason>``, ``unknown_agent``,
-    ``invalid_agent``, ``too_soon``, ``lease_lost``, ``mode``, ``unchanged`` (listed again in the tick
-    with the unread count its inbox had when it was handled: not read again).
+    ``invalid_agent``, ``too_soon``, ``lease_lost``, ``mode``.
     """
 
     leader: bool = True

@@ -156,3 +156,29 @@ async def test_a_paused_agent_is_not_queued_and_its_mention_stays_unread_until_r
     await controls.resume("alice", who="cli:test")
     await poller.tick(window_s=0.2)
     assert sorted(e.agent_name for e in await requested(redis, keys)) == ["alice", "bob"]
+
+
+async def test_an_agent_resumed_during_a_tick_is_queued_by_that_tick(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    """A paused agent is not taken as handled: the tick's next round, after the resume, reads its inbox again."""
+    alice = hub.agent("alice")
+    assert alice is not None
+    hub.human_post("dana", "hi @alice")
+    controls = Controls(redis, keys=keys, operator=Operator(redis, keys=keys))
+    await redis.hset(f"{keys.prefix}:poller:agents", mapping={alice.id: "alice"})
+    await controls.pause("alice", who="cli:test")
+    poller = make_poller(paused=Steering(redis, keys=keys).is_paused)
+
+    tick = asyncio.create_task(poller.tick(window_s=1.5))
+
+    def polls() -> int:
+        return len([r for r in hub.requests if r.path.endswith("/poll")])
+
+    await eventually(lambda: polls() >= 2 or None)  # rounds that found alice paused, her unread count unchanged
+    await controls.resume("alice", who="cli:test")
+    await eventually(lambda: requested_ids(redis, keys), timeout_s=1.5)
+    report = await tick
+
+    assert [e.agent_name for e in await requested(redis, keys)] == ["alice"]
+    assert report.skipped["paused"] >= 1
