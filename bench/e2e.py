@@ -246,7 +246,7 @@ async def start_functions(f: Fleet, env: Mapping[str, str], ports: Ports, defs: 
     """Start every process of a run; return once each HTTP part answers.
 
     The mock Hub (its webhook to ingest), the fake LLM, the poller's functions-framework
-    target, ingest's ASGI app under uvicorn (as ``python -m functions ingest`` serves it),
+    target, ingest's server as ``python -m functions ingest`` runs it (``server_argv``),
     ``runners`` runner processes and the metrics function.
     """
     start_hub(f, env, ports, defs)

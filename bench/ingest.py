@@ -1,7 +1,7 @@
 """Ingest during a tick: N signed webhooks, each timed from its POST to its activation on the stream.
 
 Real processes on loopback: a private redis-server, the mock Hub, the poller's
-functions-framework target and ingest's ASGI app (as the image serves each), each
+functions-framework target and ingest's server (``server_argv``, as the image runs it), each
 behind the emulator's queue-proxy with the ``containerConcurrency`` of its Knative
 Service (``knative/*.yaml``: 1 and 32). A
 PingSource-style tick holds the poller's one slot for the whole run; the mock Hub runs

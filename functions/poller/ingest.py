@@ -5,10 +5,10 @@ one), so a pushed notification never waits behind the poller's minute-long tick.
 handler is the poller's own (``HANDLER``, ``handlers.ingest_handler``): ``Poller.ingest``
 queues the activation at once, without the poller lease.
 
-In production (``python -m functions ingest``) ``app``, the target as an ASGI
-application, runs under uvicorn: the handler on the server's own loop, no thread
-hand-offs per webhook (``shared.serving._asgi``). The functions-framework target
-``ingest`` serves the same handler through Flask, for the framework's own CLI::
+The functions-framework target ``ingest`` serves the handler through Flask (what
+``python -m functions ingest`` runs today); ``app``, the same target as an ASGI
+application, serves it on uvicorn's own loop with no thread hand-offs per webhook
+(``shared.serving._asgi``; ``functions/__main__.py`` says why it is not the default)::
 
     uvicorn functions.poller.ingest:app --host 0.0.0.0 --port 8080 --lifespan on --no-access-log
     functions-framework --source functions/poller/ingest.py --target ingest --signature-type cloudevent --port 8080
