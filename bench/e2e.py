@@ -356,10 +356,11 @@ async def measure(
     return figures
 
 
-async def _get(hub: aiohttp.ClientSession, path: str) -> dict[str, Any]:
+async def get_json(hub: aiohttp.ClientSession, path: str) -> dict[str, Any]:
+    """``GET path`` of the mock Hub's session, its JSON body (raises on an error status)."""
     async with hub.get(path) as response:
         response.raise_for_status()
-        body: dict[str, Any] = await response.json()
+        body: dict[str, Any] = await response.json(loads=orjson.loads)
         return body
 
 
@@ -371,20 +372,20 @@ async def _wait_for_replies(hub: aiohttp.ClientSession, replies: int, *, timeout
     """
     deadline = time.monotonic() + timeout_s
     while True:
-        stats = await _get(hub, "/_mock/stats")
+        stats = await get_json(hub, "/_mock/stats")
         if stats["agent_comments"] >= replies:
             # Every mention answered: let the metrics function report the last activations
             # (one record per activation, not per reply) and a late duplicate show itself.
             settled = stats["consumption"]
             while time.monotonic() < deadline:
                 await asyncio.sleep(2)
-                stats = await _get(hub, "/_mock/stats")
+                stats = await get_json(hub, "/_mock/stats")
                 if stats["consumption"] == settled:
                     break
                 settled = stats["consumption"]
-            return await _get(hub, "/_mock/state")
+            return await get_json(hub, "/_mock/state")
         if time.monotonic() > deadline:
-            return await _get(hub, "/_mock/state")
+            return await get_json(hub, "/_mock/state")
         await asyncio.sleep(0.2)
 
 

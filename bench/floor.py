@@ -90,7 +90,7 @@ async def runners_request(llm_url: str) -> dict[str, Any]:
     answer.raise_for_status()
     body: dict[str, Any] = answer.json()["body"]
     body.pop("stream", None)  # a plain request, as the runner makes at this max_tokens
-    known = inspect.signature(anthropic.AsyncAnthropic(api_key="-").messages.create).parameters
+    known = inspect.signature(anthropic.resources.AsyncMessages.create).parameters
     extra = {k: body.pop(k) for k in list(body) if k not in known}  # as the runner sends temperature
     return {**body, "extra_body": extra} if extra else body
 

@@ -65,13 +65,6 @@ async def post(hub: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> d
         return answer
 
 
-async def get(hub: aiohttp.ClientSession, path: str) -> dict[str, Any]:
-    async with hub.get(path) as response:
-        response.raise_for_status()
-        answer: dict[str, Any] = await response.json(loads=orjson.loads)
-        return answer
-
-
 def epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 

@@ -20,11 +20,11 @@ import aiohttp
 import yaml
 
 from bench._harness import ROOT, redis_for_bench
-from bench.e2e import Fleet, Ports, fleet, function_env, start_fake_llm, start_hub, wait_http
+from bench.e2e import Fleet, Ports, fleet, function_env, get_json, start_fake_llm, start_hub, wait_http
 from shared import events as ev
 from shared.streams import Publisher, Redis, StreamKeys, connect
 
-from ._fleet import ANSWER, PACE_EVERY_S, PACKAGE, epoch, get, mention, redis_cpu_s, write_fleet
+from ._fleet import ANSWER, PACE_EVERY_S, PACKAGE, epoch, mention, redis_cpu_s, write_fleet
 
 # -- one runner, N conversations ----------------------------------------------------
 
@@ -186,7 +186,7 @@ async def _converse(
     outcome, or at the deadline.
     """
     posts = await mention(hub, names)
-    state = await get(hub, "/_mock/state")
+    state = await get_json(hub, "/_mock/state")
     ids = {a["name"]: a["id"] for a in state["agents"]}
     notes = {n["post_id"]: n["id"] for n in state["notifications"] if n.get("post_id") in posts}
     stream = keys.activations(ev.Priority.HIGH)
@@ -215,7 +215,7 @@ async def _converse(
     while await redis.xlen(keys.results) < before + len(events) and time.monotonic() < deadline:
         await asyncio.sleep(0.25)
     replies: dict[str, float] = {}
-    for comment in (await get(hub, "/_mock/state"))["comments"]:
+    for comment in (await get_json(hub, "/_mock/state"))["comments"]:
         if comment["post_id"] in posts and (comment.get("author") or {}).get("name") == posts[comment["post_id"]]:
             at = epoch(str(comment["created_at"]))
             replies[comment["post_id"]] = min(at, replies.get(comment["post_id"], at))

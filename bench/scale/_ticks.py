@@ -16,11 +16,11 @@ from typing import Any
 import aiohttp
 
 from bench._harness import redis_for_bench, threads_cpu_s
-from bench.e2e import Fleet, Ports, fleet, function_env, start_hub, start_target, wait_http
+from bench.e2e import Fleet, Ports, fleet, function_env, get_json, start_hub, start_target, wait_http
 from shared import events as ev
 from shared.streams import Redis, StreamKeys, connect
 
-from ._fleet import AGENT_ID, NOTIFICATION_ID, TICK_WINDOW_S, get, mention, post, redis_cpu_s, write_fleet
+from ._fleet import AGENT_ID, NOTIFICATION_ID, TICK_WINDOW_S, mention, post, redis_cpu_s, write_fleet
 
 # -- the poller's tick -------------------------------------------------------------
 
@@ -117,7 +117,7 @@ async def poller_at(count: int, *, work_share: float, ticks: int) -> FleetSize:
                                 f"for {len(mentioned)} agents with work: see BENCH_LOGS"
                             )
                         measured.append(tick)
-                    ids = {a["name"]: a["id"] for a in (await get(hub, "/_mock/agents"))["agents"]}
+                    ids = {a["name"]: a["id"] for a in (await get_json(hub, "/_mock/agents"))["agents"]}
             work_keys = had_work | {ids[name] for name in had_work}
             memory = await _redis_bytes(redis, keys, work_keys, idle=count - len(had_work), used_before=used_before)
         finally:

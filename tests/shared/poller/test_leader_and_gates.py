@@ -9,7 +9,7 @@ import pytest
 
 from local_emulator.hub import MockHub
 from shared.operator import Controls, Operator, Steering
-from shared.poller import Allowed, BudgetVerdictLike, CircuitBreaker
+from shared.poller import Allowed, BudgetVerdictLike, CircuitBreaker, Poller
 from shared.streams import Redis, StreamKeys
 from tests.shared.poller.conftest import MakePoller, requested, requested_ids
 from tests.support import eventually
@@ -137,21 +137,28 @@ async def test_joining_an_activation_already_queued_asks_no_gate(
     assert len(await requested(redis, keys)) == 1
 
 
-async def test_a_paused_agent_is_not_queued_and_its_mention_stays_unread_until_resumed(
+async def paused_alice(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
-) -> None:
+) -> tuple[str, Controls, Poller]:
+    """Alice known to the poller and paused by an operator: her Hub id, the controls, a poller honouring pauses."""
     alice = hub.agent("alice")
     assert alice is not None
-    hub.human_post("dana", "hi @alice and @bob")
     controls = Controls(redis, keys=keys, operator=Operator(redis, keys=keys))
     await redis.hset(f"{keys.prefix}:poller:agents", mapping={alice.id: "alice"})
     await controls.pause("alice", who="cli:test")
-    poller = make_poller(paused=Steering(redis, keys=keys).is_paused)
+    return alice.id, controls, make_poller(paused=Steering(redis, keys=keys).is_paused)
+
+
+async def test_a_paused_agent_is_not_queued_and_its_mention_stays_unread_until_resumed(
+    hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
+) -> None:
+    hub.human_post("dana", "hi @alice and @bob")
+    alice_id, controls, poller = await paused_alice(hub, redis, keys, make_poller)
 
     report = await poller.tick(window_s=0.2)
     assert [e.agent_name for e in await requested(redis, keys)] == ["bob"]
     assert report.skipped["paused"] >= 1
-    assert [n for n in hub.notifications if n.agent_id == alice.id and not n.read] != []
+    assert [n for n in hub.notifications if n.agent_id == alice_id and not n.read] != []
 
     await controls.resume("alice", who="cli:test")
     await poller.tick(window_s=0.2)
@@ -162,13 +169,8 @@ async def test_an_agent_resumed_during_a_tick_is_queued_by_that_tick(
     hub: MockHub, redis: Redis, keys: StreamKeys, make_poller: MakePoller
 ) -> None:
     """A paused agent is not taken as handled: the tick's next round, after the resume, reads its inbox again."""
-    alice = hub.agent("alice")
-    assert alice is not None
     hub.human_post("dana", "hi @alice")
-    controls = Controls(redis, keys=keys, operator=Operator(redis, keys=keys))
-    await redis.hset(f"{keys.prefix}:poller:agents", mapping={alice.id: "alice"})
-    await controls.pause("alice", who="cli:test")
-    poller = make_poller(paused=Steering(redis, keys=keys).is_paused)
+    _, controls, poller = await paused_alice(hub, redis, keys, make_poller)
 
     tick = asyncio.create_task(poller.tick(window_s=1.5))
 
